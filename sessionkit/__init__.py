@@ -1,0 +1,73 @@
+"""sessionkit: oxios agent sessions as analytics-ready tables.
+
+Read oxios session files losslessly, turn them into four Arrow/Parquet tables, query them
+with DuckDB, and answer the usual questions (seeds, personas, exchanges) in one call.
+
+Example:
+    >>> import sessionkit as sk
+    >>> sessions = sk.read_sessions("data/oxios-sample")  # doctest: +SKIP
+    >>> tables = sk.to_tables(sessions)  # doctest: +SKIP
+    >>> sk.seed_usage(tables).head()  # doctest: +SKIP
+"""
+
+from sessionkit._timestamp import Timestamp
+from sessionkit.analytics import exchange_counts, persona_usage, seed_usage, stats
+from sessionkit.exceptions import (
+    DatasetError,
+    DatasetExistsError,
+    SessionFormatError,
+    SessionkitError,
+    SourceNotFoundError,
+)
+from sessionkit.model import AgentResponse, Session, UserMessage
+from sessionkit.oxios import list_session_files, read_session, read_sessions, write_sessions
+from sessionkit.plot import plot_persona_usage, plot_seed_usage
+from sessionkit.query import connect
+from sessionkit.storage import ExportError, ExportSummary, export, read_parquet, restore, scan_parquet, write_parquet
+from sessionkit.tables import (
+    MESSAGES_SCHEMA,
+    METADATA_SCHEMA,
+    RESPONSES_SCHEMA,
+    SESSIONS_SCHEMA,
+    SessionTables,
+    to_tables,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MESSAGES_SCHEMA",
+    "METADATA_SCHEMA",
+    "RESPONSES_SCHEMA",
+    "SESSIONS_SCHEMA",
+    "AgentResponse",
+    "DatasetError",
+    "DatasetExistsError",
+    "ExportError",
+    "ExportSummary",
+    "Session",
+    "SessionFormatError",
+    "SessionTables",
+    "SessionkitError",
+    "SourceNotFoundError",
+    "Timestamp",
+    "UserMessage",
+    "__version__",
+    "connect",
+    "exchange_counts",
+    "export",
+    "list_session_files",
+    "persona_usage",
+    "plot_persona_usage",
+    "plot_seed_usage",
+    "read_parquet",
+    "read_session",
+    "read_sessions",
+    "restore",
+    "scan_parquet",
+    "seed_usage",
+    "stats",
+    "to_tables",
+    "write_parquet",
+    "write_sessions",
+]

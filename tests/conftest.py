@@ -1,0 +1,43 @@
+"""Shared test fixtures: the oxios fixture folders copied from ../shared, and small helpers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+FIXTURES = HERE / "fixtures"
+FIXTURE_NAMES = ("oxios-v1", "oxios-v2", "oxios-edge")
+BAD = HERE / "bad"
+ROOT = HERE.parent
+
+
+def fixture_files(name: str | None = None) -> list[Path]:
+    """Every session file of one fixture folder, or of all of them."""
+    names = [name] if name else FIXTURE_NAMES
+    return sorted(p for n in names for p in (FIXTURES / n / "sessions").glob("*.json"))
+
+
+def oracle(name: str) -> dict:
+    """The independently computed counts of a fixture folder."""
+    return json.loads((FIXTURES / name / "oracle.json").read_text())
+
+
+@pytest.fixture(params=FIXTURE_NAMES)
+def fixture_name(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each fixture folder exported once to a dataset, shared by the tests that only read it."""
+    from sessionkit.storage import export
+
+    out = {}
+    for name in FIXTURE_NAMES:
+        target = tmp_path_factory.mktemp("datasets") / name
+        export(FIXTURES / name, target, jobs=1)
+        out[name] = target
+    return out

@@ -1,0 +1,116 @@
+"""Hypothesis strategies for hostile but valid oxios sessions."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from sessionkit._timestamp import NS_MAX, NS_MIN, Timestamp
+from sessionkit.model import MESSAGE_FIELDS, PHASES, RESPONSE_FIELDS, AgentResponse, Session, UserMessage
+
+# every escape class: quotes, backslashes, control characters, DEL, astral, combining,
+# bidi controls, line separators, HTML and SQL; no lone surrogates (UTF-8 cannot carry them)
+_SPECIAL = "\"\\/\b\f\n\r\t\x00\x01\x1f\x7f\u0085\u2028\u2029\u202e\u200f\ufeff\U0001f680e\u0301 <>&'" + "</script>"
+text = st.text(
+    alphabet=st.one_of(st.characters(blacklist_categories=("Cs",)), st.sampled_from(_SPECIAL)),
+    max_size=40,
+)
+ids = st.one_of(st.just(""), text, st.uuids().map(str))
+timestamps = st.integers(min_value=NS_MIN, max_value=NS_MAX).map(Timestamp)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.sampled_from([0, -1, 2**63 - 1, -(2**63), 2**64 - 1]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([1e300, -1e300, 5e-324, -0.0, 0.1, 1e16, 1e-7, 123456789.0]),
+    text,
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(text, children, max_size=4)),
+    max_leaves=12,
+)
+
+
+def _deep(depth: int) -> object:
+    value: object = "bottom"
+    for i in range(depth):
+        value = [value] if i % 2 else {"k": value}
+    return value
+
+
+metadata = st.one_of(
+    st.dictionaries(text, json_values, max_size=6),
+    st.integers(min_value=1, max_value=60).map(lambda d: {"deep": _deep(d)}),
+)
+extras = st.dictionaries(text.filter(lambda k: k not in RESPONSE_FIELDS + MESSAGE_FIELDS), json_values, max_size=3)
+
+
+@st.composite
+def layouts(draw: st.DrawFn, fields: tuple[str, ...], required: tuple[str, ...], extra: dict) -> tuple[str, ...] | None:
+    """None (oxios' layout) or some order of the required keys, some optional ones, and the extras."""
+    if not extra and draw(st.booleans()):
+        return None
+    optional = [f for f in fields if f not in required and draw(st.booleans())]
+    keys = list(required) + optional + list(extra)
+    return tuple(draw(st.permutations(keys)))
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> UserMessage:
+    extra = draw(st.one_of(st.just({}), extras))
+    order = draw(layouts(MESSAGE_FIELDS, MESSAGE_FIELDS, extra))
+    return UserMessage(draw(text), draw(timestamps), extra, order)
+
+
+@st.composite
+def responses(draw: st.DrawFn) -> AgentResponse:
+    extra = draw(st.one_of(st.just({}), extras))
+    return AgentResponse(
+        content=draw(text),
+        session_id=draw(st.one_of(st.none(), ids)),
+        seed_id=draw(st.one_of(st.none(), ids)),
+        phase_reached=draw(st.one_of(st.none(), st.sampled_from(PHASES), text)),
+        evaluation_passed=draw(st.one_of(st.none(), st.booleans())),
+        timestamp=draw(timestamps),
+        extra=extra,
+        field_order=draw(layouts(RESPONSE_FIELDS, ("content", "timestamp"), extra)),
+    )
+
+
+_SESSION_REQUIRED = ("id", "user_id", "created_at", "updated_at")
+_SESSION_FIELDS = (
+    "id",
+    "user_id",
+    "user_messages",
+    "agent_responses",
+    "active_seed_id",
+    "active_persona_id",
+    "created_at",
+    "updated_at",
+    "metadata",
+)
+
+
+@st.composite
+def sessions(draw: st.DrawFn) -> Session:
+    """A session as decoding a file would give it: layouts only list keys the file would hold."""
+    extra = draw(
+        st.one_of(
+            st.just({}), st.dictionaries(text.filter(lambda k: k not in _SESSION_FIELDS), json_values, max_size=3)
+        )
+    )
+    session = Session(
+        id=draw(ids),
+        user_id=draw(ids),
+        user_messages=draw(st.lists(messages(), max_size=4)),
+        agent_responses=draw(st.lists(responses(), max_size=4)),
+        active_seed_id=draw(st.one_of(st.none(), ids)),
+        active_persona_id=draw(st.one_of(st.none(), ids)),
+        created_at=draw(timestamps),
+        updated_at=draw(timestamps),
+        metadata=draw(metadata),
+        extra=extra,
+        field_order=draw(layouts(_SESSION_FIELDS, _SESSION_REQUIRED, extra)),
+    )
+    return session
