@@ -1,0 +1,160 @@
+"""Reading and writing oxios state directories, byte for byte as oxios does.
+
+oxios keeps each session as ``<state>/sessions/<id>.json``. While it writes, it may leave
+``*.tmp`` files; only ``*.json`` names are sessions.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from sessionkit.exceptions import SourceNotFoundError
+from sessionkit.model import Session, check_session, decode_json, encode_session
+
+__all__ = [
+    "find_sessions_dir",
+    "list_session_files",
+    "load_raw",
+    "read_session",
+    "read_sessions",
+    "session_filename",
+    "write_session",
+    "write_sessions",
+]
+
+
+def find_sessions_dir(path: str | os.PathLike[str]) -> Path:
+    """The folder holding the session files for ``path``.
+
+    ``path`` may be an oxios state directory (holding ``sessions/``) or a ``sessions/``
+    directory itself. A single file is its own source (its parent is returned).
+
+    Raises:
+        SourceNotFoundError: ``path`` does not exist, or is a folder that holds neither a
+            ``sessions/`` folder nor any ``*.json`` file.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path.parent
+    if not path.is_dir():
+        msg = f"{path}: no such file or directory. Hint: pass an oxios state directory (the one holding sessions/), a sessions/ directory, or one .json session file"
+        raise SourceNotFoundError(msg)
+    nested = path / "sessions"
+    if nested.is_dir():
+        return nested
+    if path.name == "sessions" or any(_is_session_name(e.name) for e in os.scandir(path)):
+        return path
+    msg = f"{path}: holds no sessions/ folder and no .json files. Hint: pass the oxios state directory (the one holding sessions/)"
+    raise SourceNotFoundError(msg)
+
+
+def _is_session_name(name: str) -> bool:
+    return name.endswith(".json")
+
+
+def list_session_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The session files under ``path`` (see ``find_sessions_dir``), sorted by name.
+
+    Only regular files named ``*.json`` count; ``*.tmp`` files and folders are left out.
+    """
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    folder = find_sessions_dir(path)
+    names = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if _is_session_name(entry.name) and entry.is_file():
+                names.append(entry.name)
+    names.sort()
+    return [folder / name for name in names]
+
+
+def _read_bytes(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except FileNotFoundError:
+        msg = f"{file}: the file disappeared before it could be read (oxios may have pruned it)"
+        raise SourceNotFoundError(msg) from None
+
+
+def load_raw(file: str | os.PathLike[str]) -> dict:
+    """Read one session file as checked, decoded JSON (timestamps still text)."""
+    source = str(file)
+    obj = decode_json(_read_bytes(Path(file)), source=source)
+    check_session(obj, source)
+    return obj
+
+
+def read_session(file: str | os.PathLike[str]) -> Session:
+    """Read one oxios session file.
+
+    Raises:
+        SessionFormatError: the file is not a valid session; the message names the file and
+            the JSON path of the problem.
+    """
+    source = str(file)
+    return Session.from_json(_read_bytes(Path(file)), source=source)
+
+
+def read_sessions(path: str | os.PathLike[str]) -> list[Session]:
+    """Read every session under ``path``: a state directory, a ``sessions/`` folder, or one file.
+
+    Example:
+        >>> import sessionkit as sk
+        >>> sessions = sk.read_sessions("data/oxios-sample")  # doctest: +SKIP
+        >>> sessions[0].exchange_count()  # doctest: +SKIP
+        7
+    """
+    return list(iter_sessions(path))
+
+
+def iter_sessions(path: str | os.PathLike[str]) -> Iterator[Session]:
+    """Like ``read_sessions``, one session at a time, in file-name order."""
+    for file in list_session_files(path):
+        yield read_session(file)
+
+
+_UNSAFE = ("/", "\\", "..", "\x00")
+
+
+def session_filename(session_id: str) -> str:
+    """The file name oxios gives a session, ``<id>.json``.
+
+    Raises:
+        ValueError: the id holds ``/``, ``\\``, ``..`` or a NUL byte, which oxios refuses
+            because the file would land outside ``sessions/``.
+    """
+    if any(part in session_id for part in _UNSAFE):
+        msg = f"session id {session_id!r} cannot be a file name (it holds '/', '\\\\', '..' or NUL); oxios refuses such ids too"
+        raise ValueError(msg)
+    return f"{session_id}.json"
+
+
+def write_session(session: Session, folder: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write one session as ``folder/<id>.json``, exactly as oxios writes it."""
+    target = Path(folder) / session_filename(session.id)
+    data = encode_session(session)
+    with open(target, "wb" if overwrite else "xb") as handle:
+        handle.write(data)
+    return target
+
+
+def write_sessions(sessions: Iterable[Session], state_dir: str | os.PathLike[str], *, overwrite: bool = False) -> int:
+    """Write sessions into an oxios state directory, ``state_dir/sessions/<id>.json``.
+
+    Returns the number of files written. An existing file is an error unless ``overwrite``.
+    """
+    folder = Path(state_dir) / "sessions"
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for session in sessions:
+        try:
+            write_session(session, folder, overwrite=overwrite)
+        except FileExistsError:
+            msg = f"{folder / session_filename(session.id)} already exists. Hint: restore into an empty folder, or pass overwrite=True (--overwrite)"
+            raise FileExistsError(msg) from None
+        count += 1
+    return count

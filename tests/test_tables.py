@@ -1,0 +1,198 @@
+"""The Arrow tables: declared schemas, and lossless round trips through them."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pytest
+from conftest import FIXTURES, fixture_files
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import sessions as session_strategy
+
+from sessionkit.exceptions import DatasetError
+from sessionkit.model import Session, check_session, decode_json, encode_session
+from sessionkit.oxios import read_sessions
+from sessionkit.tables import (
+    MESSAGES_SCHEMA,
+    METADATA_SCHEMA,
+    RESPONSES_SCHEMA,
+    SCHEMA_VERSION,
+    SCHEMAS,
+    SESSIONS_SCHEMA,
+    SessionTables,
+    TableBuilder,
+    to_tables,
+)
+
+SNAPSHOT = {
+    "sessions": [
+        "session_id: string not null",
+        "user_id: string not null",
+        "active_seed_id: string",
+        "active_persona_id: string",
+        "created_at: timestamp[ns, tz=UTC] not null",
+        "updated_at: timestamp[ns, tz=UTC] not null",
+        "n_user_messages: int32 not null",
+        "n_agent_responses: int32 not null",
+        "exchange_count: int32 not null",
+        "extra: string",
+        "field_order: string",
+    ],
+    "messages": [
+        "session_id: string not null",
+        "seq: int32 not null",
+        "content: string not null",
+        "timestamp: timestamp[ns, tz=UTC] not null",
+        "extra: string",
+        "field_order: string",
+    ],
+    "responses": [
+        "session_id: string not null",
+        "seq: int32 not null",
+        "content: string not null",
+        "response_session_id: string",
+        "seed_id: string",
+        "phase_reached: string",
+        "evaluation_passed: bool",
+        "timestamp: timestamp[ns, tz=UTC] not null",
+        "extra: string",
+        "field_order: string",
+    ],
+    "metadata": [
+        "session_id: string not null",
+        "ord: int32 not null",
+        "key: string not null",
+        "value: string not null",
+    ],
+}
+
+
+def test_schemas_are_the_documented_contract() -> None:
+    for name, schema in [
+        ("sessions", SESSIONS_SCHEMA),
+        ("messages", MESSAGES_SCHEMA),
+        ("responses", RESPONSES_SCHEMA),
+        ("metadata", METADATA_SCHEMA),
+    ]:
+        assert [f"{f.name}: {f.type}" + ("" if f.nullable else " not null") for f in schema] == SNAPSHOT[name]
+        assert schema.metadata[b"sessionkit.schema_version"] == SCHEMA_VERSION.encode()
+
+
+def _bytes(sessions: list[Session]) -> list[bytes]:
+    return [encode_session(s) for s in sessions]
+
+
+def test_fixture_tables_round_trip(fixture_name: str) -> None:
+    sessions = read_sessions(FIXTURES / fixture_name)
+    tables = to_tables(sessions)
+    for name, table in tables.items():
+        assert table.schema.equals(SCHEMAS[name], check_metadata=True)
+    back = tables.to_sessions()
+    assert back == sessions
+    assert _bytes(back) == [p.read_bytes() for p in fixture_files(fixture_name)]
+
+
+def test_the_raw_path_builds_the_same_tables_as_the_model_path(fixture_name: str) -> None:
+    files = fixture_files(fixture_name)
+    builder = TableBuilder()
+    for path in files:
+        obj = decode_json(path.read_bytes(), source=str(path))
+        check_session(obj, str(path))
+        builder.add_raw(obj, str(path))
+    raw = builder.finish()
+    model = to_tables(read_sessions(FIXTURES / fixture_name))
+    for name, table in raw.items():
+        assert table.equals(model[name]), name
+
+
+def test_columns_hold_what_the_contract_says() -> None:
+    tables = to_tables(read_sessions(FIXTURES / "oxios-v2"))
+    row = tables.sessions.select(["n_user_messages", "n_agent_responses", "exchange_count"]).slice(0, 1).to_pylist()[0]
+    assert row["n_user_messages"] >= row["exchange_count"] <= row["n_agent_responses"]
+    extras = [e for e in tables.sessions["extra"].to_pylist() if e]
+    assert extras and all(e.startswith("{") for e in extras)
+    assert tables.responses["seed_id"].null_count == tables.responses.num_rows
+    md = to_tables(read_sessions(FIXTURES / "oxios-edge")).metadata
+    assert md["ord"].to_pylist()[:1] == [0]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(session_strategy(), max_size=4, unique_by=lambda s: s.id))
+def test_hostile_sessions_round_trip_through_json_and_tables(sessions: list[Session]) -> None:
+    # JSON: writing is a fixed point of reading
+    texts = _bytes(sessions)
+    again = [Session.from_json(t) for t in texts]
+    assert _bytes(again) == texts
+    # tables: to_sessions gives equal sessions, which write the same bytes
+    back = to_tables(sessions).to_sessions()
+    assert back == sessions
+    assert _bytes(back) == texts
+    # the exporter's raw path agrees with the model path
+    builder = TableBuilder()
+    for t in texts:
+        obj = decode_json(t)
+        check_session(obj)
+        builder.add_raw(obj, "<text>")
+    raw = builder.finish()
+    model = to_tables(again)
+    for name, table in raw.items():
+        assert table.equals(model[name]), name
+
+
+def test_child_rows_in_any_order_rebuild_the_same_sessions() -> None:
+    sessions = read_sessions(FIXTURES / "oxios-edge")
+    tables = to_tables(sessions)
+    rng = random.Random(5)
+
+    def shuffled(table: pa.Table) -> pa.Table:
+        order = list(range(table.num_rows))
+        rng.shuffle(order)
+        return table.take(order)
+
+    mixed = SessionTables(
+        tables.sessions, shuffled(tables.messages), shuffled(tables.responses), shuffled(tables.metadata)
+    )
+    assert mixed.to_sessions() == sessions
+
+
+def test_damaged_tables_are_reported() -> None:
+    tables = to_tables(read_sessions(FIXTURES / "oxios-v1"))
+    orphan = SessionTables(tables.sessions.slice(1), tables.messages, tables.responses, tables.metadata)
+    with pytest.raises(DatasetError, match="no row in the sessions table"):
+        orphan.to_sessions()
+    doubled = SessionTables(
+        pa.concat_tables([tables.sessions, tables.sessions.slice(0, 1)]),
+        tables.messages,
+        tables.responses,
+        tables.metadata,
+    )
+    with pytest.raises(DatasetError, match="twice"):
+        doubled.to_sessions()
+    gap = SessionTables(tables.sessions, tables.messages.slice(1), tables.responses, tables.metadata)
+    with pytest.raises(DatasetError, match="missing or repeated"):
+        gap.to_sessions()
+    with pytest.raises(DatasetError, match="lacks the columns"):
+        SessionTables(tables.sessions.drop_columns(["user_id"]), tables.messages, tables.responses, tables.metadata)
+
+
+def test_one_session_out_of_many() -> None:
+    sessions = read_sessions(FIXTURES / "oxios-v1")
+    tables = to_tables(sessions)
+    assert tables.session(sessions[7].id) == sessions[7]
+    with pytest.raises(KeyError, match="no session"):
+        tables.session("nope")
+    assert len(tables) == 300 and "sessions=300" in repr(tables)
+    assert tables["messages"] is tables.messages
+
+
+def test_to_tables_refuses_other_things() -> None:
+    with pytest.raises(TypeError, match="Session objects"):
+        to_tables([{"id": "x"}])  # type: ignore[list-item]
+
+
+def test_empty_tables_keep_their_schema() -> None:
+    tables = to_tables([])
+    assert tables.sessions.num_rows == 0 and tables.sessions.schema.equals(SESSIONS_SCHEMA)
+    assert tables.to_sessions() == []
