@@ -1,0 +1,283 @@
+"""The ``sessionkit`` command line: parses, calls the library, prints, and maps errors to exit codes.
+
+This is the only module that prints or exits. Exit codes: 0 success, 1 a problem with the
+input or the data (the message names the file and what to do), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sessionkit.exceptions import SessionkitError
+
+__all__ = ["cli", "main"]
+
+_DEMO_MARKER = ".sessionkit-demo"
+
+
+@contextmanager
+def _progress(total: int, label: str, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal (stderr), nothing otherwise; yields ``update(done)``."""
+    if quiet or not sys.stderr.isatty() or total == 0:
+        yield lambda done: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=label, unit="file", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def update(done: int) -> None:
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sessionkit")
+def cli() -> None:
+    """Turn oxios agent sessions into analytics-ready Parquet, and query them with SQL.
+
+    \b
+    sessionkit export ~/.oxios/state sessions-dataset
+    sessionkit stats sessions-dataset
+    sessionkit sql sessions-dataset "SELECT seed_id, count(*) FROM responses GROUP BY 1"
+    """
+
+
+@cli.command()
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
+def export(src: Path, out: Path, jobs: int | None, quiet: bool) -> None:
+    """Export the sessions under SRC to a new Parquet dataset folder OUT.
+
+    SRC is an oxios state directory (holding sessions/), a sessions/ folder, or one .json
+    file. OUT gets one folder per table: sessions/, messages/, responses/, metadata/.
+    """
+    from sessionkit.oxios import list_session_files
+    from sessionkit.storage import export as run_export
+
+    total = len(list_session_files(src))
+    with _progress(total, "export", quiet=quiet) as update:
+        summary = run_export(src, out, jobs=jobs, progress=update)
+    if not quiet:
+        click.echo(summary.line())
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace session files that already exist in DEST.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
+def restore(dataset: Path, dest: Path, overwrite: bool, quiet: bool) -> None:
+    """Write the sessions of DATASET back as oxios files, DEST/sessions/<id>.json.
+
+    A dataset exported from oxios files restores them byte for byte.
+    """
+    from sessionkit.storage import restore as run_restore
+
+    count = run_restore(dataset, dest, overwrite=overwrite)
+    if not quiet:
+        click.echo(f"restored {count} sessions to {dest / 'sessions'}")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("query")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="How to print the result.",
+)
+def sql(dataset: Path, query: str, fmt: str) -> None:
+    """Run a SQL QUERY over DATASET's views: sessions, messages, responses, metadata, exchanges."""
+    from sessionkit.query import connect
+
+    con = connect(dataset)
+    try:
+        result = con.sql(query)
+        table = result.to_arrow_table() if result is not None else None
+    finally:
+        con.close()
+    if table is None:
+        return
+    _print_table(table, fmt)
+
+
+def _printable(table: Any) -> Any:
+    """Timestamps as RFC 3339 text with all their digits; nested values as JSON text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from sessionkit.model import encode_compact
+
+    columns = []
+    for column in table.columns:
+        kind = column.type
+        if pa.types.is_timestamp(kind):
+            column = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S" + ("Z" if kind.tz else ""))
+        elif pa.types.is_nested(kind):
+            column = pa.array([None if v is None else encode_compact(v) for v in column.to_pylist()], pa.string())
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
+def _print_table(table: Any, fmt: str) -> None:
+    table = _printable(table)
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    elif fmt == "json":
+        from sessionkit.model import encode_compact
+
+        click.echo(encode_compact(table.to_pylist()))
+    else:
+        import polars as pl
+
+        frame = pl.from_arrow(table)
+        with pl.Config(tbl_rows=200, tbl_cols=-1, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
+            click.echo(frame)
+        if frame.height > 200:
+            click.echo(f"({frame.height} rows; use --format csv for all of them)")
+
+
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Seeds and personas to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def stats(dataset: Path, top: int, as_json: bool) -> None:
+    """Totals of DATASET, and its most used seeds and personas."""
+    from sessionkit.analytics import persona_usage, seed_usage
+    from sessionkit.analytics import stats as totals
+    from sessionkit.query import connect
+
+    con = connect(dataset)
+    try:
+        row = totals(con).row(0, named=True)
+        seeds = seed_usage(con).head(top)
+        personas = persona_usage(con).head(top)
+    finally:
+        con.close()
+    if as_json:
+        from sessionkit.model import encode_compact
+
+        row = {k: (str(v) if v is not None and not isinstance(v, int) else v) for k, v in row.items()}
+        click.echo(encode_compact({**row, "top_seeds": seeds.to_dicts(), "top_personas": personas.to_dicts()}))
+        return
+    width = max(len(k) for k in row)
+    for key, value in row.items():
+        shown = f"{value:,}" if isinstance(value, int) else str(value)
+        click.echo(f"{key.replace('_', ' '):<{width}}  {shown}")
+    click.echo("\ntop seeds (sessions, responses, users):")
+    for r in seeds.iter_rows(named=True):
+        click.echo(f"  {r['seed_id'] or '(no seed)':<28} {r['sessions']:>7,} {r['responses']:>8,} {r['users']:>6,}")
+    click.echo("\ntop personas (sessions, users, exchanges):")
+    for r in personas.iter_rows(named=True):
+        click.echo(
+            f"  {r['persona_id'] or '(no persona)':<28} {r['sessions']:>7,} {r['users']:>8,} {r['exchanges']:>6,}"
+        )
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(path_type=Path), default="sessionkit-demo")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="Use this oxios state directory instead of generating one.",
+)
+@click.option(
+    "--sessions", "-n", type=click.IntRange(min=0), default=500, show_default=True, help="Sessions to generate."
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the generator.")
+def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None:
+    """Generate a realistic oxios state directory, export it, print stats, save a chart.
+
+    Everything lands in DIRECTORY: state/ (unless --from), dataset/ and seed-usage.png.
+    Running it again replaces what an earlier demo made there.
+    """
+    import shutil
+
+    from sessionkit.generate import write_demo_state
+
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / _DEMO_MARKER).exists():
+            msg = f"{directory}: the folder holds files that a demo did not make. Hint: pick another folder"
+            raise click.ClickException(msg)
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / _DEMO_MARKER).write_text("made by `sessionkit demo`; the next demo replaces this folder\n")
+    if source is None:
+        source = directory / "state"
+        write_demo_state(source, sessions, seed=seed)
+        click.echo(f"generated {sessions} sessions in {source / 'sessions'}")
+    dataset = directory / "dataset"
+    ctx = click.get_current_context()
+    ctx.invoke(export, src=source, out=dataset, jobs=None, quiet=False)
+    click.echo("")
+    ctx.invoke(stats, dataset=dataset, top=5, as_json=False)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sessionkit.plot import plot_seed_usage
+
+    ax = plot_seed_usage(dataset)
+    chart = directory / "seed-usage.png"
+    ax.figure.savefig(chart, dpi=120)
+    click.echo(f"\nsaved the seed usage chart to {chart}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code instead of raising."""
+    try:
+        cli.main(args=argv, prog_name="sessionkit", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as err:
+        click.echo(err.ctx.get_help() if err.ctx else str(err))
+        return 2
+    except click.UsageError as err:
+        err.show()
+        return 2
+    except click.ClickException as err:
+        err.show()
+        return 1
+    except click.exceptions.Exit as err:
+        return err.exit_code
+    except click.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except SessionkitError as err:
+        click.echo(f"error: {err}", err=True)
+        return 1
+    except OSError as err:
+        click.echo(f"error: {err}", err=True)
+        return 1
+    except Exception as err:  # duckdb's SQL errors and the like: one line, no traceback
+        if type(err).__module__.split(".")[0] in ("duckdb", "_duckdb"):
+            click.echo(f"error: {err}", err=True)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

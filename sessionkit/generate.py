@@ -1,0 +1,249 @@
+"""A seeded generator of realistic synthetic oxios sessions, for the demo, tests and benchmarks.
+
+The sessions look like a real oxios installation: many users with skewed activity, seeds
+and personas with Zipf-like popularity, 0-20 exchanges, now and then an unanswered message
+or an extra response, nanosecond timestamps (and the shorter forms chrono prints when the
+fraction allows), agent latencies with a heavy tail and the odd clock skew, and metadata
+whose keys drift over time. The same ``seed`` always gives the same sessions.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from sessionkit._timestamp import Timestamp
+from sessionkit.model import PHASES, AgentResponse, Session, UserMessage, encode_session
+
+__all__ = ["generate_sessions", "write_demo_state"]
+
+_WORDS = [
+    "the",
+    "a",
+    "to",
+    "of",
+    "and",
+    "in",
+    "is",
+    "for",
+    "that",
+    "it",
+    "with",
+    "on",
+    "as",
+    "this",
+    "be",
+    "are",
+    "please",
+    "can",
+    "you",
+    "how",
+    "why",
+    "what",
+    "seed",
+    "persona",
+    "agent",
+    "deploy",
+    "query",
+    "table",
+    "file",
+    "report",
+    "result",
+    "error",
+    "fix",
+    "test",
+    "plan",
+    "data",
+    "tool",
+    "summarise",
+    "explain",
+    "refactor",
+    "review",
+    "migrate",
+    "schema",
+    "index",
+    "latency",
+    "budget",
+    "trace",
+    "rollout",
+    "naïve",
+    "café",
+    "Ω",
+    "日本語",
+    "한국어",
+    "🚀",
+    "✅",
+    "résumé",
+    "straße",
+    "Zürich",
+]
+_SEED_TOPICS = (
+    "api-design",
+    "bug-triage",
+    "code-review",
+    "data-pipeline",
+    "deploy-check",
+    "doc-writer",
+    "etl-repair",
+    "incident-review",
+    "lint-fix",
+    "log-search",
+    "migration",
+    "onboarding",
+    "perf-tuning",
+    "pr-summary",
+    "query-builder",
+    "refactor",
+    "release-notes",
+    "schema-diff",
+    "security-audit",
+    "sql-helper",
+    "test-writer",
+    "trace-analysis",
+    "translation",
+    "ui-review",
+)
+_PERSONAS = ("dev", "analyst", "reviewer", "writer", "ops", "teacher", "researcher", "support")
+_CHANNELS = ("cli", "web", "slack", "api")
+_LOCALES = ("en-US", "en-GB", "de-DE", "ja-JP", "fr-FR", "ko-KR")
+_NS_PER_S = 1_000_000_000
+_START = Timestamp.parse("2026-03-01T00:00:00Z").ns
+_SPAN_DAYS = 120
+
+
+def _zipf_weights(n: int, s: float) -> list[float]:
+    return [1.0 / (rank + 1) ** s for rank in range(n)]
+
+
+def _text(rng: random.Random, low: int, high: int) -> str:
+    return " ".join(rng.choices(_WORDS, k=rng.randint(low, high)))
+
+
+def _round_like_chrono(rng: random.Random, ns: int) -> int:
+    """Most oxios timestamps carry 9 fraction digits; some land on ms, us or whole seconds."""
+    roll = rng.random()
+    if roll < 0.03:
+        return ns - ns % _NS_PER_S
+    if roll < 0.10:
+        return ns - ns % 1_000_000
+    if roll < 0.15:
+        return ns - ns % 1000
+    return ns
+
+
+def generate_sessions(n: int, *, seed: int = 0, users: int | None = None) -> Iterator[Session]:
+    """Yield ``n`` synthetic sessions; the same ``seed`` gives the same sessions.
+
+    Example:
+        >>> from sessionkit.generate import generate_sessions
+        >>> [s.user_id for s in generate_sessions(3, seed=1)]  # doctest: +SKIP
+        ['user-007', 'user-001', 'user-000']
+    """
+    rng = random.Random(seed)
+    n_users = users or max(5, n // 12)
+    user_ids = [f"user-{i:03d}" for i in range(n_users)]
+    user_weights = _zipf_weights(n_users, 1.1)
+    seeds = [f"seed-{topic}" for topic in _SEED_TOPICS] + [f"seed-custom-{i:02d}" for i in range(26)]
+    seed_weights = _zipf_weights(len(seeds), 1.2)
+    seed_quality = {s: rng.uniform(0.45, 0.95) for s in seeds}
+    persona_weights = _zipf_weights(len(_PERSONAS), 1.0)
+    for index in range(n):
+        sid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        created = _START + int(index / max(n, 1) * _SPAN_DAYS * 86400 * _NS_PER_S) + rng.randrange(3600 * _NS_PER_S)
+        created = _round_like_chrono(rng, created)
+        active_seed = rng.choices(seeds, seed_weights)[0] if rng.random() < 0.65 else None
+        persona = rng.choices(_PERSONAS, persona_weights)[0] if rng.random() < 0.55 else None
+        exchanges = min(20, int(rng.expovariate(1 / 6.0))) if rng.random() > 0.04 else 0
+        clock = created
+        messages: list[UserMessage] = []
+        responses: list[AgentResponse] = []
+        for _ in range(exchanges):
+            clock += int(rng.lognormvariate(4.0, 1.0) * _NS_PER_S)
+            asked = _round_like_chrono(rng, clock)
+            messages.append(UserMessage(_text(rng, 4, 70), Timestamp(asked)))
+            latency = rng.lognormvariate(1.3, 0.8)
+            if rng.random() < 0.005:
+                latency = -rng.uniform(0.001, 2.0)  # a skewed clock now and then
+            clock = asked + int(latency * _NS_PER_S)
+            phase_rank = min(len(PHASES) - 1, int(rng.expovariate(0.6)))
+            phase = PHASES[phase_rank] if rng.random() > 0.12 else None
+            used_seed = active_seed if rng.random() < 0.85 else rng.choices(seeds, seed_weights)[0]
+            if rng.random() < 0.1:
+                used_seed = None
+            passed = None
+            if phase in ("Evaluate", "Evolve"):
+                passed = rng.random() < seed_quality.get(used_seed or "", 0.6)
+            elif phase is not None and rng.random() < 0.1:
+                passed = False
+            responses.append(
+                AgentResponse(
+                    content=_text(rng, 25, 260),
+                    session_id=sid if rng.random() < 0.85 else None,
+                    seed_id=used_seed,
+                    phase_reached=phase,
+                    evaluation_passed=passed,
+                    timestamp=Timestamp(_round_like_chrono(rng, clock)),
+                )
+            )
+        roll = rng.random()
+        if roll < 0.08:  # the user asked and the agent has not answered (yet)
+            clock += int(rng.lognormvariate(3.0, 1.0) * _NS_PER_S)
+            messages.append(UserMessage(_text(rng, 3, 30), Timestamp(_round_like_chrono(rng, clock))))
+        elif roll < 0.11 and responses:  # a follow-up response without a new message
+            clock += int(rng.lognormvariate(2.0, 1.0) * _NS_PER_S)
+            extra = AgentResponse(content=_text(rng, 10, 80), session_id=sid, timestamp=Timestamp(clock))
+            responses.append(extra)
+        session = Session(
+            id=sid,
+            user_id=rng.choices(user_ids, user_weights)[0],
+            user_messages=messages,
+            agent_responses=responses,
+            active_seed_id=active_seed,
+            active_persona_id=persona,
+            created_at=Timestamp(created),
+            updated_at=Timestamp(max(clock, created) + rng.randrange(_NS_PER_S)),
+            metadata=_metadata(rng, index / max(n, 1)),
+        )
+        yield session
+
+
+def _metadata(rng: random.Random, progress: float) -> dict:
+    meta: dict = {"channel": rng.choice(_CHANNELS)}
+    # the key for the client's version was renamed a third of the way through
+    if progress < 0.33:
+        meta["client"] = f"0.{rng.randint(7, 9)}.{rng.randint(0, 5)}"
+    else:
+        meta["client_version"] = f"1.{rng.randint(0, 3)}.{rng.randint(0, 9)}"
+    if rng.random() < 0.6:
+        meta["locale"] = rng.choice(_LOCALES)
+    if rng.random() < 0.4:
+        meta["tags"] = rng.sample(["prod", "staging", "urgent", "internal", "beta", "long-running"], rng.randint(0, 3))
+    if rng.random() < 0.3:
+        meta["priority"] = rng.randint(0, 5)
+    if rng.random() < 0.3:
+        meta["score"] = round(rng.uniform(0, 1), rng.randint(1, 6))
+    if rng.random() < 0.15:
+        meta["experiment"] = {
+            "name": rng.choice(["ranker-v2", "short-prompts"]),
+            "arm": rng.choice(["a", "b"]),
+            "weight": rng.random(),
+        }
+    if rng.random() < 0.1:
+        meta["pinned"] = rng.random() < 0.5
+    if rng.random() < 0.05:
+        meta["note"] = None
+    keys = list(meta)
+    rng.shuffle(keys)  # oxios keeps metadata in a HashMap: its order is arbitrary
+    return {key: meta[key] for key in keys}
+
+
+def write_demo_state(state_dir: str | os.PathLike[str], n: int, *, seed: int = 0) -> Path:
+    """Write ``n`` generated sessions as an oxios state directory; returns ``state_dir/sessions``."""
+    folder = Path(state_dir) / "sessions"
+    folder.mkdir(parents=True, exist_ok=True)
+    for session in generate_sessions(n, seed=seed):
+        (folder / f"{session.id}.json").write_bytes(encode_session(session))
+    return folder

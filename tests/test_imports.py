@@ -1,0 +1,32 @@
+"""`import sessionkit` stays light: no duckdb, polars or matplotlib until they are needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("duckdb", "polars", "matplotlib")
+
+
+def test_import_does_not_load_heavy_libraries() -> None:
+    code = f"import sys, sessionkit; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_cli_help_does_not_load_heavy_libraries() -> None:
+    code = (
+        "import sys\nfrom sessionkit.cli import main\nmain(['--help'])\n"
+        f"print('LOADED=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "LOADED="
+
+
+def test_public_names_are_documented() -> None:
+    import sessionkit
+
+    for name in sessionkit.__all__:
+        obj = getattr(sessionkit, name)
+        if callable(obj) or isinstance(obj, type):
+            assert (obj.__doc__ or "").strip(), f"{name} has no docstring"
