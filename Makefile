@@ -1,0 +1,32 @@
+# The two commands of the README, each bootstrapping .venv from pyproject.toml.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-test
+BENCH_STAMP := $(VENV)/.installed-bench
+
+.PHONY: demo test bench lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+## demo: export the bundled sample (data/oxios-sample), print stats, save a chart under build/demo
+demo: $(STAMP)
+	$(BIN)/sessionkit demo build/demo --from data/oxios-sample
+
+## test: the whole test suite, notebooks included
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+## bench: the speed benchmark (minutes; not part of test); results under bench/results/
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf build .pytest_cache .hypothesis
