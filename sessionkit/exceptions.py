@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "DatasetError",
     "DatasetExistsError",
+    "PrivacyError",
     "SessionFormatError",
     "SessionkitError",
     "SourceNotFoundError",
@@ -78,3 +79,10 @@ class DatasetError(SessionkitError, ValueError):
 
 class DatasetExistsError(DatasetError, FileExistsError):
     """An export was pointed at a folder that already holds other files."""
+
+
+class PrivacyError(SessionkitError, ValueError):
+    """A key file, a privacy option or a SQL lock-down is missing or wrong.
+
+    Messages name the file or option and never quote key material.
+    """
