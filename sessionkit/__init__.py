@@ -11,6 +11,7 @@ Example:
 """
 
 from sessionkit._timestamp import Timestamp
+from sessionkit.archive import ExportError, ExportSummary, export, restore
 from sessionkit.analytics import exchange_counts, persona_usage, seed_usage, stats
 from sessionkit.exceptions import (
     DatasetError,
@@ -23,7 +24,7 @@ from sessionkit.model import AgentResponse, Session, UserMessage
 from sessionkit.oxios import list_session_files, read_session, read_sessions, write_sessions
 from sessionkit.plot import plot_persona_usage, plot_seed_usage
 from sessionkit.query import connect
-from sessionkit.storage import ExportError, ExportSummary, export, read_parquet, restore, scan_parquet, write_parquet
+from sessionkit.storage import read_parquet, scan_parquet, write_parquet
 from sessionkit.tables import (
     MESSAGES_SCHEMA,
     METADATA_SCHEMA,

@@ -22,14 +22,14 @@ _DEMO_MARKER = ".sessionkit-demo"
 
 
 @contextmanager
-def _progress(total: int, label: str, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+def _progress(total: int, label: str, *, quiet: bool, unit: str = "file") -> Iterator[Callable[[int], None]]:
     """A progress bar on a terminal (stderr), nothing otherwise; yields ``update(done)``."""
     if quiet or not sys.stderr.isatty() or total == 0:
         yield lambda done: None
         return
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc=label, unit="file", file=sys.stderr, leave=False, dynamic_ncols=True)
+    bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
 
     def update(done: int) -> None:
         bar.update(done - bar.n)
@@ -63,8 +63,8 @@ def export(src: Path, out: Path, jobs: int | None, quiet: bool) -> None:
     SRC is an oxios state directory (holding sessions/), a sessions/ folder, or one .json
     file. OUT gets one folder per table: sessions/, messages/, responses/, metadata/.
     """
+    from sessionkit.archive import export as run_export
     from sessionkit.oxios import list_session_files
-    from sessionkit.storage import export as run_export
 
     total = len(list_session_files(src))
     with _progress(total, "export", quiet=quiet) as update:
@@ -77,15 +77,18 @@ def export(src: Path, out: Path, jobs: int | None, quiet: bool) -> None:
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Replace session files that already exist in DEST.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
-def restore(dataset: Path, dest: Path, overwrite: bool, quiet: bool) -> None:
+def restore(dataset: Path, dest: Path, overwrite: bool, jobs: int | None, quiet: bool) -> None:
     """Write the sessions of DATASET back as oxios files, DEST/sessions/<id>.json.
 
     A dataset exported from oxios files restores them byte for byte.
     """
-    from sessionkit.storage import restore as run_restore
+    from sessionkit.archive import dataset_sessions
+    from sessionkit.archive import restore as run_restore
 
-    count = run_restore(dataset, dest, overwrite=overwrite)
+    with _progress(dataset_sessions(dataset), "restore", quiet=quiet, unit="session") as update:
+        count = run_restore(dataset, dest, overwrite=overwrite, jobs=jobs, progress=update)
     if not quiet:
         click.echo(f"restored {count} sessions to {dest / 'sessions'}")
 

@@ -20,66 +20,8 @@ from sessionkit.model import PHASES, AgentResponse, Session, UserMessage, encode
 
 __all__ = ["generate_sessions", "write_demo_state"]
 
-_WORDS = [
-    "the",
-    "a",
-    "to",
-    "of",
-    "and",
-    "in",
-    "is",
-    "for",
-    "that",
-    "it",
-    "with",
-    "on",
-    "as",
-    "this",
-    "be",
-    "are",
-    "please",
-    "can",
-    "you",
-    "how",
-    "why",
-    "what",
-    "seed",
-    "persona",
-    "agent",
-    "deploy",
-    "query",
-    "table",
-    "file",
-    "report",
-    "result",
-    "error",
-    "fix",
-    "test",
-    "plan",
-    "data",
-    "tool",
-    "summarise",
-    "explain",
-    "refactor",
-    "review",
-    "migrate",
-    "schema",
-    "index",
-    "latency",
-    "budget",
-    "trace",
-    "rollout",
-    "naïve",
-    "café",
-    "Ω",
-    "日本語",
-    "한국어",
-    "🚀",
-    "✅",
-    "résumé",
-    "straße",
-    "Zürich",
-]
+_WORDS = ["the", "a", "to", "of", "and", "in", "is", "for", "that", "it", "with", "on", "as", "this", "be", "are", "please", "can", "you", "how", "why", "what", "seed", "persona", "agent", "deploy", "query", "table", "file", "report", "result", "error", "fix", "test", "plan", "data", "tool", "summarise", "explain", "refactor", "review", "migrate", "schema", "index", "latency", "budget", "trace", "rollout"]
+_UNICODE_WORDS = ["naïve", "café", "Ω", "日本語", "한국어", "🚀", "✅", "résumé", "straße", "Zürich"]
 _SEED_TOPICS = (
     "api-design",
     "bug-triage",
@@ -119,7 +61,12 @@ def _zipf_weights(n: int, s: float) -> list[float]:
 
 
 def _text(rng: random.Random, low: int, high: int) -> str:
-    return " ".join(rng.choices(_WORDS, k=rng.randint(low, high)))
+    """Mostly English words; one text in five carries some accents, CJK or emoji, as real chats do."""
+    words = rng.choices(_WORDS, k=rng.randint(low, high))
+    if rng.random() < 0.2:
+        for _ in range(1 + len(words) // 20):
+            words[rng.randrange(len(words))] = rng.choice(_UNICODE_WORDS)
+    return " ".join(words)
 
 
 def _round_like_chrono(rng: random.Random, ns: int) -> int:

@@ -544,58 +544,77 @@ def _ordered(
     return {key: values[key] if key in values else extra[key] for key in keys}
 
 
-def _message_raw(msg: UserMessage) -> dict[str, JSONValue]:
-    if msg.field_order is None and not msg.extra:
-        return {"content": msg.content, "timestamp": msg.timestamp.isoformat()}
-    values = {"content": msg.content, "timestamp": msg.timestamp.isoformat()}
-    order = msg.field_order or MESSAGE_FIELDS
-    return _ordered(values, msg.extra, order, MESSAGE_FIELDS, {"content": True, "timestamp": True})
+def message_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], order: tuple[str, ...] | None) -> dict:
+    """A user message as JSON values in file order, from its named ``values`` (timestamp as text)."""
+    if order is None and not extra:
+        return values
+    return _ordered(values, extra, order or MESSAGE_FIELDS, MESSAGE_FIELDS, _ALWAYS_MESSAGE)
 
 
-def _response_raw(resp: AgentResponse) -> dict[str, JSONValue]:
-    values = {
-        "content": resp.content,
-        "session_id": resp.session_id,
-        "seed_id": resp.seed_id,
-        "phase_reached": resp.phase_reached,
-        "evaluation_passed": resp.evaluation_passed,
-        "timestamp": resp.timestamp.isoformat(),
-    }
-    if resp.field_order is None and not resp.extra:
+def response_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], order: tuple[str, ...] | None) -> dict:
+    """An agent response as JSON values in file order, from its named ``values``."""
+    if order is None and not extra:
         return values
     written = {name: values[name] is not None for name in RESPONSE_FIELDS}
     written["content"] = written["timestamp"] = True
-    return _ordered(values, resp.extra, resp.field_order or RESPONSE_FIELDS, RESPONSE_FIELDS, written)
+    return _ordered(values, extra, order or RESPONSE_FIELDS, RESPONSE_FIELDS, written)
+
+
+def session_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], order: tuple[str, ...] | None) -> dict:
+    """A session as JSON values in file order, from its named ``values`` (children already JSON)."""
+    standard = _SESSION_LAYOUTS[values["active_seed_id"] is not None, values["active_persona_id"] is not None]
+    if order is None and not extra:
+        return {key: values[key] for key in standard}
+    written = {
+        "id": True,
+        "user_id": True,
+        "user_messages": bool(values["user_messages"]),
+        "agent_responses": bool(values["agent_responses"]),
+        "active_seed_id": values["active_seed_id"] is not None,
+        "active_persona_id": values["active_persona_id"] is not None,
+        "created_at": True,
+        "updated_at": True,
+        "metadata": bool(values["metadata"]),
+    }
+    return _ordered(values, extra, order or standard, SESSION_FIELDS, written)
+
+
+_ALWAYS_MESSAGE = {"content": True, "timestamp": True}
 
 
 def session_to_raw(session: Session) -> dict[str, JSONValue]:
     """The session as plain JSON values, keys in the order oxios writes them."""
+    messages = [
+        message_raw({"content": m.content, "timestamp": m.timestamp.isoformat()}, m.extra, m.field_order)
+        for m in session.user_messages
+    ]
+    responses = [
+        response_raw(
+            {
+                "content": r.content,
+                "session_id": r.session_id,
+                "seed_id": r.seed_id,
+                "phase_reached": r.phase_reached,
+                "evaluation_passed": r.evaluation_passed,
+                "timestamp": r.timestamp.isoformat(),
+            },
+            r.extra,
+            r.field_order,
+        )
+        for r in session.agent_responses
+    ]
     values = {
         "id": session.id,
         "user_id": session.user_id,
-        "user_messages": [_message_raw(m) for m in session.user_messages],
-        "agent_responses": [_response_raw(r) for r in session.agent_responses],
+        "user_messages": messages,
+        "agent_responses": responses,
         "active_seed_id": session.active_seed_id,
         "active_persona_id": session.active_persona_id,
         "created_at": session.created_at.isoformat(),
         "updated_at": session.updated_at.isoformat(),
         "metadata": session.metadata,
     }
-    standard = _SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
-    if session.field_order is None and not session.extra:
-        return {key: values[key] for key in standard}
-    written = {
-        "id": True,
-        "user_id": True,
-        "user_messages": bool(session.user_messages),
-        "agent_responses": bool(session.agent_responses),
-        "active_seed_id": session.active_seed_id is not None,
-        "active_persona_id": session.active_persona_id is not None,
-        "created_at": True,
-        "updated_at": True,
-        "metadata": bool(session.metadata),
-    }
-    return _ordered(values, session.extra, session.field_order or standard, SESSION_FIELDS, written)
+    return session_raw(values, session.extra, session.field_order)
 
 
 def encode_raw(raw: JSONValue) -> bytes:

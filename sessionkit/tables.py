@@ -23,10 +23,15 @@ from sessionkit.model import (
     AgentResponse,
     Session,
     UserMessage,
+    check_session,
     encode_compact,
+    encode_raw,
     message_layout,
+    message_raw,
     response_layout,
+    response_raw,
     session_layout,
+    session_raw,
 )
 
 if TYPE_CHECKING:
@@ -216,112 +221,151 @@ def to_tables(sessions: Iterable[Session]) -> SessionTables:
     return builder.finish()
 
 
-class TableBuilder:
-    """Accumulates sessions, as model objects or as checked decoded JSON, into table columns.
+_SESSION_COLUMNS = ("id", "user", "seed", "persona", "created", "updated", "n_msg", "n_resp", "extra", "order")
+_MESSAGE_COLUMNS = ("session", "index", "seq", "content", "time", "extra", "order")
+_RESPONSE_COLUMNS = ("session", "index", "seq", "content", "rsid", "seed", "phase", "passed", "time", "extra", "order")
+_METADATA_COLUMNS = ("session", "ord", "key", "value")
+_STR_OR_NONE = (str, type(None))
+_BOOL_OR_NONE = (bool, type(None))
 
-    ``add_raw`` is the fast path of the exporter: it takes the dict that
-    ``sessionkit.model.check_session`` accepted and parses all timestamps at once in Arrow.
+
+class _Invalid(Exception):
+    """Raised inside the hot loop; the caller finds the precise problem with ``check_session``."""
+
+
+class TableBuilder:
+    """Accumulates sessions, as model objects or as decoded JSON, into the columns of the tables.
+
+    ``add_raw`` is the fast path of the exporter: it checks and appends a decoded session
+    file in one pass (rolling back on a bad value, then reporting it precisely), and
+    ``finish`` parses all timestamps at once in Arrow.
     """
 
     def __init__(self) -> None:
         self.sources: list[str] = []
-        self._raw_times = False
-        self.s_id: list[str] = []
-        self.s_user: list[str] = []
-        self.s_seed: list[str | None] = []
-        self.s_persona: list[str | None] = []
-        self.s_created: list[Any] = []
-        self.s_updated: list[Any] = []
-        self.s_nmsg: list[int] = []
-        self.s_nresp: list[int] = []
-        self.s_extra: list[str | None] = []
-        self.s_order: list[str | None] = []
-        self.m_session: list[str] = []
-        self.m_index: list[int] = []
-        self.m_seq: list[int] = []
-        self.m_content: list[str] = []
-        self.m_time: list[Any] = []
-        self.m_extra: list[str | None] = []
-        self.m_order: list[str | None] = []
-        self.r_session: list[str] = []
-        self.r_index: list[int] = []
-        self.r_seq: list[int] = []
-        self.r_content: list[str] = []
-        self.r_rsid: list[str | None] = []
-        self.r_seed: list[str | None] = []
-        self.r_phase: list[str | None] = []
-        self.r_eval: list[bool | None] = []
-        self.r_time: list[Any] = []
-        self.r_extra: list[str | None] = []
-        self.r_order: list[str | None] = []
-        self.d_session: list[str] = []
-        self.d_ord: list[int] = []
-        self.d_key: list[str] = []
-        self.d_value: list[str] = []
+        self._raw_times: bool | None = None
+        self.s: dict[str, list] = {name: [] for name in _SESSION_COLUMNS}
+        self.m: dict[str, list] = {name: [] for name in _MESSAGE_COLUMNS}
+        self.r: dict[str, list] = {name: [] for name in _RESPONSE_COLUMNS}
+        self.d: dict[str, list] = {name: [] for name in _METADATA_COLUMNS}
 
     def __len__(self) -> int:
-        return len(self.s_id)
+        return len(self.s["id"])
 
-    def add_raw(self, obj: dict, source: str) -> None:
-        """Add one decoded session file that ``check_session`` accepted (timestamps as text)."""
-        if self.s_id and not self._raw_times:
+    def _kind(self, raw: bool) -> None:
+        if self._raw_times is None:
+            self._raw_times = raw
+        elif self._raw_times != raw:
             msg = "a TableBuilder takes either add_raw or add_session, not both"
             raise ValueError(msg)
-        self._raw_times = True
-        index = len(self.s_id)
+
+    def _mark(self) -> tuple[int, int, int, int]:
+        return len(self.s["id"]), len(self.m["seq"]), len(self.r["seq"]), len(self.d["ord"])
+
+    def _rollback(self, mark: tuple[int, int, int, int]) -> None:
+        for columns, length in zip((self.s, self.m, self.r, self.d), mark, strict=True):
+            for values in columns.values():
+                del values[length:]
+        del self.sources[mark[0] :]
+
+    def add_raw(self, obj: Any, source: str) -> None:
+        """Add one decoded session file, checking it on the way (timestamps stay text).
+
+        Raises:
+            SessionFormatError: the file is not a valid session; nothing of it was added.
+        """
+        self._kind(True)
+        mark = self._mark()
+        try:
+            self._append_raw(obj, source)
+        except (_Invalid, KeyError, TypeError, AttributeError, IndexError):
+            self._rollback(mark)
+            check_session(obj, source)  # raises the precise error
+            raise SessionFormatError("not a valid oxios session", source=source) from None
+
+    def _append_raw(self, obj: dict, source: str) -> None:
         sid = obj["id"]
-        messages = obj.get("user_messages", ())
-        responses = obj.get("agent_responses", ())
-        metadata = obj.get("metadata", {})
+        user = obj["user_id"]
+        created, updated = obj["created_at"], obj["updated_at"]
+        seed, persona = obj.get("active_seed_id"), obj.get("active_persona_id")
+        if (
+            type(sid) is not str
+            or type(user) is not str
+            or type(created) is not str
+            or type(updated) is not str
+            or type(seed) not in _STR_OR_NONE
+            or type(persona) not in _STR_OR_NONE
+        ):
+            raise _Invalid
+        messages = obj.get("user_messages", _NO_ITEMS)
+        responses = obj.get("agent_responses", _NO_ITEMS)
+        metadata = obj.get("metadata", _NO_META)
+        if type(messages) is not list or type(responses) is not list or type(metadata) is not dict:
+            raise _Invalid
+        index = len(self.s["id"])
         extra, order = session_layout(obj)
-        self._add_session_row(
-            sid,
-            obj["user_id"],
-            obj.get("active_seed_id"),
-            obj.get("active_persona_id"),
-            obj["created_at"],
-            obj["updated_at"],
-            len(messages),
-            len(responses),
-            extra,
-            order,
-            source,
+        self._session_row(
+            sid, user, seed, persona, created, updated, len(messages), len(responses), extra, order, source
         )
-        for seq, msg in enumerate(messages):
-            self.m_session.append(sid)
-            self.m_index.append(index)
-            self.m_seq.append(seq)
-            self.m_content.append(msg["content"])
-            self.m_time.append(msg["timestamp"])
-            extra, order = message_layout(msg)
-            self.m_extra.append(encode_compact(extra) if extra else None)
-            self.m_order.append(encode_compact(order) if order is not None else None)
-        for seq, resp in enumerate(responses):
-            self.r_session.append(sid)
-            self.r_index.append(index)
-            self.r_seq.append(seq)
-            self.r_content.append(resp["content"])
-            self.r_rsid.append(resp.get("session_id"))
-            self.r_seed.append(resp.get("seed_id"))
-            self.r_phase.append(resp.get("phase_reached"))
-            self.r_eval.append(resp.get("evaluation_passed"))
-            self.r_time.append(resp["timestamp"])
+        m = self.m
+        m_content, m_time, m_extra, m_order = m["content"], m["time"], m["extra"], m["order"]
+        for msg in messages:
+            content, ts = msg["content"], msg["timestamp"]
+            if type(content) is not str or type(ts) is not str:
+                raise _Invalid
+            m_content.append(content)
+            m_time.append(ts)
+            if len(msg) == 2 and _first_key(msg) == "content":
+                m_extra.append(None)
+                m_order.append(None)
+            else:
+                extra, order = message_layout(msg)
+                m_extra.append(encode_compact(extra) if extra else None)
+                m_order.append(encode_compact(order) if order is not None else None)
+        n = len(messages)
+        m["session"].extend([sid] * n)
+        m["index"].extend([index] * n)
+        m["seq"].extend(range(n))
+        r = self.r
+        r_content, r_rsid, r_seed, r_phase = r["content"], r["rsid"], r["seed"], r["phase"]
+        r_passed, r_time, r_extra, r_order = r["passed"], r["time"], r["extra"], r["order"]
+        for resp in responses:
+            content, ts = resp["content"], resp["timestamp"]
+            rsid, rseed = resp.get("session_id"), resp.get("seed_id")
+            phase, passed = resp.get("phase_reached"), resp.get("evaluation_passed")
+            if (
+                type(content) is not str
+                or type(ts) is not str
+                or type(rsid) not in _STR_OR_NONE
+                or type(rseed) not in _STR_OR_NONE
+                or type(phase) not in _STR_OR_NONE
+                or type(passed) not in _BOOL_OR_NONE
+            ):
+                raise _Invalid
+            r_content.append(content)
+            r_rsid.append(rsid)
+            r_seed.append(rseed)
+            r_phase.append(phase)
+            r_passed.append(passed)
+            r_time.append(ts)
             extra, order = response_layout(resp)
-            self.r_extra.append(encode_compact(extra) if extra else None)
-            self.r_order.append(encode_compact(order) if order is not None else None)
-        self._add_metadata(sid, metadata)
+            r_extra.append(encode_compact(extra) if extra else None)
+            r_order.append(encode_compact(order) if order is not None else None)
+        n = len(responses)
+        r["session"].extend([sid] * n)
+        r["index"].extend([index] * n)
+        r["seq"].extend(range(n))
+        self._metadata_rows(sid, metadata)
 
     def add_session(self, session: Session) -> None:
         """Add one ``Session``."""
-        if self._raw_times:
-            msg = "a TableBuilder takes either add_raw or add_session, not both"
-            raise ValueError(msg)
         if not isinstance(session, Session):
             msg = f"to_tables takes Session objects, got {type(session).__name__}"
             raise TypeError(msg)
-        index = len(self.s_id)
+        self._kind(False)
+        index = len(self.s["id"])
         sid = session.id
-        self._add_session_row(
+        self._session_row(
             sid,
             session.user_id,
             session.active_seed_id,
@@ -334,29 +378,31 @@ class TableBuilder:
             session.field_order,
             f"session {sid!r}",
         )
+        m = self.m
         for seq, msg in enumerate(session.user_messages):
-            self.m_session.append(sid)
-            self.m_index.append(index)
-            self.m_seq.append(seq)
-            self.m_content.append(msg.content)
-            self.m_time.append(msg.timestamp.ns)
-            self.m_extra.append(encode_compact(msg.extra) if msg.extra else None)
-            self.m_order.append(encode_compact(msg.field_order) if msg.field_order is not None else None)
+            m["session"].append(sid)
+            m["index"].append(index)
+            m["seq"].append(seq)
+            m["content"].append(msg.content)
+            m["time"].append(msg.timestamp.ns)
+            m["extra"].append(encode_compact(msg.extra) if msg.extra else None)
+            m["order"].append(encode_compact(msg.field_order) if msg.field_order is not None else None)
+        r = self.r
         for seq, resp in enumerate(session.agent_responses):
-            self.r_session.append(sid)
-            self.r_index.append(index)
-            self.r_seq.append(seq)
-            self.r_content.append(resp.content)
-            self.r_rsid.append(resp.session_id)
-            self.r_seed.append(resp.seed_id)
-            self.r_phase.append(resp.phase_reached)
-            self.r_eval.append(resp.evaluation_passed)
-            self.r_time.append(resp.timestamp.ns)
-            self.r_extra.append(encode_compact(resp.extra) if resp.extra else None)
-            self.r_order.append(encode_compact(resp.field_order) if resp.field_order is not None else None)
-        self._add_metadata(sid, session.metadata)
+            r["session"].append(sid)
+            r["index"].append(index)
+            r["seq"].append(seq)
+            r["content"].append(resp.content)
+            r["rsid"].append(resp.session_id)
+            r["seed"].append(resp.seed_id)
+            r["phase"].append(resp.phase_reached)
+            r["passed"].append(resp.evaluation_passed)
+            r["time"].append(resp.timestamp.ns)
+            r["extra"].append(encode_compact(resp.extra) if resp.extra else None)
+            r["order"].append(encode_compact(resp.field_order) if resp.field_order is not None else None)
+        self._metadata_rows(sid, session.metadata)
 
-    def _add_session_row(
+    def _session_row(
         self,
         sid: str,
         user: str,
@@ -370,91 +416,92 @@ class TableBuilder:
         order: tuple[str, ...] | None,
         source: str,
     ) -> None:
+        s = self.s
         self.sources.append(source)
-        self.s_id.append(sid)
-        self.s_user.append(user)
-        self.s_seed.append(seed)
-        self.s_persona.append(persona)
-        self.s_created.append(created)
-        self.s_updated.append(updated)
-        self.s_nmsg.append(n_messages)
-        self.s_nresp.append(n_responses)
-        self.s_extra.append(encode_compact(extra) if extra else None)
-        self.s_order.append(encode_compact(order) if order is not None else None)
+        s["id"].append(sid)
+        s["user"].append(user)
+        s["seed"].append(seed)
+        s["persona"].append(persona)
+        s["created"].append(created)
+        s["updated"].append(updated)
+        s["n_msg"].append(n_messages)
+        s["n_resp"].append(n_responses)
+        s["extra"].append(encode_compact(extra) if extra else None)
+        s["order"].append(encode_compact(order) if order is not None else None)
 
-    def _add_metadata(self, sid: str, metadata: dict) -> None:
-        for ord_, (key, value) in enumerate(metadata.items()):
-            self.d_session.append(sid)
-            self.d_ord.append(ord_)
-            self.d_key.append(key)
-            self.d_value.append(encode_compact(value))
+    def _metadata_rows(self, sid: str, metadata: dict) -> None:
+        if not metadata:
+            return
+        d = self.d
+        n = len(metadata)
+        d["session"].extend([sid] * n)
+        d["ord"].extend(range(n))
+        d["key"].extend(metadata)
+        d["value"].extend([encode_compact(value) for value in metadata.values()])
 
     def finish(self) -> SessionTables:
         """The four tables of everything added so far."""
+        s, m, r, d = self.s, self.m, self.r, self.d
         if self._raw_times:
-            created = self._times(self.s_created, lambda i: (i, "$.created_at"))
-            updated = self._times(self.s_updated, lambda i: (i, "$.updated_at"))
-            m_time = self._times(
-                self.m_time, lambda i: (self.m_index[i], f"$.user_messages[{self.m_seq[i]}].timestamp")
-            )
-            r_time = self._times(
-                self.r_time, lambda i: (self.r_index[i], f"$.agent_responses[{self.r_seq[i]}].timestamp")
-            )
+            created = self._times(s["created"], lambda i: (i, "$.created_at"))
+            updated = self._times(s["updated"], lambda i: (i, "$.updated_at"))
+            m_time = self._times(m["time"], lambda i: (m["index"][i], f"$.user_messages[{m['seq'][i]}].timestamp"))
+            r_time = self._times(r["time"], lambda i: (r["index"][i], f"$.agent_responses[{r['seq'][i]}].timestamp"))
         else:
-            created = pa.array(self.s_created, pa.int64()).cast(_TS)
-            updated = pa.array(self.s_updated, pa.int64()).cast(_TS)
-            m_time = pa.array(self.m_time, pa.int64()).cast(_TS)
-            r_time = pa.array(self.r_time, pa.int64()).cast(_TS)
-        nmsg = pa.array(self.s_nmsg, pa.int32())
-        nresp = pa.array(self.s_nresp, pa.int32())
+            created, updated, m_time, r_time = (
+                pa.array(values, pa.int64()).cast(_TS) for values in (s["created"], s["updated"], m["time"], r["time"])
+            )
+        n_msg = pa.array(s["n_msg"], pa.int32())
+        n_resp = pa.array(s["n_resp"], pa.int32())
+        string = pa.string()
         sessions = pa.Table.from_arrays(
             [
-                pa.array(self.s_id, pa.string()),
-                pa.array(self.s_user, pa.string()),
-                pa.array(self.s_seed, pa.string()),
-                pa.array(self.s_persona, pa.string()),
+                pa.array(s["id"], string),
+                pa.array(s["user"], string),
+                pa.array(s["seed"], string),
+                pa.array(s["persona"], string),
                 created,
                 updated,
-                nmsg,
-                nresp,
-                pc.min_element_wise(nmsg, nresp),
-                pa.array(self.s_extra, pa.string()),
-                pa.array(self.s_order, pa.string()),
+                n_msg,
+                n_resp,
+                pc.min_element_wise(n_msg, n_resp),
+                pa.array(s["extra"], string),
+                pa.array(s["order"], string),
             ],
             schema=SESSIONS_SCHEMA,
         )
         messages = pa.Table.from_arrays(
             [
-                pa.array(self.m_session, pa.string()),
-                pa.array(self.m_seq, pa.int32()),
-                pa.array(self.m_content, pa.string()),
+                pa.array(m["session"], string),
+                pa.array(m["seq"], pa.int32()),
+                pa.array(m["content"], string),
                 m_time,
-                pa.array(self.m_extra, pa.string()),
-                pa.array(self.m_order, pa.string()),
+                pa.array(m["extra"], string),
+                pa.array(m["order"], string),
             ],
             schema=MESSAGES_SCHEMA,
         )
         responses = pa.Table.from_arrays(
             [
-                pa.array(self.r_session, pa.string()),
-                pa.array(self.r_seq, pa.int32()),
-                pa.array(self.r_content, pa.string()),
-                pa.array(self.r_rsid, pa.string()),
-                pa.array(self.r_seed, pa.string()),
-                pa.array(self.r_phase, pa.string()),
-                pa.array(self.r_eval, pa.bool_()),
+                pa.array(r["session"], string),
+                pa.array(r["seq"], pa.int32()),
+                pa.array(r["content"], string),
+                pa.array(r["rsid"], string),
+                pa.array(r["seed"], string),
+                pa.array(r["phase"], string),
+                pa.array(r["passed"], pa.bool_()),
                 r_time,
-                pa.array(self.r_extra, pa.string()),
-                pa.array(self.r_order, pa.string()),
+                pa.array(r["extra"], string),
+                pa.array(r["order"], string),
             ],
             schema=RESPONSES_SCHEMA,
         )
         metadata = pa.Table.from_arrays(
             [
-                pa.array(self.d_session, pa.string()),
-                pa.array(self.d_ord, pa.int32()),
-                pa.array(self.d_key, pa.string()),
-                pa.array(self.d_value, pa.string()),
+                pa.array(d["session"], string),
+                pa.array(d["ord"], pa.int32()),
+                pa.array(d["key"], string),
+                pa.array(d["value"], string),
             ],
             schema=METADATA_SCHEMA,
         )
@@ -476,6 +523,16 @@ class TableBuilder:
                 session, path = locate(i)
                 raise SessionFormatError(str(err), source=self.sources[session], path=path) from None
         return pa.array(values, pa.int64()).cast(_TS)
+
+
+_NO_ITEMS: list = []
+_NO_META: dict = {}
+
+
+def _first_key(record: dict) -> str:
+    for key in record:
+        return key
+    return ""
 
 
 def iter_sessions(tables: SessionTables) -> Iterator[Session]:
@@ -512,13 +569,120 @@ def iter_sessions(tables: SessionTables) -> Iterator[Session]:
             created_at=Timestamp(created[i]),
             updated_at=Timestamp(updated[i]),
             metadata=dict(metadata.pop(sid, [])),
-            extra=_JSON.decode(extra) if extra is not None else {},
-            field_order=tuple(_JSON.decode(order)) if order is not None else None,
+            extra=_decode_or(extra, {}),
+            field_order=_order(order),
         )
-    orphans = next(iter({**messages, **responses, **metadata}), None)
-    if orphans is not None:
-        msg = f"rows of session {orphans!r} have no row in the sessions table. Hint: the dataset is incomplete; re-export it"
-        raise DatasetError(msg)
+    _check_orphans(messages, responses, metadata)
+
+
+def autosi_text(column: pa.Array | pa.ChunkedArray) -> list[str]:
+    """Timestamps as the RFC 3339 text chrono's AutoSi prints (0, 3, 6 or 9 digits), all at once."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    full = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")  # nanoseconds: 9 fraction digits
+    text = pc.if_else(
+        pc.ends_with(full, "000000000"),
+        pc.utf8_slice_codeunits(full, 0, 19),
+        pc.if_else(
+            pc.ends_with(full, "000000"),
+            pc.utf8_slice_codeunits(full, 0, 23),
+            pc.if_else(pc.ends_with(full, "000"), pc.utf8_slice_codeunits(full, 0, 26), full),
+        ),
+    )
+    return pc.binary_join_element_wise(text, "Z", "").to_pylist()
+
+
+def iter_session_json(tables: SessionTables) -> Iterator[tuple[str, bytes]]:
+    """(session id, the bytes oxios writes for it) for each session, in the sessions table's order.
+
+    The fast path of restore: no ``Session`` objects, and timestamps printed all at once.
+    """
+    messages = _group(tables.messages, "seq", _message_raw_rows)
+    responses = _group(tables.responses, "seq", _response_raw_rows)
+    metadata = _group(tables.metadata, "ord", _metadata_rows)
+    s = tables.sessions
+    created = autosi_text(s["created_at"])
+    updated = autosi_text(s["updated_at"])
+    columns = [
+        s.column(name).to_pylist()
+        for name in ("session_id", "user_id", "active_seed_id", "active_persona_id", "extra", "field_order")
+    ]
+    seen: set[str] = set()
+    for i, (sid, user, seed, persona, extra, order) in enumerate(zip(*columns, strict=True)):
+        if sid in seen:
+            msg = (
+                f"the sessions table holds session {sid!r} twice. Hint: a dataset holds each session once; re-export it"
+            )
+            raise DatasetError(msg)
+        seen.add(sid)
+        values = {
+            "id": sid,
+            "user_id": user,
+            "user_messages": messages.pop(sid, _NO_ITEMS),
+            "agent_responses": responses.pop(sid, _NO_ITEMS),
+            "active_seed_id": seed,
+            "active_persona_id": persona,
+            "created_at": created[i],
+            "updated_at": updated[i],
+            "metadata": dict(metadata.pop(sid, _NO_ITEMS)),
+        }
+        yield sid, encode_raw(session_raw(values, _decode_or(extra, _NO_META), _order(order)))
+    _check_orphans(messages, responses, metadata)
+
+
+def _order(text: str | None) -> tuple[str, ...] | None:
+    return tuple(_JSON.decode(text)) if text is not None else None
+
+
+def _check_orphans(*groups: dict[str, list]) -> None:
+    for group in groups:
+        for sid in group:
+            msg = f"rows of session {sid!r} have no row in the sessions table. Hint: the dataset is incomplete; re-export it"
+            raise DatasetError(msg)
+
+
+def _message_raw_rows(table: pa.Table) -> Iterator[dict]:
+    """Messages as JSON values in file order."""
+    for content, ts, extra, order in zip(
+        table.column("content").to_pylist(),
+        autosi_text(table.column("timestamp")),
+        table.column("extra").to_pylist(),
+        table.column("field_order").to_pylist(),
+        strict=True,
+    ):
+        values = {"content": content, "timestamp": ts}
+        yield (
+            values
+            if extra is None and order is None
+            else message_raw(values, _decode_or(extra, _NO_META), _order(order))
+        )
+
+
+def _response_raw_rows(table: pa.Table) -> Iterator[dict]:
+    """Responses as JSON values in file order."""
+    for content, rsid, seed, phase, passed, ts, extra, order in zip(
+        *(
+            table.column(name).to_pylist()
+            for name in ("content", "response_session_id", "seed_id", "phase_reached", "evaluation_passed")
+        ),
+        autosi_text(table.column("timestamp")),
+        table.column("extra").to_pylist(),
+        table.column("field_order").to_pylist(),
+        strict=True,
+    ):
+        values = {
+            "content": content,
+            "session_id": rsid,
+            "seed_id": seed,
+            "phase_reached": phase,
+            "evaluation_passed": passed,
+            "timestamp": ts,
+        }
+        yield (
+            values
+            if extra is None and order is None
+            else response_raw(values, _decode_or(extra, _NO_META), _order(order))
+        )
 
 
 def _group(table: pa.Table, position: str, rows: Any) -> dict[str, list]:

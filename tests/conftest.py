@@ -33,7 +33,7 @@ def fixture_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Each fixture folder exported once to a dataset, shared by the tests that only read it."""
-    from sessionkit.storage import export
+    from sessionkit.archive import export
 
     out = {}
     for name in FIXTURE_NAMES:

@@ -60,7 +60,7 @@ def test_sql_string_quotes() -> None:
 
 
 def test_a_dataset_path_with_a_quote(tmp_path: Path) -> None:
-    from sessionkit.storage import export
+    from sessionkit.archive import export
 
     out = tmp_path / "o'brien"
     export(FIXTURES / "oxios-v2", out, jobs=1)

@@ -196,3 +196,20 @@ def test_empty_tables_keep_their_schema() -> None:
     tables = to_tables([])
     assert tables.sessions.num_rows == 0 and tables.sessions.schema.equals(SESSIONS_SCHEMA)
     assert tables.to_sessions() == []
+
+
+@given(st.lists(st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1), max_size=30))
+def test_timestamps_print_all_at_once_as_chrono_does(values: list[int]) -> None:
+    from sessionkit._timestamp import Timestamp
+    from sessionkit.tables import autosi_text
+
+    column = pa.array(values, pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
+    assert autosi_text(column) == [Timestamp(ns).isoformat() for ns in values]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(session_strategy(), max_size=4, unique_by=lambda s: s.id))
+def test_the_fast_json_path_writes_what_the_model_writes(sessions: list[Session]) -> None:
+    from sessionkit.tables import iter_session_json
+
+    assert list(iter_session_json(to_tables(sessions))) == [(s.id, encode_session(s)) for s in sessions]

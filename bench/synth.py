@@ -1,0 +1,151 @@
+"""A large synthetic dataset built straight at the Arrow level (generating a million session
+files would take longer than the benchmark itself), with the shapes of real oxios data:
+skewed users, seeds and personas, 0-20 exchanges, heavy-tailed latencies, phases and
+evaluations. Written with sessionkit's own schemas and writer, so every helper runs on it.
+
+usage: python bench/synth.py OUT_DIR SESSIONS
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from sessionkit.model import PHASES
+from sessionkit.storage import TableWriter, write_manifest
+from sessionkit.tables import SCHEMAS, TABLE_NAMES
+
+PART = 100_000
+_TEXTS = [f"text {i} " + "lorem ipsum dolor sit amet " * (1 + i % 7) for i in range(1000)]
+_TS = pa.timestamp("ns", tz="UTC")
+
+
+def _zipf(rng: np.random.Generator, n: int, size: int, s: float) -> np.ndarray:
+    weights = 1.0 / np.arange(1, n + 1) ** s
+    return rng.choice(n, size=size, p=weights / weights.sum())
+
+
+def _strings(prefix: str, codes: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
+    labels = (
+        pa.array([f"{prefix}{i:03d}" for i in range(int(codes.max()) + 1)]) if len(codes) else pa.array([], pa.string())
+    )
+    array = pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32(), mask=null), labels).cast(pa.string())
+    return array
+
+
+def build_part(rng: np.random.Generator, start: int, n: int) -> dict[str, pa.Table]:
+    ids = np.arange(start, start + n)
+    session_ids = pa.array([f"{i:08x}-0000-4000-8000-{i:012x}" for i in ids])
+    users = _zipf(rng, 20_000, n, 1.1)
+    seeds = _zipf(rng, 50, n, 1.2)
+    no_seed = rng.random(n) < 0.35
+    personas = _zipf(rng, 8, n, 1.0)
+    no_persona = rng.random(n) < 0.45
+    created = (np.datetime64("2026-01-01", "ns").astype(np.int64) + rng.integers(0, 365 * 86400 * 10**9, n)).astype(
+        np.int64
+    )
+    exchanges = np.minimum(20, rng.geometric(1 / 6.0, n) - 1)
+    n_msg = exchanges + (rng.random(n) < 0.08)
+    n_resp = exchanges + (rng.random(n) < 0.03)
+    owner_m = np.repeat(np.arange(n), n_msg)
+    seq_m = np.concatenate([np.arange(k) for k in n_msg]) if n else np.array([], int)
+    owner_r = np.repeat(np.arange(n), n_resp)
+    seq_r = np.concatenate([np.arange(k) for k in n_resp]) if n else np.array([], int)
+    asked = created[owner_m] + (seq_m * 120 + rng.integers(0, 60, len(seq_m))) * 10**9
+    latency = (rng.lognormal(1.3, 0.8, len(seq_r)) * 10**9).astype(np.int64)
+    answered = created[owner_r] + seq_r * 120 * 10**9 + 30 * 10**9 + latency
+    updated = np.maximum(
+        created,
+        np.maximum.reduceat(np.concatenate([answered, [0]]), np.r_[0, np.cumsum(n_resp)[:-1]])[:n]
+        if len(answered)
+        else created,
+    )
+    phase = np.minimum(len(PHASES) - 1, rng.exponential(1 / 0.6, len(seq_r)).astype(int))
+    no_phase = rng.random(len(seq_r)) < 0.12
+    passed = rng.random(len(seq_r)) < 0.7
+    no_eval = phase < 3
+    r_seeds = np.where(rng.random(len(seq_r)) < 0.85, seeds[owner_r], _zipf(rng, 50, len(seq_r), 1.2))
+    r_no_seed = (no_seed[owner_r] & (rng.random(len(seq_r)) < 0.9)) | (rng.random(len(seq_r)) < 0.05)
+    texts = pa.array(_TEXTS)
+    sid_m = session_ids.take(pa.array(owner_m))
+    sid_r = session_ids.take(pa.array(owner_r))
+    n_keys = rng.integers(1, 5, n)
+    owner_d = np.repeat(np.arange(n), n_keys)
+    ord_d = np.concatenate([np.arange(k) for k in n_keys])
+    keys = pa.array(["channel", "client_version", "locale", "priority", "tags"]).take(pa.array(ord_d))
+    values = pa.array(['"web"', '"1.2.0"', '"en-US"', "3", '["beta"]']).take(pa.array(ord_d))
+    n_msg32, n_resp32 = pa.array(n_msg, pa.int32()), pa.array(n_resp, pa.int32())
+    return {
+        "sessions": pa.Table.from_arrays(
+            [
+                session_ids,
+                _strings("user-", users),
+                _strings("seed-", seeds, no_seed),
+                _strings("persona-", personas, no_persona),
+                pa.array(created).cast(_TS),
+                pa.array(updated).cast(_TS),
+                n_msg32,
+                n_resp32,
+                pa.array(np.minimum(n_msg, n_resp), pa.int32()),
+                pa.nulls(n, pa.string()),
+                pa.nulls(n, pa.string()),
+            ],
+            schema=SCHEMAS["sessions"],
+        ),
+        "messages": pa.Table.from_arrays(
+            [
+                sid_m,
+                pa.array(seq_m, pa.int32()),
+                texts.take(pa.array(rng.integers(0, len(_TEXTS), len(seq_m)))),
+                pa.array(asked).cast(_TS),
+                pa.nulls(len(seq_m), pa.string()),
+                pa.nulls(len(seq_m), pa.string()),
+            ],
+            schema=SCHEMAS["messages"],
+        ),
+        "responses": pa.Table.from_arrays(
+            [
+                sid_r,
+                pa.array(seq_r, pa.int32()),
+                texts.take(pa.array(rng.integers(0, len(_TEXTS), len(seq_r)))),
+                sid_r,
+                _strings("seed-", r_seeds, r_no_seed),
+                pa.DictionaryArray.from_arrays(pa.array(phase, pa.int32(), mask=no_phase), pa.array(PHASES)).cast(
+                    pa.string()
+                ),
+                pa.array(passed, mask=no_eval),
+                pa.array(answered).cast(_TS),
+                pa.nulls(len(seq_r), pa.string()),
+                pa.nulls(len(seq_r), pa.string()),
+            ],
+            schema=SCHEMAS["responses"],
+        ),
+        "metadata": pa.Table.from_arrays(
+            [session_ids.take(pa.array(owner_d)), pa.array(ord_d, pa.int32()), keys, values],
+            schema=SCHEMAS["metadata"],
+        ),
+    }
+
+
+def main() -> None:
+    out, total = Path(sys.argv[1]), int(sys.argv[2])
+    rng = np.random.default_rng(2026)
+    for name in TABLE_NAMES:
+        (out / name).mkdir(parents=True, exist_ok=True)
+    counts = dict.fromkeys(TABLE_NAMES, 0)
+    for index, start in enumerate(range(0, total, PART)):
+        tables = build_part(rng, start, min(PART, total - start))
+        for name, table in tables.items():
+            writer = TableWriter(out / name / f"part-synth-{index:05d}.parquet", SCHEMAS[name], 128 * 1024)
+            writer.add(table)
+            writer.close()
+            counts[name] += table.num_rows
+    write_manifest(out, {"counts": counts, "synthetic": True})
+    print(counts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Export and restore: streaming, parallel, deterministic, and all-or-nothing."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import BAD, FIXTURES, fixture_files
+
+from sessionkit.archive import ExportError, export, restore
+from sessionkit.exceptions import DatasetExistsError
+from sessionkit.oxios import read_sessions
+from sessionkit.storage import read_parquet
+from sessionkit.tables import TABLE_NAMES, to_tables
+
+
+def _same_tables(a, b) -> None:
+    for name in TABLE_NAMES:
+        assert a[name].equals(b[name]), name
+
+
+def test_export_equals_the_model_path(exported: dict[str, Path], fixture_name: str) -> None:
+    _same_tables(read_parquet(exported[fixture_name]), to_tables(read_sessions(FIXTURES / fixture_name)))
+
+
+def test_parallel_streaming_export_equals_the_serial_one(tmp_path: Path) -> None:
+    serial = export(FIXTURES / "oxios-v1", tmp_path / "serial", jobs=1)
+    parallel = export(FIXTURES / "oxios-v1", tmp_path / "parallel", jobs=2, files_per_part=70, row_group_rows=50)
+    assert parallel.jobs == 2 and parallel.parts == 5
+    _same_tables(read_parquet(tmp_path / "serial"), read_parquet(tmp_path / "parallel"))
+    assert (serial.sessions, serial.messages, serial.responses) == (
+        parallel.sessions,
+        parallel.messages,
+        parallel.responses,
+    )
+
+
+def test_row_groups_stay_bounded(tmp_path: Path) -> None:
+    summary = export(FIXTURES / "oxios-v1", tmp_path / "out", jobs=1, files_per_part=100, row_group_rows=100)
+    assert summary.parts == 3
+    for name in TABLE_NAMES:
+        files = sorted((tmp_path / "out" / name).glob("*.parquet"))
+        assert len(files) == 3
+        sizes = []
+        for file in files:
+            meta = pq.ParquetFile(file).metadata
+            sizes += [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        assert max(sizes) <= 100 and sum(sizes) == getattr(summary, name)
+        assert summary.row_groups[name] == len(sizes)
+    assert summary.row_groups["messages"] >= 2722 // 100
+
+
+def test_restore_gives_back_every_file(exported: dict[str, Path], fixture_name: str, tmp_path: Path) -> None:
+    count = restore(exported[fixture_name], tmp_path)
+    originals = fixture_files(fixture_name)
+    assert count == len(originals)
+    for src in originals:
+        assert (tmp_path / "sessions" / src.name).read_bytes() == src.read_bytes()
+    with pytest.raises(FileExistsError, match="already exists"):
+        restore(exported[fixture_name], tmp_path)
+    assert restore(exported[fixture_name], tmp_path, overwrite=True) == count
+
+
+def test_export_refuses_a_folder_with_files(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(DatasetExistsError, match="already holds files"):
+        export(FIXTURES / "oxios-v1", out)
+    assert (out / "keep.txt").read_text() == "mine"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert export(FIXTURES / "oxios-v1", empty, jobs=1).sessions == 300
+
+
+def test_bad_files_stop_the_export_and_are_all_named(tmp_path: Path) -> None:
+    src = tmp_path / "state" / "sessions"
+    src.mkdir(parents=True)
+    for path in fixture_files("oxios-v1")[:20]:
+        shutil.copy(path, src / path.name)
+    for bad in sorted(BAD.glob("*.json")):
+        shutil.copy(bad, src / bad.name)
+    with pytest.raises(ExportError) as info:
+        export(tmp_path / "state", tmp_path / "out", jobs=1)
+    named = {Path(str(err).split(":")[0]).name for err in info.value.errors}
+    assert named == {p.name for p in BAD.glob("*.json")}
+    assert "nothing was written" in str(info.value)
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.glob(".out.staging-*"))
+
+
+def test_a_repeated_session_id_is_an_error(tmp_path: Path) -> None:
+    src = tmp_path / "sessions"
+    src.mkdir()
+    first = fixture_files("oxios-v1")[0]
+    shutil.copy(first, src / first.name)
+    shutil.copy(first, src / "copy-of-it.json")
+    with pytest.raises(ExportError, match="is also the id of"):
+        export(src, tmp_path / "out", jobs=1)
+
+
+def test_a_misnamed_file_with_a_fresh_id_is_fine(tmp_path: Path) -> None:
+    src = tmp_path / "sessions"
+    src.mkdir()
+    first = fixture_files("oxios-v1")[0]
+    shutil.copy(first, src / "renamed.json")
+    assert export(src, tmp_path / "out", jobs=1).sessions == 1
+
+
+def test_empty_source_gives_an_empty_dataset(tmp_path: Path) -> None:
+    (tmp_path / "sessions").mkdir()
+    summary = export(tmp_path / "sessions", tmp_path / "out")
+    assert summary.sessions == 0
+    tables = read_parquet(tmp_path / "out")
+    assert all(t.num_rows == 0 for _, t in tables.items())
+    assert restore(tmp_path / "out", tmp_path / "back") == 0
+
+
+def test_parallel_restore_equals_the_serial_one(tmp_path: Path) -> None:
+    export(FIXTURES / "oxios-edge", tmp_path / "ds", jobs=1, files_per_part=40)
+    assert restore(tmp_path / "ds", tmp_path / "a", jobs=2) == 150
+    assert restore(tmp_path / "ds", tmp_path / "b", jobs=1) == 150
+    for src in fixture_files("oxios-edge"):
+        assert (tmp_path / "a" / "sessions" / src.name).read_bytes() == src.read_bytes()
+        assert (tmp_path / "b" / "sessions" / src.name).read_bytes() == src.read_bytes()
+
+
+def test_restore_from_tables_in_memory_and_from_unaligned_files(tmp_path: Path) -> None:
+    tables = to_tables(read_sessions(FIXTURES / "oxios-v2"))
+    assert restore(tables, tmp_path / "mem") == 150
+    # a dataset whose tables are split into differently named files still restores
+    out = tmp_path / "hand"
+    for name, table in tables.items():
+        (out / name).mkdir(parents=True)
+        half = table.num_rows // 2
+        pq.write_table(table.slice(0, half), out / name / f"{name}-a.parquet")
+        pq.write_table(table.slice(half), out / name / f"{name}-b.parquet")
+    assert restore(out, tmp_path / "disk", jobs=2) == 150
+    for src in fixture_files("oxios-v2"):
+        assert (tmp_path / "mem" / "sessions" / src.name).read_bytes() == src.read_bytes()
+        assert (tmp_path / "disk" / "sessions" / src.name).read_bytes() == src.read_bytes()
+
+
+def test_export_progress_reaches_the_file_count(tmp_path: Path) -> None:
+    seen: list[int] = []
+    export(FIXTURES / "oxios-v1", tmp_path / "out", jobs=1, files_per_part=64, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 300 and len(seen) == 5
+
+
+def test_the_output_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
+    export(FIXTURES / "oxios-v2", tmp_path / "one", jobs=1, files_per_part=32, row_group_rows=64)
+    export(FIXTURES / "oxios-v2", tmp_path / "two", jobs=2, files_per_part=32, row_group_rows=64)
+    for name in TABLE_NAMES:
+        one = sorted((tmp_path / "one" / name).glob("*.parquet"))
+        two = sorted((tmp_path / "two" / name).glob("*.parquet"))
+        assert len(one) == len(two) == 5
+        for a, b in zip(one, two, strict=True):
+            assert pq.read_table(a).equals(pq.read_table(b))
+            assert pq.ParquetFile(a).metadata.num_row_groups == pq.ParquetFile(b).metadata.num_row_groups
