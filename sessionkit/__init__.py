@@ -11,8 +11,8 @@ Example:
 """
 
 from sessionkit._timestamp import Timestamp
-from sessionkit.archive import ExportError, ExportSummary, export, restore
 from sessionkit.analytics import exchange_counts, persona_usage, seed_usage, stats
+from sessionkit.archive import ExportError, ExportSummary, export, restore
 from sessionkit.exceptions import (
     DatasetError,
     DatasetExistsError,

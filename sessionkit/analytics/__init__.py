@@ -1,0 +1,39 @@
+"""Helpers that answer the usual questions about sessions in one call each.
+
+Each takes ``data``: ``SessionTables``, a dataset folder, or a connection from
+``sessionkit.connect`` (left open); computes in DuckDB, so a dataset larger than memory
+works; and returns a ``polars.DataFrame`` with documented columns in a deterministic order.
+Options are keyword-only; a bad option value raises ``ValueError`` naming the choices.
+
+Example:
+    >>> import sessionkit as sk
+    >>> sk.seed_usage("build/sample-dataset", by="month")  # doctest: +SKIP
+"""
+
+from sessionkit.analytics._census import JSON_TYPES, get_session, metadata_keys
+from sessionkit.analytics._quality import evaluation_rates, phase_funnel, turn_latency
+from sessionkit.analytics._usage import (
+    activity,
+    exchange_counts,
+    exchange_histogram,
+    persona_usage,
+    seed_usage,
+    stats,
+    user_summary,
+)
+
+__all__ = [
+    "JSON_TYPES",
+    "activity",
+    "evaluation_rates",
+    "exchange_counts",
+    "exchange_histogram",
+    "get_session",
+    "metadata_keys",
+    "persona_usage",
+    "phase_funnel",
+    "seed_usage",
+    "stats",
+    "turn_latency",
+    "user_summary",
+]

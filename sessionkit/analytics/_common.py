@@ -1,0 +1,98 @@
+"""What the helpers share: the connection they run on, time buckets, phase order, checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from sessionkit.model import PHASES
+from sessionkit.query import Data, connect, sql_string
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+_NS_PER_DAY = 86_400_000_000_000
+
+#: z of a two-sided 95% interval, for the Wilson score interval of a pass rate.
+Z_95 = 1.959963984540054
+
+
+@contextmanager
+def connection(data: Data) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection over ``data``; one opened here is closed after, one passed in is left open."""
+    import duckdb
+
+    con = connect(data)
+    try:
+        yield con
+    finally:
+        if not isinstance(data, duckdb.DuckDBPyConnection):
+            con.close()
+
+
+def frame(data: Data, sql: str) -> pl.DataFrame:
+    """The result of one query over ``data``, fully read into a polars frame."""
+    import polars as pl
+
+    with connection(data) as con:
+        result = con.sql(sql).pl()
+    # DuckDB hands timestamps over in the connection's time zone; sessionkit's are UTC.
+    stamps = [name for name, kind in result.schema.items() if isinstance(kind, pl.Datetime) and kind.time_zone]
+    if stamps:
+        result = result.with_columns(pl.col(stamps).dt.convert_time_zone("UTC"))
+    return result
+
+
+def check_option(helper: str, name: str, value: object, allowed: Sequence[object]) -> None:
+    """Raise a ValueError naming the helper, the option and the values it takes."""
+    if any(value == a and type(value) is type(a) for a in allowed):
+        return
+    shown = ", ".join("None" if a is None else repr(a) for a in allowed)
+    msg = f"{helper}: {name} must be one of {shown}, not {value!r}"
+    raise ValueError(msg)
+
+
+def day_number(ts: str) -> str:
+    """SQL: whole UTC days since 1970-01-01 of a timestamp, exact to the nanosecond (floor, not truncation)."""
+    ns = f"epoch_ns({ts})"
+    return f"({ns} // {_NS_PER_DAY} - CASE WHEN {ns} % {_NS_PER_DAY} < 0 THEN 1 ELSE 0 END)"
+
+
+def bucket(ts: str, unit: str) -> str:
+    """SQL: the UTC day, ISO week (its Monday) or month (its first day) of a timestamp, as a DATE.
+
+    Computed from the integer nanoseconds, so it does not depend on the connection's time zone.
+    """
+    day = f"(DATE '1970-01-01' + {day_number(ts)}::INTEGER)"
+    if unit == "day":
+        return day
+    if unit == "week":  # 1970-01-01 was a Thursday: days since a Monday, modulo 7
+        return f"(DATE '1969-12-29' + ((({day_number(ts)} + 3) // 7 - CASE WHEN ({day_number(ts)} + 3) % 7 < 0 THEN 1 ELSE 0 END) * 7)::INTEGER)"
+    if unit == "month":
+        return f"date_trunc('month', {day})::DATE"
+    msg = f"no time bucket {unit!r}"
+    raise ValueError(msg)
+
+
+def phase_rank(phase: str) -> str:
+    """SQL: 0..4 for the oxios phases in order, 5 for any other value, 6 for null."""
+    whens = " ".join(f"WHEN {phase} = {sql_string(name)} THEN {i}" for i, name in enumerate(PHASES))
+    return f"(CASE WHEN {phase} IS NULL THEN {len(PHASES) + 1} {whens} ELSE {len(PHASES)} END)"
+
+
+def known_phases_sql() -> str:
+    """SQL: a VALUES list of (phase, rank) for the oxios phases."""
+    return "VALUES " + ", ".join(f"({sql_string(name)}, {i})" for i, name in enumerate(PHASES))
+
+
+def wilson_sql(passed: str, failed: str, bound: str) -> str:
+    """SQL: the low or high end of the 95% Wilson score interval of passed / (passed + failed)."""
+    n = f"({passed} + {failed})::DOUBLE"
+    p = f"({passed}::DOUBLE / nullif({n}, 0))"
+    z2 = f"{Z_95 * Z_95!r}"
+    center = f"(({p} + {z2} / (2 * {n})) / (1 + {z2} / {n}))"
+    half = f"({Z_95!r} * sqrt({p} * (1 - {p}) / {n} + {z2} / (4 * {n} * {n})) / (1 + {z2} / {n}))"
+    end = f"greatest(0.0, {center} - {half})" if bound == "low" else f"least(1.0, {center} + {half})"
+    return f"CASE WHEN {n} > 0 THEN {end} END"
