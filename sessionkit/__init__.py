@@ -11,7 +11,20 @@ Example:
 """
 
 from sessionkit._timestamp import Timestamp
-from sessionkit.analytics import exchange_counts, persona_usage, seed_usage, stats
+from sessionkit.analytics import (
+    activity,
+    evaluation_rates,
+    exchange_counts,
+    exchange_histogram,
+    get_session,
+    metadata_keys,
+    persona_usage,
+    phase_funnel,
+    seed_usage,
+    stats,
+    turn_latency,
+    user_summary,
+)
 from sessionkit.archive import ExportError, ExportSummary, export, restore
 from sessionkit.exceptions import (
     DatasetError,
@@ -54,11 +67,17 @@ __all__ = [
     "Timestamp",
     "UserMessage",
     "__version__",
+    "activity",
     "connect",
+    "evaluation_rates",
     "exchange_counts",
+    "exchange_histogram",
     "export",
+    "get_session",
     "list_session_files",
+    "metadata_keys",
     "persona_usage",
+    "phase_funnel",
     "plot_persona_usage",
     "plot_seed_usage",
     "read_parquet",
@@ -69,6 +88,8 @@ __all__ = [
     "seed_usage",
     "stats",
     "to_tables",
+    "turn_latency",
+    "user_summary",
     "write_parquet",
     "write_sessions",
 ]
