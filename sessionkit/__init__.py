@@ -35,7 +35,15 @@ from sessionkit.exceptions import (
 )
 from sessionkit.model import AgentResponse, Session, UserMessage
 from sessionkit.oxios import list_session_files, read_session, read_sessions, write_sessions
-from sessionkit.plot import plot_persona_usage, plot_seed_usage
+from sessionkit.plot import (
+    plot_activity,
+    plot_evaluation_rates,
+    plot_exchange_histogram,
+    plot_persona_usage,
+    plot_phase_funnel,
+    plot_seed_usage,
+    plot_turn_latency,
+)
 from sessionkit.query import connect
 from sessionkit.storage import read_parquet, scan_parquet, write_parquet
 from sessionkit.tables import (
@@ -78,8 +86,13 @@ __all__ = [
     "metadata_keys",
     "persona_usage",
     "phase_funnel",
+    "plot_activity",
+    "plot_evaluation_rates",
+    "plot_exchange_histogram",
     "plot_persona_usage",
+    "plot_phase_funnel",
     "plot_seed_usage",
+    "plot_turn_latency",
     "read_parquet",
     "read_session",
     "read_sessions",

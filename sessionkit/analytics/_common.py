@@ -94,5 +94,6 @@ def wilson_sql(passed: str, failed: str, bound: str) -> str:
     z2 = f"{Z_95 * Z_95!r}"
     center = f"(({p} + {z2} / (2 * {n})) / (1 + {z2} / {n}))"
     half = f"({Z_95!r} * sqrt({p} * (1 - {p}) / {n} + {z2} / (4 * {n} * {n})) / (1 + {z2} / {n}))"
-    end = f"greatest(0.0, {center} - {half})" if bound == "low" else f"least(1.0, {center} + {half})"
-    return f"CASE WHEN {n} > 0 THEN {end} END"
+    if bound == "low":  # exactly 0 when nothing passed, 1 when nothing failed: no rounding dust
+        return f"CASE WHEN {n} = 0 THEN NULL WHEN {passed} = 0 THEN 0.0 ELSE greatest(0.0, {center} - {half}) END"
+    return f"CASE WHEN {n} = 0 THEN NULL WHEN {failed} = 0 THEN 1.0 ELSE least(1.0, {center} + {half}) END"

@@ -1,0 +1,278 @@
+"""The charts, asserted on the Axes they return: bar sizes, labels, units, and a clean PNG."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+import pytest
+from crafted import quality_sessions
+from matplotlib.axes import Axes
+
+from sessionkit import plot
+from sessionkit.analytics import (
+    activity,
+    evaluation_rates,
+    exchange_histogram,
+    persona_usage,
+    phase_funnel,
+    seed_usage,
+    turn_latency,
+)
+from sessionkit.model import AgentResponse, Session, UserMessage
+from sessionkit.tables import to_tables
+
+HOSTILE = ["$x^2$", "</script><script>alert(1)</script>", "RTL \u202eabc", "emoji \U0001f680", "", "tab\there", None]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def quality():
+    return to_tables(quality_sessions())
+
+
+def _png_without_warnings(ax: Axes) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax.figure.savefig(buffer, format="png", dpi=60)
+    data = buffer.getvalue()
+    assert data.startswith(b"\x89PNG")
+    return data
+
+
+def _bar_sizes(ax: Axes) -> list[float]:
+    return [p.get_width() for p in ax.patches]
+
+
+def _ticks(ax: Axes, axis: str = "y") -> list[str]:
+    labels = ax.get_yticklabels() if axis == "y" else ax.get_xticklabels()
+    return [t.get_text() for t in labels]
+
+
+def _many_seeds(n: int = 50) -> pl.DataFrame:
+    """seed_usage's frame for n seeds: seed-k has k + 1 sessions, plus a null row of 5."""
+    rows = [(f"seed-{k:02d}", k + 1, 2 * (k + 1), 1) for k in range(n)] + [(None, 5, 7, 3)]
+    frame = pl.DataFrame(rows, schema=["seed_id", "sessions", "responses", "users"], orient="row")
+    return frame.sort(["sessions", "responses", "seed_id"], descending=[True, True, False], nulls_last=True)
+
+
+def test_seed_usage_keeps_fifty_seeds_readable() -> None:
+    ax = plot.plot_seed_usage(_many_seeds(), top=10)
+    assert len(ax.patches) == 11
+    assert _ticks(ax)[:3] == ["seed-49", "seed-48", "seed-47"]
+    assert _ticks(ax)[-1] == "other (41)"
+    assert _bar_sizes(ax)[:10] == [50, 49, 48, 47, 46, 45, 44, 43, 42, 41]
+    assert _bar_sizes(ax)[-1] == sum(range(1, 41)) + 5  # seeds 0..39 and the null row
+    assert ax.get_xlabel() == "sessions (count)"
+    _png_without_warnings(ax)
+
+
+def test_seed_usage_from_data_and_frame_agree(quality: object) -> None:
+    from_data = plot.plot_seed_usage(quality, by="responses")
+    from_frame = plot.plot_seed_usage(seed_usage(quality), by="responses")
+    assert _ticks(from_data) == _ticks(from_frame) == ["s1", "s2", "(no seed)"]  # ties by id, null last
+    assert _bar_sizes(from_data) == _bar_sizes(from_frame) == [4, 1, 1]
+    assert from_data.get_xlabel() == "responses (count)"
+    # a split frame is summed per seed; users do not add up across a split
+    split = plot.plot_seed_usage(seed_usage(quality, by="month"))
+    assert dict(zip(_ticks(split), _bar_sizes(split), strict=True)) == {"s1": 2, "(no seed)": 2, "s2": 0}
+    with pytest.raises(ValueError, match="users do not add up"):
+        plot.plot_seed_usage(seed_usage(quality, by="month"), by="users")
+    with pytest.raises(ValueError, match="by must be 'sessions', 'responses' or 'users'"):
+        plot.plot_seed_usage(quality, by="exchanges")
+
+
+def test_persona_usage(quality: object) -> None:
+    ax = plot.plot_persona_usage(quality, by="exchanges")
+    assert _ticks(ax) == ["dev", "ops", "(no persona)"]
+    assert _bar_sizes(ax) == [3, 1, 1]
+    assert ax.get_xlabel() == "exchanges (count)"
+    assert plot.plot_persona_usage(persona_usage(quality, by="seed"), by="sessions").patches
+    _png_without_warnings(ax)
+
+
+def test_labels_from_the_data_are_shown_literally() -> None:
+    rows = [(name, 10 - i, 1, 1) for i, name in enumerate(HOSTILE)]
+    frame = pl.DataFrame(rows, schema=["seed_id", "sessions", "responses", "users"], orient="row")
+    ax = plot.plot_seed_usage(frame)
+    labels = _ticks(ax)
+    assert labels[0] == r"\$x^2\$"  # no mathtext
+    assert labels[1] == "</script><script>alert(1)</script>"
+    assert labels[2] == "RTL \\u202eabc"  # the bidi override is shown, not obeyed
+    assert labels[3] == "emoji \\U0001f680"  # no glyph in the font: shown as its code, no warning
+    assert labels[4] == '""'
+    assert labels[5] == "tab\\u0009here"
+    assert labels[6] == "(no seed)"
+    png = _png_without_warnings(ax)
+    assert len(png) > 1000
+    assert plot.label("x" * 100).endswith("…") and len(plot.label("x" * 100)) == 40
+
+
+def test_exchange_histogram(quality: object) -> None:
+    ax = plot.plot_exchange_histogram(quality)
+    assert [p.get_x() + p.get_width() / 2 for p in ax.patches] == [0, 1, 3]
+    assert [p.get_height() for p in ax.patches] == [1, 2, 1]
+    assert ax.get_xlabel() == "exchanges per session (count)"
+    assert ax.get_ylabel() == "sessions (count)"
+    assert "4 sessions" in ax.get_title()
+    same = plot.plot_exchange_histogram(exchange_histogram(quality))
+    assert [p.get_height() for p in same.patches] == [1, 2, 1]
+    _png_without_warnings(ax)
+
+
+def test_phase_funnel(quality: object) -> None:
+    ax = plot.plot_phase_funnel(quality)
+    # the oxios phases show sessions that got at least that far; others their own count, in grey
+    assert _ticks(ax) == ["Interview", "Seed", "Execute", "Evaluate", "Evolve", "Refine"]
+    assert _bar_sizes(ax) == [2, 2, 2, 2, 1, 1]
+    colors = [matplotlib.colors.to_hex(p.get_facecolor()) for p in ax.patches]
+    assert colors[:5] == ["#4c72b0"] * 5 and colors[5] == "#8c8c8c"
+    assert ax.get_xlabel() == "sessions (count)"
+    responses = plot.plot_phase_funnel(phase_funnel(quality), measure="responses")
+    assert _ticks(responses) == ["Interview", "Seed", "Execute", "Evaluate", "Evolve", "Refine", "(no phase)"]
+    assert _bar_sizes(responses) == [4, 3, 3, 2, 1, 1, 1]
+    one = phase_funnel(quality, by="persona").filter(pl.col("persona_id") == "dev")
+    assert _bar_sizes(plot.plot_phase_funnel(one, measure="responses")) == [3, 2, 2, 1, 0]
+    with pytest.raises(ValueError, match="draws one group"):
+        plot.plot_phase_funnel(phase_funnel(quality, by="persona"))
+    with pytest.raises(ValueError, match="measure must be"):
+        plot.plot_phase_funnel(quality, measure="users")
+    _png_without_warnings(ax)
+
+
+def test_evaluation_rates_with_interval_bars(quality: object) -> None:
+    ax = plot.plot_evaluation_rates(quality)
+    frame = evaluation_rates(quality)
+    assert _ticks(ax) == ["s1 (n=2)", "s2 (n=1)", "(no seed) (n=1)"]
+    points = ax.lines[0]
+    assert list(points.get_xdata()) == pytest.approx([50.0, 0.0, 100.0])
+    assert list(points.get_ydata()) == [0, 1, 2]
+    # the error bars span the Wilson interval
+    segments = ax.collections[0].get_segments()
+    spans = [x for seg in segments for x in (seg[0][0], seg[1][0])]
+    want = [100 * x for row in frame.select("pass_rate_low", "pass_rate_high").rows() for x in row]
+    assert spans == pytest.approx(want)
+    assert ax.get_xlim() == (0, 100)
+    assert "%" in ax.get_xlabel()
+    _png_without_warnings(ax)
+
+
+def test_evaluation_rates_fifty_seeds_and_time() -> None:
+    sessions = []
+    for k in range(50):
+        s = Session(id=f"s{k}", user_id="u", created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z")
+        for i in range(k + 1):
+            s.user_messages.append(UserMessage("q", "2026-01-01T00:00:00Z"))
+            s.agent_responses.append(
+                AgentResponse(
+                    content="a",
+                    seed_id=f"seed-{k:02d}",
+                    evaluation_passed=i % 2 == 0,
+                    timestamp=f"2026-01-{1 + i % 20:02d}T00:00:01Z",
+                )
+            )
+        sessions.append(s)
+    data = to_tables(sessions)
+    ax = plot.plot_evaluation_rates(data, top=12)
+    labels = _ticks(ax)
+    assert len(labels) == 13 and labels[0] == "seed-49 (n=50)" and labels[-1].startswith("other (38)")
+    weekly = plot.plot_evaluation_rates(data, by="week")
+    assert len(weekly.lines[0].get_xdata()) == evaluation_rates(data, by="week").height
+    assert weekly.get_ylim() == (0, 100)
+    _png_without_warnings(weekly)
+    by_phase = plot.plot_evaluation_rates(data, by="phase")
+    assert "1 without evaluations" not in by_phase.get_title()
+
+
+def test_turn_latency_cdf_and_histogram(quality: object) -> None:
+    ax = plot.plot_turn_latency(quality)
+    line = ax.lines[0]
+    assert list(line.get_xdata()) == [2.0, 3.0, 5.0, 10.0]  # the non-negative latencies, sorted
+    assert list(line.get_ydata()) == [25.0, 50.0, 75.0, 100.0]
+    assert "1 negative not shown" in ax.get_title()
+    assert ax.get_xlabel() == "turn latency (seconds)"
+    assert ax.get_ylabel() == "turns answered within x (%)"
+    hist = plot.plot_turn_latency(quality, kind="hist")
+    assert sum(p.get_height() for p in hist.patches) == 4
+    assert hist.get_ylabel() == "turns (count)"
+    by_phase = plot.plot_turn_latency(quality, by="phase")
+    assert len(by_phase.lines) == 4  # Interview, Execute, Refine, no phase: Evaluate's only latency is negative
+    assert by_phase.get_legend() is not None
+    summary = plot.plot_turn_latency(turn_latency(quality, by="phase"))
+    assert [line.get_label() for line in summary.lines] == ["p50", "p90", "p99"]
+    assert list(summary.lines[0].get_xdata()) == [2.0, 5.0, 10.0, 3.0]  # phases with a latency
+    with pytest.raises(ValueError, match="kind must be"):
+        plot.plot_turn_latency(quality, kind="box")
+    with pytest.raises(ValueError, match="by must be one of"):
+        plot.plot_turn_latency(quality, by="day")
+    for axes in (ax, hist, by_phase, summary):
+        _png_without_warnings(axes)
+
+
+def test_turn_latency_goes_logarithmic_for_wide_ranges(exported: dict[str, Path]) -> None:
+    ax = plot.plot_turn_latency(exported["oxios-edge"])  # 1970 and 2026 side by side
+    assert ax.get_xscale() == "log"
+    assert "log scale" in ax.get_xlabel()
+    _png_without_warnings(ax)
+
+
+def test_activity(quality: object) -> None:
+    ax = plot.plot_activity(quality, every="1mo")
+    frame = activity(quality, every="1mo")
+    assert [line.get_label() for line in ax.lines] == ["sessions", "active users", "messages", "responses"]
+    for line, column in zip(ax.lines, ["sessions", "active_users", "messages", "responses"], strict=True):
+        assert list(line.get_ydata()) == frame[column].to_list()
+    assert ax.get_ylabel() == "count per month"
+    weekly = plot.plot_activity(activity(quality, every="1w"), columns=("messages",))
+    assert weekly.get_ylabel() == "count per week"  # read from the frame's dates
+    assert list(weekly.lines[0].get_ydata()) == [0, 1, 4, 1]
+    with pytest.raises(ValueError, match="no column 'users'"):
+        plot.plot_activity(quality, columns=("users",))
+    _png_without_warnings(ax)
+
+
+def test_every_chart_draws_on_the_axes_given(quality: object) -> None:
+    charts = [
+        plot.plot_seed_usage,
+        plot.plot_persona_usage,
+        plot.plot_exchange_histogram,
+        plot.plot_phase_funnel,
+        plot.plot_evaluation_rates,
+        plot.plot_turn_latency,
+        plot.plot_activity,
+    ]
+    fig, axes = plt.subplots(1, len(charts))
+    for chart, ax in zip(charts, axes, strict=True):
+        assert chart(quality, ax=ax) is ax
+        assert ax.get_title() and (ax.get_xlabel() or ax.get_ylabel())
+    assert len(fig.axes) == len(charts)
+
+
+def test_charts_of_the_fixtures_render_cleanly(exported: dict[str, Path]) -> None:
+    data = exported["oxios-edge"]  # hostile ids, 1970 timestamps, negative latencies
+    _, axes = plt.subplots(2, 4, figsize=(20, 8))
+    plot.plot_seed_usage(data, ax=axes[0, 0])
+    plot.plot_persona_usage(data, ax=axes[0, 1])
+    plot.plot_exchange_histogram(data, ax=axes[0, 2])
+    plot.plot_phase_funnel(data, ax=axes[0, 3])
+    plot.plot_evaluation_rates(data, ax=axes[1, 0])
+    plot.plot_turn_latency(data, by="persona", kind="hist", ax=axes[1, 1])
+    plot.plot_activity(data, every="1w", ax=axes[1, 2])
+    plot.plot_evaluation_rates(data, by="day", ax=axes[1, 3])
+    _png_without_warnings(axes[0, 0])
+    assert len(axes[0, 0].patches) == 16  # the top 15 seeds and "other"
+    assert np.isfinite(_bar_sizes(axes[0, 0])).all()
