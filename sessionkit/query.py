@@ -1,17 +1,24 @@
-"""SQL over sessions: a DuckDB connection with the table views and ``exchanges``."""
+"""SQL over sessions: a DuckDB connection with the table views and ``exchanges``.
+
+A connection to a dataset on disk is read-only by default: the SQL can read the five views
+and nothing else. See ``connect`` for what that lock-down covers and what it does not.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
+import uuid
 from typing import TYPE_CHECKING, Union
 
+from sessionkit.exceptions import PrivacyError
 from sessionkit.storage import _check_dataset, _table_files, table_glob
 from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables
 
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["EXCHANGES_SQL", "Data", "connect", "sql_string"]
+__all__ = ["EXCHANGES_SQL", "LOCKED_HINT", "Data", "connect", "is_locked", "sql_string"]
 
 #: What the helpers accept as data: tables in memory, a dataset folder, or a connection.
 Data = Union[SessionTables, str, os.PathLike, "duckdb.DuckDBPyConnection"]
@@ -34,45 +41,136 @@ FROM messages AS m
 JOIN responses AS r ON r.session_id = m.session_id AND r.seq = m.seq
 """
 
+#: What to tell someone whose SQL hit the lock-down (DuckDB's own message says what was refused).
+LOCKED_HINT = (
+    "Hint: this connection is read-only: it reads the views sessions, messages, responses, metadata "
+    "and exchanges, and no files, extensions or settings; in Python, sk.connect(..., read_only=False) "
+    "gives an unlocked one"
+)
+
+# The lock-down, in order: each setting is refused once external access is off or the
+# configuration is locked, so the SQL cannot undo any of them.
+_LOCK_SETTINGS = (
+    "SET python_enable_replacements = false",  # no scans of the caller's Python variables by name
+    "SET allowed_directories = []",
+    "SET allowed_paths = []",
+    "SET enable_external_access = false",  # no file, URL or database outside the allowed ones
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET allow_community_extensions = false",
+    "SET allow_persistent_secrets = false",
+    "SET lock_configuration = true",  # and no SET, RESET or PRAGMA can change any of it back
+)
+
 
 def sql_string(text: str) -> str:
-    """``text`` as a SQL string literal."""
+    """``text`` as a SQL string literal.
+
+    Example:
+        >>> sql_string("it's")
+        "'it''s'"
+    """
     return "'" + text.replace("'", "''") + "'"
 
 
-def connect(data: Data) -> duckdb.DuckDBPyConnection:
+def connect(data: Data, *, read_only: bool | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with views ``sessions``, ``messages``, ``responses``, ``metadata``, ``exchanges``.
 
-    ``data`` is a ``SessionTables`` (registered as Arrow tables, no copy) or a dataset folder
-    (read in place with ``read_parquet``). A connection passed in is returned as it is.
+    ``data`` is a ``SessionTables`` (registered as Arrow tables, no copy) or a dataset folder.
+    A connection passed in is returned as it is (with ``read_only=True``, only if it is locked).
+
+    ``read_only`` (default: True for a dataset folder, False for tables in memory) locks the
+    connection down: DuckDB itself opens no file at all (a folder's Parquet files are read for
+    it through ``pyarrow.dataset``), external access, extension install and load, community
+    extensions and persistent secrets are off, Python variables cannot be scanned by name, and
+    the configuration is locked, so no ``SET`` can undo this. Reading or globbing any file
+    (``read_csv('/etc/passwd')``, ``read_text``, ``glob('/')``, URLs), ``COPY ... TO`` anywhere
+    (the dataset's own folder included), ``ATTACH``, ``EXPORT DATABASE``, ``INSTALL``/``LOAD``
+    and ``CREATE SECRET`` fail with a DuckDB error; ``SELECT`` over the views works as before.
+
+    Not covered: the SQL can still use memory and CPU without bound (run untrusted SQL in a
+    process with limits and a timeout), create tables and macros in this connection's own
+    in-memory database, and, while a large query spills, write files into the connection's
+    private temporary folder (``current_setting('temp_directory')``, removed on close). The
+    lock-down guards the machine, not the data: every row of the views is readable, so
+    pseudonymise or redact at export what SQL users must not see. ``read_only=False`` gives the
+    old unlocked connection, whose SQL can read and write any file the process can.
+
+    Raises:
+        PrivacyError: ``read_only=True`` with a connection that is not locked.
 
     Example:
         >>> import sessionkit as sk
         >>> con = sk.connect("build/sample-dataset")  # doctest: +SKIP
         >>> con.sql("SELECT count(*) FROM exchanges").fetchall()  # doctest: +SKIP
         [(1843,)]
+        >>> con.sql("SELECT * FROM read_csv('/etc/passwd')")  # doctest: +SKIP
+        Traceback (most recent call last):
+        duckdb.PermissionException: Permission Error: Cannot access file "/etc/passwd" - ...
     """
     import duckdb
 
     if isinstance(data, duckdb.DuckDBPyConnection):
+        if read_only and not is_locked(data):
+            msg = f"connect(..., read_only=True) was given a DuckDB connection that is not locked down. {LOCKED_HINT.replace('Hint: this', 'Hint: a locked')}; pass the dataset or tables instead of a connection"
+            raise PrivacyError(msg)
         return data
-    con = duckdb.connect()
     if isinstance(data, SessionTables):
+        con = duckdb.connect()
         for name, table in data.items():
-            con.register(f"_sessionkit_{name}", table)
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM _sessionkit_{name}")
+            _view(con, name, table)
+        read_only = bool(read_only)
     elif isinstance(data, (str, os.PathLike)):
         folder = _check_dataset(data)
+        con = duckdb.connect()
+        read_only = True if read_only is None else read_only
         for name in TABLE_NAMES:
-            if _table_files(folder, name):
+            files = _table_files(folder, name)
+            if not files:
+                _view(con, name, SCHEMAS[name].empty_table())
+            elif read_only:
+                import pyarrow.dataset as ds
+
+                _view(con, name, ds.dataset(files, schema=SCHEMAS[name], format="parquet"))
+            else:
                 source = f"read_parquet({sql_string(table_glob(folder, name))}, union_by_name = true)"
                 columns = ", ".join(field.name for field in SCHEMAS[name])
                 con.execute(f"CREATE VIEW {name} AS SELECT {columns} FROM {source}")
-            else:
-                con.register(f"_sessionkit_{name}", SCHEMAS[name].empty_table())
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM _sessionkit_{name}")
     else:
         msg = f"connect takes SessionTables, a dataset folder or a DuckDB connection, got {type(data).__name__}"
         raise TypeError(msg)
     con.execute(EXCHANGES_SQL)
+    if read_only:
+        _lock(con)
     return con
+
+
+def _view(con: duckdb.DuckDBPyConnection, name: str, source: object) -> None:
+    """A view ``name`` over an Arrow table or dataset registered on ``con`` (no copy)."""
+    con.register(f"_sessionkit_{name}", source)
+    con.execute(f"CREATE VIEW {name} AS SELECT * FROM _sessionkit_{name}")
+
+
+def _lock(con: duckdb.DuckDBPyConnection) -> None:
+    # A temporary folder of its own, which DuckDB creates only when a query spills and removes
+    # on close; by default it would be ``.tmp`` in the working directory, writable by the SQL.
+    spill = os.path.join(tempfile.gettempdir(), f"sessionkit-duckdb-{uuid.uuid4().hex}")
+    con.execute(f"SET temp_directory = {sql_string(spill)}")
+    for statement in _LOCK_SETTINGS:
+        con.execute(statement)
+
+
+def is_locked(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when ``con`` is locked down as ``connect(..., read_only=True)`` leaves it.
+
+    Example:
+        >>> import sessionkit as sk
+        >>> tables = sk.to_tables([])
+        >>> is_locked(connect(tables)), is_locked(connect(tables, read_only=True))
+        (False, True)
+    """
+    row = con.execute(
+        "SELECT current_setting('lock_configuration'), current_setting('enable_external_access'), "
+        "current_setting('autoload_known_extensions'), current_setting('autoinstall_known_extensions')"
+    ).fetchall()[0]
+    return row == (True, False, False, False)
