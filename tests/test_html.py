@@ -1,0 +1,208 @@
+"""Notebook display: the transcript of a Session and the summary of SessionTables, escaped and self-contained."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html import unescape
+from html.parser import HTMLParser
+
+import pytest
+from conftest import fixture_files
+
+from sessionkit._html import escape_text, session_html, tables_html
+from sessionkit.model import AgentResponse, Session, UserMessage
+from sessionkit.oxios import read_session
+from sessionkit.tables import to_tables
+
+HOSTILE = "</script><script>alert(1)</script>"
+ALLOWED_TAGS = {
+    "style",
+    "div",
+    "span",
+    "details",
+    "summary",
+    "table",
+    "tr",
+    "th",
+    "td",
+    "code",
+    "caption",
+    "b",
+    "ol",
+    "li",
+}
+ALLOWED_ATTRS = {"class", "title", "style"}
+
+
+class _Page(HTMLParser):
+    """Collects the tags, attributes and text of an HTML fragment."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if not self._in_style:
+            self.text.append(data)
+
+
+def _parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    page.close()
+    return page
+
+
+def _shown(text: str) -> str:
+    """What a reader sees of ``text``: invisible controls as \\uXXXX marks (the documented rule)."""
+    out = []
+    for ch in text:
+        hidden = unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")
+        out.append(f"\\u{ord(ch):04x}" if hidden and ch not in "\n\t\u200d" else ch)
+    return "".join(out)
+
+
+def _assert_self_contained(html: str) -> _Page:
+    page = _parse(html)
+    for tag, attrs in page.tags:
+        assert tag in ALLOWED_TAGS, tag
+        assert set(attrs) <= ALLOWED_ATTRS, attrs
+    styles = re.findall(r"<style>(.*?)</style>", html, re.S)
+    for css in styles:
+        assert "url(" not in css and "@import" not in css and "@font-face" not in css
+    return page
+
+
+@pytest.mark.parametrize("path", fixture_files("oxios-edge"), ids=lambda p: p.stem[:8])
+def test_edge_transcripts_are_escaped(path) -> None:
+    session = read_session(path)
+    html = session._repr_html_()
+    assert HOSTILE not in html and "<script" not in html.lower()
+    assert "\u202e" not in html and "\u2066" not in html  # no bidi control reaches the page
+    page = _assert_self_contained(html)
+    text = "".join(page.text)
+    for message in session.user_messages:
+        assert _shown(message.content) in text
+    for response in session.agent_responses:
+        assert _shown(response.content) in text
+    for key in session.metadata:
+        assert _shown(key) in text
+
+
+def test_the_hostile_strings_show_as_text() -> None:
+    s = Session(id=HOSTILE, user_id="u\u202eevil", created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z")
+    s.user_messages.append(UserMessage(HOSTILE, "2026-01-01T00:00:00Z"))
+    s.agent_responses.append(
+        AgentResponse(content="<img src=x onerror=alert(1)>", seed_id='"><b>', timestamp="2026-01-01T00:00:02.5Z")
+    )
+    s.metadata[HOSTILE] = {"k": "<b>"}
+    s.metadata["rtl \u202eabc"] = 1
+    html = session_html(s)
+    assert "<img" not in html and "<script" not in html and '"><b>' not in html
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    text = "".join(_parse(html).text)
+    assert HOSTILE in text and "<img src=x onerror=alert(1)>" in text
+    assert "rtl \\u202eabc" in text and "u\\u202eevil" in text
+    assert 'title="U+202E RIGHT-TO-LEFT OVERRIDE"' in html
+
+
+def test_escape_text() -> None:
+    assert escape_text("a<b & 'c'") == "a&lt;b &amp; &#x27;c&#x27;"
+    assert escape_text("line\nnext\ttab") == "line\nnext\ttab"
+    assert escape_text("\u202e") == '<span class="sk-ctl" title="U+202E RIGHT-TO-LEFT OVERRIDE">\\u202e</span>'
+    assert unescape(re.sub("<[^>]+>", "", escape_text("x\x00y"))) == "x\\u0000y"
+    family = "\U0001f469\u200d\U0001f469\u200d\U0001f467"  # joined by zero-width joiners: left alone
+    assert escape_text(family) == family
+
+
+def _session(n_messages: int, n_responses: int) -> Session:
+    s = Session(
+        id="s-1",
+        user_id="ann",
+        active_seed_id="seed-7",
+        active_persona_id="dev",
+        created_at="2026-01-01T00:00:00Z",
+        updated_at="2026-01-01T00:01:00Z",
+        metadata={"channel": "cli"},
+        extra={"project_id": "p-9"},
+    )
+    for i in range(n_messages):
+        s.user_messages.append(UserMessage(f"question {i}", f"2026-01-01T00:00:{10 * i:02d}Z"))
+    for i in range(n_responses):
+        s.agent_responses.append(
+            AgentResponse(
+                content=f"answer {i}",
+                seed_id="seed-7",
+                phase_reached="Execute" if i else "Interview",
+                evaluation_passed=[True, False, None][i % 3],
+                timestamp=f"2026-01-01T00:00:{10 * i + 2:02d}.250000001Z",
+                extra={"trajectory_range": [0, i]},
+            )
+        )
+    return s
+
+
+def test_transcript_pairs_exchanges_with_badges() -> None:
+    html = session_html(_session(3, 2))
+    text = " ".join(_parse(html).text)
+    assert text.index("question 0") < text.index("answer 0") < text.index("question 1") < text.index("answer 1")
+    assert "#1" in text and "#3" in text
+    assert "no agent response yet" in text  # the third message is unanswered
+    assert "latency: 2.250 s" in text
+    assert "seed: seed-7" in text and "persona: dev" in text
+    assert "phase: Interview" in text and "phase: Execute" in text
+    assert "evaluation: passed" in text and "evaluation: failed" in text
+    assert "2026-01-01T00:00:12.250000001Z" in text  # every digit of the timestamp
+    assert "channel" in text and '"cli"' in text
+    assert "project_id" in text and "trajectory_range" in text  # fields of newer oxios, folded
+    assert 'class="sk-badge sk-pass"' in html and 'class="sk-badge sk-fail"' in html
+    unpaired = " ".join(_parse(session_html(_session(1, 2))).text)
+    assert "no user message at this position" in unpaired
+    empty = " ".join(_parse(session_html(Session.with_id("u", "e"))).text)
+    assert "no messages" in empty
+
+
+def test_long_contents_are_folded() -> None:
+    s = _session(1, 1)
+    s.user_messages[0].content = "word " * 1000 + "<end>"
+    html = session_html(s)
+    assert html.count("<details>") >= 1
+    assert "(5,005 characters; open for all)" in html
+    assert "&lt;end&gt;" in html and "<end>" not in html
+
+
+def test_transcript_style_can_be_left_out() -> None:
+    assert session_html(_session(1, 1)).startswith("<style>")
+    assert "<style>" not in session_html(_session(1, 1), style=False)
+
+
+def test_tables_summary() -> None:
+    sessions = []
+    for i, seed in enumerate(["seed-a", "seed-a", "seed-b", None, HOSTILE, "s3", "s4", "s5"]):
+        s = _session(1, 1)
+        s.id = f"s-{i}"
+        s.active_seed_id = seed
+        s.active_persona_id = None if i % 2 else "dev"
+        sessions.append(s)
+    tables = to_tables(sessions)
+    html = tables._repr_html_()
+    page = _assert_self_contained(html)
+    text = " ".join(page.text)
+    assert HOSTILE not in html and HOSTILE in text
+    for name, rows in (("sessions", 8), ("messages", 8), ("responses", 8), ("metadata", 8)):
+        assert re.search(rf"{name}\s+{rows}", text), name
+    assert "1 users" in text and "2026-01-01T00:00:00Z" in text and "2026-01-01T00:01:00Z" in text
+    assert text.index("seed-a") < text.index("(2)")  # the most used seed first, with its count
+    assert "(no persona)" in text and "dev" in text
+    assert "… 2 more" in text  # 7 distinct seeds (null included), 5 shown
+    assert tables_html(to_tables([])).count("<tr>") == 5  # header and four empty tables
