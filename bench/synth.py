@@ -92,6 +92,7 @@ def build_part(rng: np.random.Generator, start: int, n: int) -> dict[str, pa.Tab
                 pa.array(np.minimum(n_msg, n_resp), pa.int32()),
                 pa.nulls(n, pa.string()),
                 pa.nulls(n, pa.string()),
+                pa.array(n_keys, pa.int32()),
             ],
             schema=SCHEMAS["sessions"],
         ),

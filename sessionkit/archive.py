@@ -1,19 +1,30 @@
-"""Export oxios session files to a dataset, and restore a dataset to oxios files, on all cores.
+"""The archive: incremental, atomic export of oxios session files into a dataset, and restore.
 
-Export streams: the sorted file list is cut into parts of ``files_per_part`` files; each part
-is decoded by a worker process, a few hundred files at a time, and written straight to its
-own Parquet file per table in bounded row groups. The main process only keeps counts, so
-memory does not grow with the number of sessions, and the output is the same whatever the
-number of workers (each part depends only on its files). Restore reads the parts back in
-parallel and writes one file per session.
+``export(SRC, OUT)`` is an upsert that loses nothing. Files unchanged since the last run are
+recognised by their size, mtime, ctime and inode without being read. The others are read on
+all cores: the sorted list is cut into parts, and each worker decodes its part and writes it
+straight to its own Parquet file per table, in bounded row groups, so memory does not grow
+with the number of sessions and the output does not depend on the number of workers. The
+newest ``updated_at`` of a session wins (on a tie, the content read now); sessions whose
+files oxios pruned are kept. A file that is not a session is copied, bytes unchanged, to
+``OUT/quarantine/`` with a row in the ``errors`` table. The new version of the dataset is
+staged beside the current one and published with one atomic rename (see ``storage``).
+
+Every file seen lands in exactly one bucket: ``exported``, ``unchanged``, ``quarantined``,
+``vanished`` (deleted between listing and reading) or ``ignored`` (not a ``*.json`` session
+file). A file whose session is older than the version the dataset already holds counts as
+``unchanged``; of several files holding the same session id, all but the newest are
+quarantined as duplicates.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import multiprocessing
 import os
 import shutil
+import stat
 import sys
 import time
 import uuid
@@ -21,51 +32,87 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from sessionkit.exceptions import DatasetError, SessionFormatError, SessionkitError, SourceNotFoundError
-from sessionkit.model import decode_json
-from sessionkit.oxios import list_session_files, session_filename
+from sessionkit.model import decode_session
+from sessionkit.oxios import find_sessions_dir, session_filename
 from sessionkit.storage import (
+    QUARANTINE_DIR,
     ROW_GROUP_ROWS,
     TableWriter,
     check_dataset,
-    prepare_out,
+    check_writable,
+    current_version,
+    link_or_copy,
+    new_staging,
     publish,
-    staging_dir,
+    recover,
     table_files,
     write_manifest,
+    writer_lock,
 )
-from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables, TableBuilder, iter_session_json
+from sessionkit.tables import (
+    ERRORS_SCHEMA,
+    RUNS_SCHEMA,
+    SCHEMAS,
+    TABLE_NAMES,
+    SessionTables,
+    TableBuilder,
+    iter_session_json,
+)
 
-__all__ = ["ExportError", "ExportSummary", "default_jobs", "export", "restore"]
+__all__ = ["ExportError", "ExportSummary", "default_jobs", "errors", "export", "restore", "runs"]
 
 #: Files per part: each part is one Parquet file per table, written by one worker.
 FILES_PER_PART = 2048
 #: Files decoded together before their rows join the part's row-group buffer.
 FILES_PER_BATCH = 256
+_TS = pa.timestamp("ns", tz="UTC")
+
+#: What the archive remembers of each source file, to skip it next time if it is unchanged.
+FILES_SCHEMA = pa.schema(
+    [
+        pa.field("path", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("mtime_ns", pa.int64(), nullable=False),
+        pa.field("ctime_ns", pa.int64(), nullable=False),
+        pa.field("inode", pa.int64(), nullable=False),
+        pa.field("outcome", pa.string(), nullable=False),  # exported, stale or quarantined
+        pa.field("session_id", pa.string()),
+        pa.field("updated_at_ns", pa.int64()),
+    ]
+)
+_INDEX = "files.parquet"
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 class ExportError(SessionkitError, ValueError):
-    """Some source files could not be read as sessions; nothing was written.
+    """Some source files could not be read as sessions (raised by ``strict`` exports).
 
     Attributes:
-        errors: one ``SessionFormatError`` (or other ``SessionkitError``) per bad file.
+        errors: one row per bad file, as in the ``errors`` table.
     """
 
-    def __init__(self, errors: Sequence[SessionkitError], total: int) -> None:
+    summary: ExportSummary | None = None
+
+    def __init__(self, errors: Sequence[dict[str, Any]], total: int, *, published: bool = True) -> None:
         self.errors = list(errors)
         self.total = total
-        shown = "\n".join(f"  {err}" for err in self.errors[:10])
+        shown = "\n".join(f"  {err['file']}: {err['message']}" for err in self.errors[:10])
         more = f"\n  ... and {len(self.errors) - 10} more" if len(self.errors) > 10 else ""
+        done = "the good files were exported and the bad ones quarantined" if published else "nothing was written"
         super().__init__(
-            f"{len(self.errors)} of {total} files are not valid oxios sessions; nothing was written:\n"
-            f"{shown}{more}\nHint: fix or move the files named above, then export again"
+            f"{len(self.errors)} of {total} files are not valid oxios sessions; {done}:\n{shown}{more}\n"
+            "Hint: `sessionkit errors OUT` lists them; fix or remove them, then export again"
         )
 
     def __reduce__(self):
@@ -74,11 +121,17 @@ class ExportError(SessionkitError, ValueError):
 
 @dataclass
 class ExportSummary:
-    """What an export did: counts, bytes read, time taken, and where the dataset is."""
+    """What an export did: every file's bucket, the dataset's size, bytes read, time taken."""
 
     source: str
     out: str
-    files: int = 0
+    run_id: str = ""
+    seen: int = 0
+    exported: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    vanished: int = 0
+    ignored: int = 0
     sessions: int = 0
     messages: int = 0
     responses: int = 0
@@ -87,17 +140,33 @@ class ExportSummary:
     bytes_read: int = 0
     seconds: float = 0.0
     jobs: int = 1
-    parts: int = 0
+    parts_written: int = 0
+    parts_rewritten: int = 0
+    parts_kept: int = 0
     row_groups: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def files(self) -> int:
+        """Session files seen (everything but the ignored entries)."""
+        return self.seen - self.ignored
+
+    def check(self) -> None:
+        """Every file seen is in exactly one bucket."""
+        total = self.exported + self.unchanged + self.quarantined + self.vanished + self.ignored
+        if total != self.seen:
+            msg = f"export accounting is off: {self.seen} seen but {total} in buckets"
+            raise AssertionError(msg)
 
     def line(self) -> str:
         """A one-line human summary."""
         mb = self.bytes_read / 1e6
         rate = mb / self.seconds if self.seconds else 0.0
         return (
-            f"exported {self.sessions} sessions ({self.messages} messages, {self.responses} responses, "
-            f"{self.exchanges} exchanges, {self.metadata} metadata entries) from {self.files} files, "
-            f"{mb:.1f} MB in {self.seconds:.2f} s ({rate:.0f} MB/s, {self.jobs} jobs) to {self.out}"
+            f"{self.seen} seen: {self.exported} exported, {self.unchanged} unchanged, "
+            f"{self.quarantined} quarantined, {self.vanished} vanished, {self.ignored} ignored; "
+            f"dataset {self.out}: {self.sessions} sessions ({self.messages} messages, {self.responses} responses, "
+            f"{self.exchanges} exchanges); read {mb:.1f} MB in {self.seconds:.2f} s ({rate:.0f} MB/s, {self.jobs} jobs)"
         )
 
 
@@ -152,104 +221,227 @@ def ordered_map(func: Callable[[T], R], tasks: Iterable[T], jobs: int) -> Iterat
             yield result
 
 
-# -- export ----------------------------------------------------------------------------------------
+# -- listing the source ----------------------------------------------------------------------------
+@dataclass
+class _Listing:
+    """The session files of a source with their stat, and how many entries were ignored."""
+
+    paths: list[str] = field(default_factory=list)
+    size: list[int] = field(default_factory=list)
+    mtime_ns: list[int] = field(default_factory=list)
+    ctime_ns: list[int] = field(default_factory=list)
+    inode: list[int] = field(default_factory=list)
+    ignored: int = 0
+
+    def add(self, path: str, st: os.stat_result) -> None:
+        self.paths.append(path)
+        self.size.append(st.st_size)
+        self.mtime_ns.append(st.st_mtime_ns)
+        self.ctime_ns.append(st.st_ctime_ns)
+        self.inode.append(st.st_ino)
+
+    def table(self) -> pa.Table:
+        return pa.table(
+            {
+                "path": pa.array(self.paths, pa.string()),
+                "size": pa.array(self.size, pa.int64()),
+                "mtime_ns": pa.array(self.mtime_ns, pa.int64()),
+                "ctime_ns": pa.array(self.ctime_ns, pa.int64()),
+                "inode": pa.array(self.inode, pa.int64()),
+            }
+        )
+
+
+def list_source(source: str | os.PathLike[str]) -> _Listing:
+    """The ``*.json`` regular files of a source, sorted; everything else there is counted as ignored.
+
+    A symlink counts as a session file only when it resolves to a regular file inside the
+    source folder; sockets, FIFOs, folders, ``*.tmp`` files and the like are ignored.
+    """
+    listing = _Listing()
+    path = Path(source)
+    if path.is_file():
+        listing.add(str(path), path.stat())
+        return listing
+    folder = find_sessions_dir(path)
+    root = os.path.realpath(folder)
+    entries = []
+    with os.scandir(folder) as scan:
+        for entry in scan:
+            entries.append(entry)
+    entries.sort(key=lambda e: e.name)
+    for entry in entries:
+        if not entry.name.endswith(".json"):
+            listing.ignored += 1
+            continue
+        try:
+            if entry.is_symlink():
+                target = os.path.realpath(entry.path)
+                if os.path.dirname(target) != root and not target.startswith(root + os.sep):
+                    listing.ignored += 1
+                    continue
+            st = entry.stat()
+        except FileNotFoundError:  # pruned while we listed; never seen as a file
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            listing.ignored += 1
+            continue
+        listing.add(entry.path, st)
+    return listing
+
+
+# -- the workers: read, decode, write parts -----------------------------------------------------------
 @dataclass
 class _PartTask:
     index: int
     files: Sequence[str]
-    folder: str
+    staging: str
+    out: str
     name: str
+    run_id: str
     row_group_rows: int
 
 
 @dataclass
 class _PartResult:
     index: int
+    name: str
     files: int = 0
     nbytes: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     row_groups: dict[str, int] = field(default_factory=dict)
-    exchanges: int = 0
-    errors: list[SessionkitError] = field(default_factory=list)
-    misnamed: list[tuple[str, str]] = field(default_factory=list)
+    records: list[tuple] = field(default_factory=list)  # good files: path, stat..., sid, updated_ns, ordinal
+    errors: list[dict[str, Any]] = field(default_factory=list)  # bad files, rows of the errors table
+    bad_stats: list[tuple] = field(default_factory=list)  # bad files: path, stat...
+    vanished: int = 0
 
 
-def _read(path: str) -> bytes:
+def _read(path: str) -> tuple[bytes, os.stat_result]:
+    """The bytes of a file and the stat of the very file they came from."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        size = os.fstat(fd).st_size
-        data = os.read(fd, size + 1)
-        if len(data) > size:  # growing while we read: take all of it
+        st = os.fstat(fd)
+        data = os.read(fd, st.st_size + 1)
+        if len(data) > st.st_size:  # growing while we read: take all of it
             chunks = [data]
             while chunk := os.read(fd, 1 << 20):
                 chunks.append(chunk)
             data = b"".join(chunks)
-        return data
+        return data, st
     finally:
         os.close(fd)
 
 
-def _decode_batch(paths: Sequence[str], result: _PartResult) -> tuple[SessionTables, list[str]] | None:
-    """Read, decode and check files into tables; a bad file becomes an error, never a crash."""
+def quarantine(out: str, path: str, data: bytes, err: SessionkitError | str, run_id: str) -> dict[str, Any]:
+    """Copy a bad file's bytes into ``OUT/quarantine/`` and describe it as a row of ``errors``."""
+    digest = hashlib.sha256(data).hexdigest()
+    name = f"{digest[:16]}-{os.path.basename(path)}"
+    folder = os.path.join(out, QUARANTINE_DIR)
+    os.makedirs(folder, exist_ok=True)
+    target = os.path.join(folder, name)
+    if not os.path.exists(target):
+        tmp = f"{target}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    if isinstance(err, SessionFormatError):
+        kind, json_path, offset, message = type(err).__name__, err.path, err.offset, err.reason
+        if err.hint:
+            message += f". Hint: {err.hint}"
+    elif isinstance(err, SessionkitError):
+        kind, json_path, offset, message = type(err).__name__, None, None, str(err)
+    else:
+        kind, json_path, offset, message = "DuplicateSessionId", "$.id", None, str(err)
+    return {
+        "file": path,
+        "size": len(data),
+        "sha256": digest,
+        "error_class": kind,
+        "json_path": json_path,
+        "byte_offset": offset,
+        "message": message,
+        "quarantined_as": f"{QUARANTINE_DIR}/{name}",
+        "run_id": run_id,
+        "seen_at": time.time_ns() // 1000,
+    }
+
+
+def _stat_tuple(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
+def _decode_batch(
+    paths: Sequence[str], task: _PartTask, result: _PartResult
+) -> tuple[SessionTables, list[str], list[os.stat_result]] | None:
+    """Read, decode and check files into tables; a bad file is quarantined, a vanished one counted."""
     builder = TableBuilder()
-    good: list[tuple[Any, str]] = []
+    good: list[tuple[Any, str, bytes, os.stat_result]] = []
     for path in paths:
         try:
-            data = _read(path)
-            result.nbytes += len(data)
-            obj = decode_json(data, source=path)
-            builder.add_raw(obj, path)
-        except SessionkitError as err:
-            result.errors.append(err)
-            continue
+            data, st = _read(path)
         except FileNotFoundError:
-            msg = f"{path}: the file disappeared before it could be read (oxios may have pruned it)"
-            result.errors.append(SourceNotFoundError(msg))
+            result.vanished += 1
             continue
         except OSError as err:
-            result.errors.append(SourceNotFoundError(f"{path}: cannot be read ({err.strerror or err})"))
+            problem = SourceNotFoundError(f"cannot be read ({err.strerror or err})")
+            result.errors.append(quarantine(task.out, path, b"", problem, task.run_id))
+            result.bad_stats.append((path, 0, 0, 0, 0))
             continue
-        good.append((obj, path))
+        result.nbytes += len(data)
+        try:
+            obj = decode_session(data, source=path)
+            builder.add_raw(obj, path)
+        except SessionkitError as err:
+            result.errors.append(quarantine(task.out, path, data, err, task.run_id))
+            result.bad_stats.append((path, *_stat_tuple(st)))
+            continue
+        good.append((obj, path, data, st))
     if not good:
         return None
     try:
-        return builder.finish(), builder.sources
+        return builder.finish(), builder.sources, [st for *_, st in good]
     except SessionFormatError:
-        # a timestamp is bad somewhere: sort out which files, one by one
-        builder = TableBuilder()
-        for obj, path in good:
-            single = TableBuilder()
-            single.add_raw(obj, path)
-            try:
-                single.finish()
-            except SessionFormatError as err:
-                result.errors.append(err)
-                continue
-            builder.add_raw(obj, path)
-        return (builder.finish(), builder.sources) if len(builder) else None
+        pass
+    # a timestamp is bad somewhere: sort out which files, one by one
+    builder = TableBuilder()
+    stats = []
+    for obj, path, data, st in good:
+        single = TableBuilder()
+        single.add_raw(obj, path)
+        try:
+            single.finish()
+        except SessionFormatError as err:
+            result.errors.append(quarantine(task.out, path, data, err, task.run_id))
+            result.bad_stats.append((path, *_stat_tuple(st)))
+            continue
+        builder.add_raw(obj, path)
+        stats.append(st)
+    return (builder.finish(), builder.sources, stats) if len(builder) else None
 
 
 def _export_part(task: _PartTask) -> _PartResult:
     """Worker: one part, i.e. one Parquet file per table for ``task.files``."""
-    result = _PartResult(task.index, files=len(task.files))
+    result = _PartResult(task.index, task.name, files=len(task.files))
     writers: dict[str, TableWriter] = {}
+    ordinal = 0
     try:
         for start in range(0, len(task.files), FILES_PER_BATCH):
-            decoded = _decode_batch(task.files[start : start + FILES_PER_BATCH], result)
+            decoded = _decode_batch(task.files[start : start + FILES_PER_BATCH], task, result)
             if decoded is None:
                 continue
-            tables, sources = decoded
+            tables, sources, stats = decoded
             if not writers:
                 writers = {
-                    name: TableWriter(Path(task.folder) / name / task.name, SCHEMAS[name], task.row_group_rows)
+                    name: TableWriter(Path(task.staging) / name / task.name, SCHEMAS[name], task.row_group_rows)
                     for name in TABLE_NAMES
                 }
             for name, table in tables.items():
                 writers[name].add(table)
-            result.exchanges += _column_sum(tables.sessions, "exchange_count")
-            for sid, source in zip(tables.sessions["session_id"].to_pylist(), sources, strict=True):
-                if os.path.basename(source) != f"{sid}.json":
-                    result.misnamed.append((sid, source))
+            ids = tables.sessions["session_id"].to_pylist()
+            updated = tables.sessions["updated_at"].cast(pa.int64()).to_pylist()
+            for sid, ns, source, st in zip(ids, updated, sources, stats, strict=True):
+                result.records.append((source, *_stat_tuple(st), sid, ns, ordinal))
+                ordinal += 1
     finally:
         for name, writer in writers.items():
             writer.close()
@@ -258,35 +450,175 @@ def _export_part(task: _PartTask) -> _PartResult:
     return result
 
 
-def _column_sum(table: Any, column: str) -> int:
-    import pyarrow.compute as pc
-
-    return int(pc.sum(table[column]).as_py() or 0)
-
-
-def _duplicate(source: str, sid: str, other: str) -> DatasetError:
-    return DatasetError(
-        f"{source}: session id {sid!r} is also the id of {other}. "
-        "Hint: oxios names each file after its session id; remove the stray copy"
+# -- the main process: classify, merge, publish ------------------------------------------------------
+def _read_table(folder: Path | None, name: str, schema: pa.Schema) -> pa.Table:
+    """A table of the previous version (every file of its folder, or the one file), or an empty one."""
+    if folder is None:
+        return schema.empty_table()
+    target = folder / name
+    paths = (
+        sorted(str(p) for p in target.glob("*.parquet"))
+        if target.is_dir()
+        else ([str(target)] if target.exists() else [])
     )
+    if not paths:
+        return schema.empty_table()
+    return pa.concat_tables([pq.read_table(p, schema=schema) for p in paths]).combine_chunks()
 
 
-def _check_misnamed(misnamed: list[tuple[str, str]], files: list[str], errors: list[SessionkitError]) -> None:
-    """Only a file not named ``<id>.json`` can repeat an id: of another misnamed file, or of
-    the file named after that id (when that file does hold that id)."""
-    if not misnamed:
-        return
-    by_stem = {os.path.basename(path)[: -len(".json")]: path for path in files}
-    odd_files = {source for _, source in misnamed}
-    bad_files = {getattr(err, "source", None) for err in errors}
-    first: dict[str, str] = {}
-    for sid, source in misnamed:
-        other = by_stem.get(sid)
-        if sid in first:
-            errors.append(_duplicate(source, sid, first[sid]))
-        elif other is not None and other not in odd_files and other not in bad_files:
-            errors.append(_duplicate(source, sid, other))
-        first.setdefault(sid, source)
+def _classify(listing: pa.Table, index: pa.Table) -> tuple[list[str], pa.Table, pa.Table]:
+    """Split the listing into files to read, unchanged good files, and unchanged bad files.
+
+    A file is unchanged when its path, size, mtime, ctime and inode all equal the ones the
+    last run recorded; its bytes are not read.
+    """
+    previous = index.rename_columns([f"prev_{n}" if n != "path" else n for n in index.column_names])
+    joined = listing.join(previous, keys="path", join_type="left outer").sort_by("path")
+    same = pc.fill_null(
+        pc.and_(
+            pc.and_(
+                pc.equal(joined["size"], joined["prev_size"]), pc.equal(joined["mtime_ns"], joined["prev_mtime_ns"])
+            ),
+            pc.and_(
+                pc.equal(joined["ctime_ns"], joined["prev_ctime_ns"]), pc.equal(joined["inode"], joined["prev_inode"])
+            ),
+        ),
+        False,
+    )
+    to_read = joined.filter(pc.invert(same))["path"].to_pylist()
+    unchanged = joined.filter(same)
+    keep = unchanged.select(
+        ["path", "size", "mtime_ns", "ctime_ns", "inode", "prev_outcome", "prev_session_id", "prev_updated_at_ns"]
+    )
+    keep = keep.rename_columns(FILES_SCHEMA.names)
+    bad = pc.equal(keep["outcome"], "quarantined")
+    return to_read, keep.filter(pc.invert(bad)), keep.filter(bad)
+
+
+def _existing_sessions(previous: Path | None) -> pa.Table:
+    """session_id, updated_at_ns and part of every session of the previous version."""
+    schema = pa.schema([("session_id", pa.string()), ("updated_at_ns", pa.int64()), ("part", pa.string())])
+    if previous is None:
+        return schema.empty_table()
+    pieces = []
+    for path in sorted((previous / "sessions").glob("*.parquet")):
+        table = pq.read_table(path, columns=["session_id", "updated_at"])
+        pieces.append(
+            pa.table(
+                {
+                    "session_id": table["session_id"],
+                    "updated_at_ns": table["updated_at"].cast(pa.int64()),
+                    "part": pa.array([path.name] * table.num_rows, pa.string()),
+                }
+            )
+        )
+    return pa.concat_tables(pieces).combine_chunks() if pieces else schema.empty_table()
+
+
+@dataclass
+class _Decisions:
+    """What the merge decided: rows to drop from parts, files to quarantine, outcomes."""
+
+    drop_ids: dict[str, set[str]] = field(default_factory=dict)  # old part -> session ids replaced
+    drop_ordinals: dict[str, set[int]] = field(default_factory=dict)  # new part -> rows not kept
+    duplicates: list[tuple[str, str, str]] = field(default_factory=list)  # loser path, session id, winner path
+    stale: set[str] = field(default_factory=set)  # paths read whose session the dataset holds newer
+
+
+def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisions:
+    """Decide, for every session id read this run, which version the dataset keeps.
+
+    Of several present files with one id, the newest ``updated_at`` wins (then the file named
+    ``<id>.json``, then the first path); the others are duplicates. The winner read now
+    replaces the dataset's version unless that one is newer (on a tie, the content read now).
+    """
+    decisions = _Decisions()
+    present = pa.concat_tables(
+        [
+            new.select(["path", "session_id", "updated_at_ns", "part", "ordinal"]),
+            pa.table(
+                {
+                    "path": unchanged_ok["path"],
+                    "session_id": unchanged_ok["session_id"],
+                    "updated_at_ns": unchanged_ok["updated_at_ns"],
+                    "part": pa.nulls(unchanged_ok.num_rows, pa.string()),
+                    "ordinal": pa.nulls(unchanged_ok.num_rows, pa.int64()),
+                }
+            ),
+        ]
+    )
+    counts = present.group_by("session_id").aggregate([("path", "count")])
+    dup_ids = counts.filter(pc.greater(counts["path_count"], 1))["session_id"]
+    losers: set[str] = set()
+    if len(dup_ids):
+        rows = present.filter(pc.is_in(present["session_id"], value_set=dup_ids)).to_pylist()
+        by_id: dict[str, list[dict]] = {}
+        for row in rows:
+            by_id.setdefault(row["session_id"], []).append(row)
+        for sid, group in sorted(by_id.items()):
+            group.sort(key=lambda r: (-r["updated_at_ns"], os.path.basename(r["path"]) != f"{sid}.json", r["path"]))
+            for row in group[1:]:
+                decisions.duplicates.append((row["path"], sid, group[0]["path"]))
+                losers.add(row["path"])
+                if row["part"] is not None:
+                    decisions.drop_ordinals.setdefault(row["part"], set()).add(row["ordinal"])
+    winners = new.filter(pc.invert(pc.is_in(new["path"], value_set=pa.array(sorted(losers), pa.string()))))
+    matched = winners.join(existing, keys="session_id", join_type="inner", right_suffix="_old")
+    for row in matched.select(
+        ["path", "session_id", "updated_at_ns", "updated_at_ns_old", "part", "part_old", "ordinal"]
+    ).to_pylist():
+        if row["updated_at_ns"] >= row["updated_at_ns_old"]:
+            decisions.drop_ids.setdefault(row["part_old"], set()).add(row["session_id"])
+        else:
+            decisions.stale.add(row["path"])
+            decisions.drop_ordinals.setdefault(row["part"], set()).add(row["ordinal"])
+    return decisions
+
+
+def _filter_part(
+    source: Path,
+    target: Path,
+    name: str,
+    *,
+    ids: set[str] | None = None,
+    ordinals: set[int] | None = None,
+    row_group_rows: int = ROW_GROUP_ROWS,
+) -> int:
+    """Write part ``name`` from the version at ``source`` to ``target`` without some sessions
+    (by id, or by row position); returns the sessions kept (0: nothing written)."""
+    import numpy as np
+
+    sessions = pq.read_table(source / "sessions" / name, schema=SCHEMAS["sessions"])
+    if ids is not None:
+        drop = pc.is_in(sessions["session_id"], value_set=pa.array(sorted(ids), pa.string())).to_numpy(
+            zero_copy_only=False
+        )
+    else:
+        drop = np.zeros(sessions.num_rows, dtype=bool)
+        drop[sorted(ordinals or ())] = True
+    keep = ~drop
+    if not keep.any():
+        return 0
+    counts = {
+        "sessions": np.ones(sessions.num_rows, dtype=np.int64),
+        "messages": sessions["n_user_messages"].to_numpy(),
+        "responses": sessions["n_agent_responses"].to_numpy(),
+        "metadata": sessions["n_metadata"].to_numpy(),
+    }
+    for table_name in TABLE_NAMES:
+        table = (
+            sessions
+            if table_name == "sessions"
+            else pq.read_table(source / table_name / name, schema=SCHEMAS[table_name])
+        )
+        mask = np.repeat(keep, counts[table_name])
+        if len(mask) != table.num_rows:
+            msg = f"{source / table_name / name}: its rows do not follow the sessions of the part. Hint: the dataset is damaged; export it again into a new folder"
+            raise DatasetError(msg)
+        writer = TableWriter(target / table_name / name, SCHEMAS[table_name], row_group_rows)
+        writer.add(table.filter(pa.array(mask)))
+        writer.close()
+    return int(keep.sum())
 
 
 def export(
@@ -294,83 +626,343 @@ def export(
     out: str | os.PathLike[str],
     *,
     jobs: int | None = None,
+    strict: bool = False,
     files_per_part: int = FILES_PER_PART,
     row_group_rows: int = ROW_GROUP_ROWS,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
-    """Export oxios session files to a new Parquet dataset folder, on all cores, in bounded memory.
+    """Export oxios session files into a dataset folder: a new one, or an update of an existing one.
 
-    The sorted file list is cut into parts of ``files_per_part`` files; a worker turns each
-    part into one Parquet file per table, in row groups of at most ``row_group_rows`` rows.
-    The dataset is the same whatever ``jobs`` is, and nothing is published unless every
-    file is a valid session.
+    Re-running into the same ``out`` adds new sessions, replaces the ones whose files changed
+    (the newest ``updated_at`` wins; on a tie, the content read now), and keeps the ones whose
+    files are gone. Unchanged files are recognised without being read. Files that are not
+    sessions are quarantined, never dropped silently. Readers see the old dataset or the new
+    one, never a mix; a second export into the same ``out`` fails at once.
 
     Args:
         source: an oxios state directory, a ``sessions/`` folder, or one ``.json`` file.
-        out: the dataset folder to create; it must not exist or be empty.
+        out: the dataset folder (absent, empty, or made by an earlier export).
         jobs: worker processes (default: all cores); 1 works in this process.
+        strict: raise ``ExportError`` after publishing when any file was quarantined.
         files_per_part: files per part (per Parquet file of each table).
         row_group_rows: the most rows in one Parquet row group.
-        progress: called with the number of files done, after each part.
+        progress: called as ``progress(files_read, files_to_read)`` after each part.
 
     Raises:
-        ExportError: some files are not valid sessions (all of them are listed).
-        DatasetExistsError: ``out`` already holds files.
+        ExportError: with ``strict``, when files were quarantined.
+        DatasetExistsError: ``out`` holds files that are not a dataset.
+        DatasetLockedError: another export is writing ``out``.
 
     Example:
         >>> import sessionkit as sk
-        >>> sk.export("data/oxios-sample", "build/sample-dataset").sessions  # doctest: +SKIP
+        >>> sk.export("data/oxios-sample", "build/sample-dataset").exported  # doctest: +SKIP
         300
     """
+    started_ns = time.time_ns()
     started = time.perf_counter()
     out = Path(out)
-    files = [str(path) for path in list_session_files(source)]
-    prepare_out(out)
-    jobs = default_jobs() if jobs is None else max(1, int(jobs))
-    files_per_part = max(1, int(files_per_part))
-    chunks = [files[i : i + files_per_part] for i in range(0, len(files), files_per_part)]
-    jobs = min(jobs, max(1, len(chunks)))
-    summary = ExportSummary(source=str(source), out=str(out), files=len(files), jobs=jobs, parts=len(chunks))
-    run = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
-    staging = staging_dir(out)
-    try:
-        tasks = (
-            _PartTask(i, chunk, str(staging), f"part-{run}-{i:05d}.parquet", row_group_rows)
-            for i, chunk in enumerate(chunks)
-        )
-        errors: list[SessionkitError] = []
-        misnamed: list[tuple[str, str]] = []
-        row_groups = dict.fromkeys(TABLE_NAMES, 0)
-        done = 0
-        for part in ordered_map(_export_part, tasks, jobs):
-            done += part.files
-            summary.bytes_read += part.nbytes
-            summary.exchanges += part.exchanges
-            errors.extend(part.errors)
-            misnamed.extend(part.misnamed)
-            for name in TABLE_NAMES:
-                row_groups[name] += part.row_groups.get(name, 0)
-            summary.sessions += part.rows.get("sessions", 0)
-            summary.messages += part.rows.get("messages", 0)
-            summary.responses += part.rows.get("responses", 0)
-            summary.metadata += part.rows.get("metadata", 0)
-            if progress is not None:
-                progress(done)
-        _check_misnamed(misnamed, files, errors)
-        if errors:
-            raise ExportError(errors, len(files))
-        if summary.sessions == 0:  # still one (empty) file per table, so every engine's glob works
-            for name in TABLE_NAMES:
-                TableWriter(staging / name / f"part-{run}-00000.parquet", SCHEMAS[name], row_group_rows).close()
-        summary.row_groups = row_groups
-        summary.seconds = time.perf_counter() - started
-        write_manifest(staging, {"source": str(Path(source).resolve()), "export": asdict(summary)})
-        publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    listing = list_source(source)
+    check_writable(out)
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    summary = ExportSummary(
+        source=str(source),
+        out=str(out),
+        run_id=run_id,
+        seen=len(listing.paths) + listing.ignored,
+        ignored=listing.ignored,
+    )
+    with writer_lock(out):
+        recover(out)
+        previous = current_version(out)
+        index = _read_table(previous, _INDEX, FILES_SCHEMA)
+        to_read, unchanged_ok, unchanged_bad = _classify(listing.table(), index)
+        jobs = default_jobs() if jobs is None else max(1, int(jobs))
+        files_per_part = max(1, int(files_per_part))
+        chunks = [to_read[i : i + files_per_part] for i in range(0, len(to_read), files_per_part)]
+        summary.jobs = min(jobs, max(1, len(chunks)))
+        staging = new_staging(out, run_id)
+        try:
+            _run(
+                summary,
+                previous,
+                staging,
+                out,
+                chunks,
+                index,
+                unchanged_ok,
+                unchanged_bad,
+                listing,
+                row_group_rows,
+                progress,
+                started_ns,
+            )
+            summary.seconds = time.perf_counter() - started
+            _write_run(summary, previous, staging, started_ns)
+            publish(out, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     summary.seconds = time.perf_counter() - started
+    summary.check()
+    if strict and summary.quarantined:
+        listed = pa.array(listing.paths, pa.string())
+        table = errors(out)
+        current = table.filter(pc.is_in(table["file"], value_set=listed)).to_pylist()
+        err = ExportError(current, summary.files)
+        err.summary = summary
+        raise err
     return summary
+
+
+def _run(
+    summary: ExportSummary,
+    previous: Path | None,
+    staging: Path,
+    out: Path,
+    chunks: list[list[str]],
+    index: pa.Table,
+    unchanged_ok: pa.Table,
+    unchanged_bad: pa.Table,
+    listing: _Listing,
+    row_group_rows: int,
+    progress: Callable[[int, int], None] | None,
+    started_ns: int,
+) -> None:
+    """Read the changed files into new parts, merge them with the previous version into ``staging``."""
+    run_id = summary.run_id
+    tasks = (
+        _PartTask(i, chunk, str(staging), str(out), f"part-{run_id}-{i:05d}.parquet", run_id, row_group_rows)
+        for i, chunk in enumerate(chunks)
+    )
+    total = sum(len(c) for c in chunks)
+    records: list[tuple] = []
+    bad_stats: list[tuple] = []
+    new_errors: list[dict[str, Any]] = []
+    new_parts: list[str] = []
+    done = 0
+    row_groups = dict.fromkeys(TABLE_NAMES, 0)
+    for part in ordered_map(_export_part, tasks, summary.jobs):
+        done += part.files
+        summary.bytes_read += part.nbytes
+        summary.vanished += part.vanished
+        records.extend((*r, part.name) for r in part.records)
+        bad_stats.extend(part.bad_stats)
+        new_errors.extend(part.errors)
+        if part.rows:
+            new_parts.append(part.name)
+        for name in TABLE_NAMES:
+            row_groups[name] += part.row_groups.get(name, 0)
+        if progress is not None:
+            progress(done, total)
+    new = pa.table(
+        {
+            name: pa.array([r[i] for r in records], kind)
+            for i, (name, kind) in enumerate(
+                [
+                    ("path", pa.string()),
+                    ("size", pa.int64()),
+                    ("mtime_ns", pa.int64()),
+                    ("ctime_ns", pa.int64()),
+                    ("inode", pa.int64()),
+                    ("session_id", pa.string()),
+                    ("updated_at_ns", pa.int64()),
+                    ("ordinal", pa.int64()),
+                    ("part", pa.string()),
+                ]
+            )
+        }
+    )
+    decisions = _merge(new, unchanged_ok, _existing_sessions(previous))
+    # duplicates: quarantined, with the bytes as they are now
+    duplicate_paths = set()
+    for path, sid, winner in decisions.duplicates:
+        try:
+            data, _ = _read(path)
+        except OSError:
+            data = b""
+        reason = f"session id {sid!r} is also held by {winner}, which is newer or named after the id; this copy was set aside"
+        new_errors.append(quarantine(str(out), path, data, reason, run_id))
+        duplicate_paths.add(path)
+    # the new version: new parts (filtered where they hold losers), old parts linked or filtered
+    summary.parts_written = len(new_parts)
+    for name in new_parts:
+        drop = decisions.drop_ordinals.get(name)
+        if drop:
+            scratch = staging / ".rewrite"
+            for table in TABLE_NAMES:
+                (scratch / table).mkdir(parents=True, exist_ok=True)
+            kept = _filter_part(staging, scratch, name, ordinals=drop, row_group_rows=row_group_rows)
+            for table in TABLE_NAMES:
+                os.remove(staging / table / name)
+                if kept:
+                    os.replace(scratch / table / name, staging / table / name)
+            shutil.rmtree(scratch)
+            if not kept:
+                summary.parts_written -= 1
+    if previous is not None:
+        for path in sorted((previous / "sessions").glob("*.parquet")):
+            name = path.name
+            drop = decisions.drop_ids.get(name)
+            if drop:
+                summary.parts_rewritten += 1
+                new_name = f"{Path(name).stem.split('~')[0]}~{run_id}.parquet"
+                kept = _filter_part(previous, staging, name, ids=drop, row_group_rows=row_group_rows)
+                if kept:
+                    for table in TABLE_NAMES:
+                        os.replace(staging / table / name, staging / table / new_name)
+            else:
+                summary.parts_kept += 1
+                for table in TABLE_NAMES:
+                    link_or_copy(previous / table / name, staging / table / name)
+    parts = sorted(p.name for p in (staging / "sessions").glob("*.parquet"))
+    if not parts:  # still one (empty) file per table, so every engine's glob finds the table
+        for table in TABLE_NAMES:
+            TableWriter(staging / table / f"part-{run_id}-empty.parquet", SCHEMAS[table], row_group_rows).close()
+    # buckets
+    read_ok = set(new["path"].to_pylist())
+    unchanged_dups = duplicate_paths - read_ok
+    summary.exported = len(read_ok) - len(decisions.stale) - len(duplicate_paths & read_ok)
+    summary.unchanged = unchanged_ok.num_rows - len(unchanged_dups) + len(decisions.stale)
+    summary.quarantined = len(bad_stats) + unchanged_bad.num_rows + len(duplicate_paths)
+    summary.errors = new_errors
+    summary.row_groups = row_groups
+    _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths)
+    _write_errors(staging, previous, new_errors, read_ok - duplicate_paths, listing)
+    _count(summary, staging)
+
+
+def _write_index(
+    staging: Path,
+    new: pa.Table,
+    decisions: _Decisions,
+    unchanged_ok: pa.Table,
+    unchanged_bad: pa.Table,
+    bad_stats: list[tuple],
+    duplicate_paths: set[str],
+) -> None:
+    """Remember every listed file's stat and outcome, so the next run can skip the unchanged ones."""
+    outcome = [
+        "quarantined" if path in duplicate_paths else "stale" if path in decisions.stale else "exported"
+        for path in new["path"].to_pylist()
+    ]
+    read = pa.table(
+        {
+            "path": new["path"],
+            "size": new["size"],
+            "mtime_ns": new["mtime_ns"],
+            "ctime_ns": new["ctime_ns"],
+            "inode": new["inode"],
+            "outcome": pa.array(outcome, pa.string()),
+            "session_id": new["session_id"],
+            "updated_at_ns": new["updated_at_ns"],
+        },
+        schema=FILES_SCHEMA,
+    )
+    ok = unchanged_ok
+    if duplicate_paths:
+        flag = pc.is_in(ok["path"], value_set=pa.array(sorted(duplicate_paths), pa.string()))
+        ok = ok.set_column(
+            ok.schema.get_field_index("outcome"), "outcome", pc.if_else(flag, "quarantined", ok["outcome"])
+        )
+    bad = pa.table(
+        {
+            "path": pa.array([b[0] for b in bad_stats], pa.string()),
+            "size": pa.array([b[1] for b in bad_stats], pa.int64()),
+            "mtime_ns": pa.array([b[2] for b in bad_stats], pa.int64()),
+            "ctime_ns": pa.array([b[3] for b in bad_stats], pa.int64()),
+            "inode": pa.array([b[4] for b in bad_stats], pa.int64()),
+            "outcome": pa.array(["quarantined"] * len(bad_stats), pa.string()),
+            "session_id": pa.nulls(len(bad_stats), pa.string()),
+            "updated_at_ns": pa.nulls(len(bad_stats), pa.int64()),
+        },
+        schema=FILES_SCHEMA,
+    )
+    index = pa.concat_tables([read, ok.cast(FILES_SCHEMA), unchanged_bad.cast(FILES_SCHEMA), bad]).sort_by("path")
+    pq.write_table(index, staging / _INDEX, compression="zstd")
+
+
+def _write_errors(
+    staging: Path, previous: Path | None, new_errors: list[dict[str, Any]], fixed: set[str], listing: _Listing
+) -> None:
+    """The errors table: this run's bad files, plus earlier ones not read again (still bad, or gone)."""
+    old = _read_table(previous, "errors", ERRORS_SCHEMA)
+    redone = fixed | {e["file"] for e in new_errors}
+    if old.num_rows and redone:
+        old = old.filter(pc.invert(pc.is_in(old["file"], value_set=pa.array(sorted(redone), pa.string()))))
+    rows = (
+        pa.Table.from_pylist(
+            new_errors, schema=pa.schema([f.with_type(pa.int64()) if f.name == "seen_at" else f for f in ERRORS_SCHEMA])
+        )
+        if new_errors
+        else None
+    )
+    current = pa.concat_tables([old, rows.cast(ERRORS_SCHEMA)]) if rows is not None else old
+    writer = TableWriter(staging / "errors" / "errors.parquet", ERRORS_SCHEMA, ROW_GROUP_ROWS)
+    writer.add(current.sort_by("file"))
+    writer.close()
+
+
+def _count(summary: ExportSummary, staging: Path) -> None:
+    """The dataset's totals, from the Parquet footers of the new version."""
+    for table in TABLE_NAMES:
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (staging / table).glob("*.parquet"))
+        setattr(summary, table, rows)
+    summary.exchanges = sum(
+        int(pc.sum(pq.read_table(p, columns=["exchange_count"])["exchange_count"]).as_py() or 0)
+        for p in (staging / "sessions").glob("*.parquet")
+    )
+
+
+def _write_run(
+    summary: ExportSummary, previous: Path | None, staging: Path, started_ns: int, privacy: dict | None = None
+) -> None:
+    """Append this run to the runs table and describe the new version in its manifest."""
+    import json
+
+    from sessionkit import __version__
+
+    runs_table = _read_table(previous, "runs", RUNS_SCHEMA)
+    row = {
+        "run_id": summary.run_id,
+        "started_at": started_ns // 1000,
+        "finished_at": time.time_ns() // 1000,
+        "duration_s": summary.seconds,
+        "source": str(Path(summary.source).resolve()),
+        "seen": summary.seen,
+        "exported": summary.exported,
+        "unchanged": summary.unchanged,
+        "quarantined": summary.quarantined,
+        "vanished": summary.vanished,
+        "ignored": summary.ignored,
+        "sessions": summary.sessions,
+        "jobs": summary.jobs,
+        "sessionkit_version": __version__,
+        "privacy": json.dumps(privacy) if privacy else None,
+    }
+    plain = pa.schema([f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in RUNS_SCHEMA])
+    runs_table = pa.concat_tables([runs_table, pa.Table.from_pylist([row], schema=plain).cast(RUNS_SCHEMA)])
+    writer = TableWriter(staging / "runs" / "runs.parquet", RUNS_SCHEMA, ROW_GROUP_ROWS)
+    writer.add(runs_table)
+    writer.close()
+    counts = {name: getattr(summary, name) for name in TABLE_NAMES}
+    write_manifest(staging, {"run_id": summary.run_id, "counts": counts, "source": row["source"]}, name="manifest.json")
+
+
+def errors(dataset: str | os.PathLike[str]) -> pa.Table:
+    """The ``errors`` table of a dataset: the files that could not be read as sessions.
+
+    Columns: ``file``, ``size``, ``sha256``, ``error_class``, ``json_path``, ``byte_offset``,
+    ``message``, ``quarantined_as`` (a copy of the bytes, under the dataset folder),
+    ``run_id`` and ``seen_at``.
+    """
+    folder = check_dataset(dataset)
+    return _read_table(folder, "errors", ERRORS_SCHEMA) if (folder / "errors").is_dir() else ERRORS_SCHEMA.empty_table()
+
+
+def runs(dataset: str | os.PathLike[str]) -> pa.Table:
+    """The ``runs`` table of a dataset: one row per export, with the count of every bucket."""
+    folder = check_dataset(dataset)
+    return _read_table(folder, "runs", RUNS_SCHEMA) if (folder / "runs").is_dir() else RUNS_SCHEMA.empty_table()
 
 
 # -- restore ---------------------------------------------------------------------------------------
@@ -413,8 +1005,7 @@ def _restore_part(task: _RestoreTask) -> int:
     import pyarrow.dataset as ds
 
     tables = {
-        name: ds.dataset(paths, schema=SCHEMAS[name], format="parquet").to_table()
-        for name, paths in task.files.items()
+        name: ds.dataset(paths, schema=SCHEMAS[name], format="parquet").to_table() for name, paths in task.files.items()
     }
     return _restore_tables(SessionTables(**tables), task.folder, task.overwrite)
 

@@ -7,7 +7,7 @@ input or the data (the message names the file and what to do), 2 a usage error.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,21 +21,36 @@ __all__ = ["cli", "main"]
 _DEMO_MARKER = ".sessionkit-demo"
 
 
+class _Progress:
+    """A progress bar on a terminal (stderr) that learns its total on the first update;
+    nothing when quiet or not on a terminal. Call it as ``update(done, total)``."""
+
+    def __init__(self, label: str, *, quiet: bool, unit: str = "file") -> None:
+        self.label, self.unit = label, unit
+        self.enabled = not quiet and sys.stderr.isatty()
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int | None = None) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=total, desc=self.label, unit=self.unit, file=sys.stderr, leave=False, dynamic_ncols=True
+            )
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 @contextmanager
-def _progress(total: int, label: str, *, quiet: bool, unit: str = "file") -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal (stderr), nothing otherwise; yields ``update(done)``."""
-    if quiet or not sys.stderr.isatty() or total == 0:
-        yield lambda done: None
-        return
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=label, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
-
-    def update(done: int) -> None:
-        bar.update(done - bar.n)
-
+def _progress(label: str, *, quiet: bool, unit: str = "file") -> Iterator[_Progress]:
+    bar = _Progress(label, quiet=quiet, unit=unit)
     try:
-        yield update
+        yield bar
     finally:
         bar.close()
 
@@ -56,21 +71,38 @@ def cli() -> None:
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
+@click.option("--strict", is_flag=True, help="Exit 1 when any file was quarantined (the good ones are still exported).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
-def export(src: Path, out: Path, jobs: int | None, quiet: bool) -> None:
-    """Export the sessions under SRC to a new Parquet dataset folder OUT.
+def export(src: Path, out: Path, jobs: int | None, strict: bool, quiet: bool) -> None:
+    """Export the sessions under SRC into the Parquet dataset folder OUT, new or existing.
 
     SRC is an oxios state directory (holding sessions/), a sessions/ folder, or one .json
-    file. OUT gets one folder per table: sessions/, messages/, responses/, metadata/.
+    file. OUT gets one folder per table: sessions/, messages/, responses/, metadata/, plus
+    runs/ and errors/. Run it again (e.g. from cron) to add new sessions, update changed
+    ones and keep the ones oxios pruned; unchanged files are skipped without being read.
+    Files that are not valid sessions are copied to OUT/quarantine/ and listed by
+    `sessionkit errors OUT`; the exit code is 0 unless --strict.
     """
+    from sessionkit.archive import ExportError
     from sessionkit.archive import export as run_export
-    from sessionkit.oxios import list_session_files
 
-    total = len(list_session_files(src))
-    with _progress(total, "export", quiet=quiet) as update:
-        summary = run_export(src, out, jobs=jobs, progress=update)
+    with _progress("export", quiet=quiet) as update:
+        try:
+            summary = run_export(src, out, jobs=jobs, strict=strict, progress=update)
+        except ExportError as err:
+            if not quiet and err.summary is not None:
+                click.echo(err.summary.line())
+            click.echo(f"error: {err}", err=True)
+            raise SystemExit(1) from None
     if not quiet:
         click.echo(summary.line())
+    for row in summary.errors[:10]:
+        where = f" at {row['json_path']}" if row["json_path"] else ""
+        click.echo(f"quarantined {row['file']}{where}: {row['message']}", err=True)
+    if len(summary.errors) > 10:
+        click.echo(f"... and {len(summary.errors) - 10} more newly quarantined files", err=True)
+    if summary.quarantined:
+        click.echo(f"{summary.quarantined} files are in quarantine: `sessionkit errors {out}` lists them", err=True)
 
 
 @cli.command()
@@ -87,8 +119,9 @@ def restore(dataset: Path, dest: Path, overwrite: bool, jobs: int | None, quiet:
     from sessionkit.archive import dataset_sessions
     from sessionkit.archive import restore as run_restore
 
-    with _progress(dataset_sessions(dataset), "restore", quiet=quiet, unit="session") as update:
-        count = run_restore(dataset, dest, overwrite=overwrite, jobs=jobs, progress=update)
+    total = dataset_sessions(dataset)
+    with _progress("restore", quiet=quiet, unit="session") as update:
+        count = run_restore(dataset, dest, overwrite=overwrite, jobs=jobs, progress=lambda done: update(done, total))
     if not quiet:
         click.echo(f"restored {count} sessions to {dest / 'sessions'}")
 
@@ -247,6 +280,34 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None
     click.echo(f"\nsaved the seed usage chart to {chart}")
 
 
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="How to print the list.",
+)
+def errors(dataset: Path, fmt: str) -> None:
+    """List the files of DATASET's exports that could not be read as sessions.
+
+    Each was copied, bytes unchanged, to DATASET/quarantine/; the list gives the file, its
+    size and sha256, the kind of error, the JSON path or byte offset, and the message.
+    """
+    from sessionkit.archive import errors as error_table
+
+    table = error_table(dataset)
+    if fmt == "table" and table.num_rows == 0:
+        click.echo("no errors: every file of the exports was a valid session")
+        return
+    if fmt == "table":
+        table = table.select(["file", "error_class", "json_path", "byte_offset", "message", "quarantined_as"])
+    _print_table(table, fmt)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code instead of raising."""
     try:
@@ -262,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except click.exceptions.Exit as err:
         return err.exit_code
+    except SystemExit as err:
+        return err.code if isinstance(err.code, int) else 1
     except click.Abort:
         click.echo("aborted", err=True)
         return 1

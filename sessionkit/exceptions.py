@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "DatasetError",
     "DatasetExistsError",
+    "DatasetLockedError",
     "PrivacyError",
     "SessionFormatError",
     "SessionkitError",
@@ -79,6 +80,10 @@ class DatasetError(SessionkitError, ValueError):
 
 class DatasetExistsError(DatasetError, FileExistsError):
     """An export was pointed at a folder that already holds other files."""
+
+
+class DatasetLockedError(DatasetError, BlockingIOError):
+    """Another export is writing the same dataset right now."""
 
 
 class PrivacyError(SessionkitError, ValueError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter as _Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,7 @@ __all__ = [
     "UserMessage",
     "check_session",
     "decode_json",
+    "decode_session",
     "encode_session",
 ]
 
@@ -264,7 +266,7 @@ class Session:
             SessionFormatError: the text is not JSON or not a session; the message names
                 ``source`` and the JSON path (or byte offset) of the problem.
         """
-        obj = decode_json(text, source=source)
+        obj = decode_session(text, source=source)
         check_session(obj, source)
         return session_from_raw(obj, source)
 
@@ -321,24 +323,113 @@ def decode_json(data: str | bytes, *, source: str = "<text>") -> JSONValue:
         ) from None
 
 
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<![0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
 def _syntax_error(detail: str, data: str | bytes, source: str) -> SessionFormatError:
+    raw = data.encode(errors="surrogatepass") if isinstance(data, str) else data
+    if not raw.strip(b"\x00"):
+        return SessionFormatError(
+            f"the file holds only {len(raw)} zero bytes",
+            source=source,
+            offset=0,
+            hint="a crash can leave such a file before oxios wrote it; there is no session in it",
+        )
     match = _BYTE_AT.search(detail)
     offset = int(match.group(1)) if match else None
     reason = _BYTE_AT.sub("", detail).strip().removeprefix("JSON is malformed: ")
-    if detail.startswith("Input data was truncated"):
+    surrogate = _LONE_SURROGATE.search(raw) if "surrogate" in detail or "truncated" in detail else None
+    if surrogate is not None:
+        reason = f"a lone UTF-16 surrogate escape {surrogate.group().decode()} names no character"
+        offset = surrogate.start()
+    elif detail.startswith("Input data was truncated"):
         reason = "the JSON text ends too early (truncated file, or an unfinished string or escape)"
-        offset = len(data.encode() if isinstance(data, str) else data)
+        offset = len(raw)
     elif "UTF-8" in detail:
         reason = "the file is not valid UTF-8"
     else:
         reason = f"not valid JSON: {reason}"
     if offset is not None:
-        raw = data.encode() if isinstance(data, str) else data
         head = raw[:offset]
         line = head.count(b"\n") + 1
         column = offset - (head.rfind(b"\n") + 1) + 1
         reason += f" (line {line}, column {column})"
     return SessionFormatError(reason, source=source, offset=offset)
+
+
+def decode_session(data: str | bytes, *, source: str = "<text>") -> JSONValue:
+    """``decode_json``, then refuse duplicate keys in the records oxios reads as structs.
+
+    serde refuses a session, message or response that names a field twice; sessionkit
+    does too, rather than keep one of the values silently. (Metadata is a map, where oxios
+    keeps the last value of a repeated key; so does sessionkit.)
+    """
+    obj = decode_json(data, source=source)
+    if type(obj) is dict:
+        check_duplicate_keys(data, obj, source)
+    return obj
+
+
+def _depth3_quoted_lines(obj: dict) -> int:
+    """In serde's pretty layout, the lines indented 6 spaces that start with a quote."""
+    count = 0
+    for records in (obj.get("user_messages"), obj.get("agent_responses")):
+        if type(records) is list:
+            count += sum(len(r) for r in records if type(r) is dict)
+    metadata = obj.get("metadata")
+    values = list(metadata.values()) if type(metadata) is dict else []
+    for key, value in obj.items():
+        if key in _SESSION_KNOWN:
+            continue
+        if type(value) is dict:
+            values.extend(value.values())
+        elif type(value) is list:
+            count += sum(len(item) for item in value if type(item) is dict)
+    for value in values:
+        if type(value) is dict:
+            count += len(value)
+        elif type(value) is list:
+            count += sum(1 for item in value if type(item) is str)
+    return count
+
+
+class _Pairs(dict):
+    """A JSON object that remembers the keys it saw twice."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.repeated = [k for k, n in _Counter(k for k, _ in pairs).items() if n > 1] if len(self) < len(pairs) else []
+
+
+def check_duplicate_keys(data: str | bytes, obj: dict, source: str = "<text>") -> None:
+    """Raise ``SessionFormatError`` when the session, a message or a response names a key twice.
+
+    Costs two byte counts for files in serde's pretty layout; other layouts are parsed again.
+    """
+    raw = data.encode(errors="surrogatepass") if isinstance(data, str) else data
+    if raw.count(b'\n  "') == len(obj) and raw.count(b'\n      "') == _depth3_quoted_lines(obj):
+        return
+    import json
+
+    try:
+        pairs = json.loads(raw, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return  # msgspec read it; whatever json objects to is not a duplicate key
+    records = [("$", pairs)]
+    for name in ("user_messages", "agent_responses"):
+        items = pairs.get(name) if isinstance(pairs, dict) else None
+        if type(items) is list:
+            records += [(f"$.{name}[{i}]", item) for i, item in enumerate(items)]
+    for path, record in records:
+        if isinstance(record, _Pairs) and record.repeated:
+            raise SessionFormatError(
+                f"the key `{record.repeated[0]}` appears twice in one object",
+                source=source,
+                path=path,
+                hint="oxios refuses such a file (serde: duplicate field); keep one of the two",
+            )
 
 
 def _describe(value: object) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sessionkit.exceptions import SourceNotFoundError
-from sessionkit.model import Session, check_session, decode_json, encode_session
+from sessionkit.model import Session, check_session, decode_session, encode_session
 
 __all__ = [
     "find_sessions_dir",
@@ -83,7 +83,7 @@ def _read_bytes(file: Path) -> bytes:
 def load_raw(file: str | os.PathLike[str]) -> dict:
     """Read one session file as checked, decoded JSON (timestamps still text)."""
     source = str(file)
-    obj = decode_json(_read_bytes(Path(file)), source=source)
+    obj = decode_session(_read_bytes(Path(file)), source=source)
     check_session(obj, source)
     return obj
 

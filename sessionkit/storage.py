@@ -1,15 +1,30 @@
-"""The Parquet dataset on disk: its layout, and writing, reading and scanning it.
+"""The Parquet dataset on disk: its layout, atomic publishing, and reading and scanning it.
 
-A dataset is a folder ``OUT/`` with one folder per table, each holding ``.parquet`` files
-(zstd), so that ``read_parquet('OUT/messages/**/*.parquet')`` in DuckDB, polars or Spark
-reads a table, plus ``OUT/_sessionkit.json`` describing how it was made.
+A dataset is a folder ``OUT/`` in which ``OUT/<table>/**/*.parquet`` reads a table with any
+engine (DuckDB, polars, Spark). Datasets that sessionkit writes are versioned so that readers
+never see a half-written one::
+
+    OUT/sessions -> .sessionkit/current/sessions      (likewise messages, responses, metadata,
+    OUT/_sessionkit.json -> .sessionkit/current/manifest.json    runs and errors)
+    OUT/.sessionkit/current -> versions/000007         (switched atomically, last)
+    OUT/.sessionkit/versions/000007/<table>/part-*.parquet
+    OUT/quarantine/                                     (copies of files that were not sessions)
+
+A writer builds the next version in ``.sessionkit/staging-*`` (hard links for unchanged
+parts), renames it into ``versions/``, then switches ``current`` with one atomic rename.
+The previous version is kept until the next publish, for readers still in flight. A writer
+killed at any point leaves the current version untouched; the next writer clears its debris.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,13 +32,14 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from sessionkit.exceptions import DatasetError, DatasetExistsError, SourceNotFoundError
-from sessionkit.tables import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, SessionTables
+from sessionkit.exceptions import DatasetError, DatasetExistsError, DatasetLockedError, SourceNotFoundError
+from sessionkit.tables import ARCHIVE_SCHEMAS, SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, SessionTables
 
 if TYPE_CHECKING:
     import polars as pl
 
 __all__ = [
+    "ALL_TABLES",
     "MANIFEST_NAME",
     "ROW_GROUP_ROWS",
     "TableWriter",
@@ -78,34 +94,149 @@ def table_files(dataset: Path, table: str) -> list[str]:
     return sorted(str(p) for p in (dataset / table).rglob("*.parquet") if not p.name.startswith((".", "_")))
 
 
-def prepare_out(out: Path) -> None:
-    if out.exists():
-        if not out.is_dir():
-            msg = f"{out}: exists and is not a folder. Hint: choose a new folder for the dataset"
-            raise DatasetExistsError(msg)
-        if any(out.iterdir()):
-            msg = f"{out}: the folder already holds files. Hint: export into a new or empty folder (incremental export into an existing dataset is not supported yet)"
-            raise DatasetExistsError(msg)
+STATE_DIR = ".sessionkit"
+QUARANTINE_DIR = "quarantine"
+#: Every table folder of a dataset that export writes: the four session tables, runs, errors.
+ALL_TABLES = (*TABLE_NAMES, *ARCHIVE_SCHEMAS)
+ALL_SCHEMAS = {**SCHEMAS, **ARCHIVE_SCHEMAS}
 
 
-def staging_dir(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    for name in TABLE_NAMES:
-        (staging / name).mkdir(parents=True)
+def current_version(out: Path) -> Path | None:
+    """The folder of the dataset's current version, or None for a dataset not versioned."""
+    pointer = out / STATE_DIR / "current"
+    return pointer.resolve() if pointer.is_symlink() and pointer.exists() else None
+
+
+def check_writable(out: Path) -> None:
+    """``out`` must be absent, empty, or a versioned sessionkit dataset."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        msg = f"{out}: exists and is not a folder. Hint: choose a folder for the dataset"
+        raise DatasetExistsError(msg)
+    if (out / STATE_DIR).is_dir() or not any(out.iterdir()):
+        return
+    msg = (
+        f"{out}: the folder holds files that are not a sessionkit dataset. "
+        "Hint: export into a new or empty folder, or into a dataset that sessionkit export made"
+    )
+    raise DatasetExistsError(msg)
+
+
+@contextmanager
+def writer_lock(out: Path) -> Iterator[None]:
+    """Hold the dataset's one-writer lock; a second writer fails at once with a clear message.
+
+    The lock is an advisory ``flock`` on ``.sessionkit/lock``: the kernel drops it when the
+    holder dies, even by SIGKILL, so a crash never leaves a stale lock behind.
+    """
+    state = out / STATE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            msg = f"{out}: another export is writing this dataset ({holder}). Hint: wait for it to finish, then run again"
+            raise DatasetLockedError(msg) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing drops the flock
+
+
+def recover(out: Path) -> None:
+    """Clear what a killed writer left: staging folders, a half-made pointer, unpublished versions.
+
+    Call with the writer lock held.
+    """
+    state = out / STATE_DIR
+    if not state.is_dir():
+        return
+    current = current_version(out)
+    for entry in state.iterdir():
+        if entry.name.startswith(("staging-", "current.tmp-")):
+            _remove(entry)
+    versions = state / "versions"
+    if versions.is_dir():
+        for entry in versions.iterdir():
+            if current is None or entry.name > current.name:
+                _remove(entry)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def new_staging(out: Path, run_id: str) -> Path:
+    """An empty folder for the next version, with one folder per table."""
+    staging = out / STATE_DIR / f"staging-{run_id}"
+    for name in ALL_TABLES:
+        (staging / name).mkdir(parents=True, exist_ok=True)
     return staging
 
 
-def publish(staging: Path, out: Path) -> None:
-    """Move the finished dataset into place in one rename (``out`` is absent or empty)."""
-    if out.exists():
-        out.rmdir()
-    os.replace(staging, out)
+def _fsync(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def write_manifest(folder: Path, info: dict[str, Any]) -> None:
+def publish(out: Path, staging: Path, *, durable: bool = True) -> Path:
+    """Make ``staging`` the dataset's current version: rename it into ``versions/``, switch the
+    pointer with one atomic rename, then drop versions older than the previous one.
+
+    With ``durable`` the new files are fsynced first, so a power cut cannot publish a
+    version whose data is not on disk. Call with the writer lock held.
+    """
+    state = out / STATE_DIR
+    versions = state / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    if durable:
+        for folder, _, names in os.walk(staging):
+            for name in names:
+                _fsync(Path(folder) / name)
+            _fsync(Path(folder), directory=True)
+    previous = current_version(out)
+    number = 1 + max((int(p.name) for p in versions.iterdir() if p.name.isdigit()), default=0)
+    final = versions / f"{number:06d}"
+    os.rename(staging, final)
+    pointer_tmp = state / f"current.tmp-{os.getpid()}"
+    pointer_tmp.unlink(missing_ok=True)
+    os.symlink(f"versions/{final.name}", pointer_tmp)
+    if durable:
+        _fsync(versions, directory=True)
+    os.replace(pointer_tmp, state / "current")  # the moment of publication
+    if durable:
+        _fsync(state, directory=True)
+    for name in (*ALL_TABLES, MANIFEST_NAME):
+        link = out / name
+        if not link.is_symlink():
+            target = f"{STATE_DIR}/current/{'manifest.json' if name == MANIFEST_NAME else name}"
+            os.symlink(target, link, target_is_directory=name != MANIFEST_NAME)
+    for entry in versions.iterdir():
+        if entry != final and (previous is None or entry != previous):
+            _remove(entry)
+    return final
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link an unchanged file into the next version (a copy where links are refused)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def write_manifest(folder: Path, info: dict[str, Any], *, name: str = MANIFEST_NAME) -> None:
+    """Describe a dataset (or one version of it): format, schema version, table globs, and ``info``."""
     manifest = {
         "format": DATASET_FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -113,7 +244,7 @@ def write_manifest(folder: Path, info: dict[str, Any]) -> None:
         "tables": {name: f"{name}/**/*.parquet" for name in TABLE_NAMES},
         **info,
     }
-    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
+    (folder / name).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 class TableWriter:
@@ -154,8 +285,10 @@ class TableWriter:
 
 
 # -- writing tables ---------------------------------------------------------------------------
-def write_parquet(tables: SessionTables, out: str | os.PathLike[str], *, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
-    """Write tables as a Parquet dataset folder ``out`` (which must be new or empty).
+def write_parquet(
+    tables: SessionTables, out: str | os.PathLike[str], *, row_group_rows: int = ROW_GROUP_ROWS
+) -> Path:
+    """Write tables as a new Parquet dataset folder ``out`` (absent or empty), published atomically.
 
     Example:
         >>> import sessionkit as sk
@@ -163,18 +296,25 @@ def write_parquet(tables: SessionTables, out: str | os.PathLike[str], *, row_gro
         >>> sk.write_parquet(tables, "build/sample-dataset")  # doctest: +SKIP
     """
     out = Path(out)
-    prepare_out(out)
-    staging = staging_dir(out)
-    try:
-        for name, table in tables.items():
-            writer = TableWriter(staging / name / "part-00000.parquet", SCHEMAS[name], row_group_rows)
-            writer.add(table.cast(SCHEMAS[name]))
-            writer.close()
-        write_manifest(staging, {"counts": {name: t.num_rows for name, t in tables.items()}})
-        publish(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    check_writable(out)
+    if (out / STATE_DIR).is_dir():
+        msg = f"{out}: already holds a dataset. Hint: write into a new folder, or use `sessionkit export` to update it"
+        raise DatasetExistsError(msg)
+    with writer_lock(out):
+        run = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+        staging = new_staging(out, run)
+        try:
+            for name, schema in ALL_SCHEMAS.items():
+                writer = TableWriter(staging / name / f"part-{run}-00000.parquet", schema, row_group_rows)
+                if name in SCHEMAS:
+                    writer.add(tables[name].cast(schema))
+                writer.close()
+            counts = {name: t.num_rows for name, t in tables.items()}
+            write_manifest(staging, {"counts": counts}, name="manifest.json")
+            publish(out, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return out
 
 

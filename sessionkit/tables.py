@@ -38,9 +38,12 @@ if TYPE_CHECKING:
     import duckdb
 
 __all__ = [
+    "ARCHIVE_SCHEMAS",
+    "ERRORS_SCHEMA",
     "MESSAGES_SCHEMA",
     "METADATA_SCHEMA",
     "RESPONSES_SCHEMA",
+    "RUNS_SCHEMA",
     "SCHEMAS",
     "SCHEMA_VERSION",
     "SESSIONS_SCHEMA",
@@ -54,6 +57,7 @@ __all__ = [
 SCHEMA_VERSION = "1"
 _META = {b"sessionkit.schema_version": SCHEMA_VERSION.encode()}
 _TS = pa.timestamp("ns", tz="UTC")
+_TS_US = pa.timestamp("us", tz="UTC")  # the archive's own clock times: microseconds are plenty
 
 SESSIONS_SCHEMA = pa.schema(
     [
@@ -68,6 +72,7 @@ SESSIONS_SCHEMA = pa.schema(
         pa.field("exchange_count", pa.int32(), nullable=False),
         pa.field("extra", pa.string()),
         pa.field("field_order", pa.string()),
+        pa.field("n_metadata", pa.int32(), nullable=False),
     ],
     metadata=_META,
 )
@@ -107,6 +112,44 @@ METADATA_SCHEMA = pa.schema(
     metadata=_META,
 )
 
+#: One row per export run into a dataset: when, from where, what happened to every file.
+RUNS_SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("started_at", _TS_US, nullable=False),
+        pa.field("finished_at", _TS_US, nullable=False),
+        pa.field("duration_s", pa.float64(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("seen", pa.int64(), nullable=False),
+        pa.field("exported", pa.int64(), nullable=False),
+        pa.field("unchanged", pa.int64(), nullable=False),
+        pa.field("quarantined", pa.int64(), nullable=False),
+        pa.field("vanished", pa.int64(), nullable=False),
+        pa.field("ignored", pa.int64(), nullable=False),
+        pa.field("sessions", pa.int64(), nullable=False),
+        pa.field("jobs", pa.int32(), nullable=False),
+        pa.field("sessionkit_version", pa.string(), nullable=False),
+        pa.field("privacy", pa.string()),
+    ],
+    metadata=_META,
+)
+#: One row per source file that could not be read as a session (a copy is in quarantine/).
+ERRORS_SCHEMA = pa.schema(
+    [
+        pa.field("file", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("error_class", pa.string(), nullable=False),
+        pa.field("json_path", pa.string()),
+        pa.field("byte_offset", pa.int64()),
+        pa.field("message", pa.string(), nullable=False),
+        pa.field("quarantined_as", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("seen_at", _TS_US, nullable=False),
+    ],
+    metadata=_META,
+)
+
 #: The tables of a dataset, in the order they are written.
 TABLE_NAMES = ("sessions", "messages", "responses", "metadata")
 SCHEMAS = {
@@ -115,6 +158,8 @@ SCHEMAS = {
     "responses": RESPONSES_SCHEMA,
     "metadata": METADATA_SCHEMA,
 }
+#: The archive's own tables, beside the four session tables of a dataset made by export.
+ARCHIVE_SCHEMAS = {"runs": RUNS_SCHEMA, "errors": ERRORS_SCHEMA}
 
 _Z_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 _JSON = msgspec.json.Decoder()
@@ -221,7 +266,7 @@ def to_tables(sessions: Iterable[Session]) -> SessionTables:
     return builder.finish()
 
 
-_SESSION_COLUMNS = ("id", "user", "seed", "persona", "created", "updated", "n_msg", "n_resp", "extra", "order")
+_SESSION_COLUMNS = ("id", "user", "seed", "persona", "created", "updated", "n_msg", "n_resp", "extra", "order", "n_meta")
 _MESSAGE_COLUMNS = ("session", "index", "seq", "content", "time", "extra", "order")
 _RESPONSE_COLUMNS = ("session", "index", "seq", "content", "rsid", "seed", "phase", "passed", "time", "extra", "order")
 _METADATA_COLUMNS = ("session", "ord", "key", "value")
@@ -430,6 +475,7 @@ class TableBuilder:
         s["order"].append(encode_compact(order) if order is not None else None)
 
     def _metadata_rows(self, sid: str, metadata: dict) -> None:
+        self.s["n_meta"].append(len(metadata))
         if not metadata:
             return
         d = self.d
@@ -467,6 +513,7 @@ class TableBuilder:
                 pc.min_element_wise(n_msg, n_resp),
                 pa.array(s["extra"], string),
                 pa.array(s["order"], string),
+                pa.array(s["n_meta"], pa.int32()),
             ],
             schema=SESSIONS_SCHEMA,
         )

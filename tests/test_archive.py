@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import BAD, FIXTURES, fixture_files
 
-from sessionkit.archive import ExportError, export, restore
+from sessionkit.archive import ExportError, errors, export, restore
 from sessionkit.exceptions import DatasetExistsError
 from sessionkit.oxios import read_sessions
 from sessionkit.storage import read_parquet
@@ -28,7 +28,7 @@ def test_export_equals_the_model_path(exported: dict[str, Path], fixture_name: s
 def test_parallel_streaming_export_equals_the_serial_one(tmp_path: Path) -> None:
     serial = export(FIXTURES / "oxios-v1", tmp_path / "serial", jobs=1)
     parallel = export(FIXTURES / "oxios-v1", tmp_path / "parallel", jobs=2, files_per_part=70, row_group_rows=50)
-    assert parallel.jobs == 2 and parallel.parts == 5
+    assert parallel.jobs == 2 and parallel.parts_written == 5
     _same_tables(read_parquet(tmp_path / "serial"), read_parquet(tmp_path / "parallel"))
     assert (serial.sessions, serial.messages, serial.responses) == (
         parallel.sessions,
@@ -39,7 +39,7 @@ def test_parallel_streaming_export_equals_the_serial_one(tmp_path: Path) -> None
 
 def test_row_groups_stay_bounded(tmp_path: Path) -> None:
     summary = export(FIXTURES / "oxios-v1", tmp_path / "out", jobs=1, files_per_part=100, row_group_rows=100)
-    assert summary.parts == 3
+    assert summary.parts_written == 3
     for name in TABLE_NAMES:
         files = sorted((tmp_path / "out" / name).glob("*.parquet"))
         assert len(files) == 3
@@ -67,7 +67,7 @@ def test_export_refuses_a_folder_with_files(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    with pytest.raises(DatasetExistsError, match="already holds files"):
+    with pytest.raises(DatasetExistsError, match="not a sessionkit dataset"):
         export(FIXTURES / "oxios-v1", out)
     assert (out / "keep.txt").read_text() == "mine"
     empty = tmp_path / "empty"
@@ -75,30 +75,36 @@ def test_export_refuses_a_folder_with_files(tmp_path: Path) -> None:
     assert export(FIXTURES / "oxios-v1", empty, jobs=1).sessions == 300
 
 
-def test_bad_files_stop_the_export_and_are_all_named(tmp_path: Path) -> None:
+def test_bad_files_are_quarantined_and_the_good_ones_exported(tmp_path: Path) -> None:
     src = tmp_path / "state" / "sessions"
     src.mkdir(parents=True)
     for path in fixture_files("oxios-v1")[:20]:
         shutil.copy(path, src / path.name)
     for bad in sorted(BAD.glob("*.json")):
         shutil.copy(bad, src / bad.name)
-    with pytest.raises(ExportError) as info:
-        export(tmp_path / "state", tmp_path / "out", jobs=1)
-    named = {Path(str(err).split(":")[0]).name for err in info.value.errors}
-    assert named == {p.name for p in BAD.glob("*.json")}
-    assert "nothing was written" in str(info.value)
-    assert not (tmp_path / "out").exists()
-    assert not list(tmp_path.glob(".out.staging-*"))
+    summary = export(tmp_path / "state", tmp_path / "out", jobs=1)
+    n_bad = len(list(BAD.glob("*.json")))
+    assert (summary.exported, summary.quarantined, summary.seen) == (20, n_bad, 20 + n_bad)
+    table = errors(tmp_path / "out")
+    assert sorted(Path(f).name for f in table["file"].to_pylist()) == sorted(p.name for p in BAD.glob("*.json"))
+    for row in table.to_pylist():
+        copy = tmp_path / "out" / row["quarantined_as"]
+        assert copy.read_bytes() == (BAD / Path(row["file"]).name).read_bytes()
+    with pytest.raises(ExportError, match="not valid oxios sessions"):
+        export(tmp_path / "state", tmp_path / "out", jobs=1, strict=True)
+    assert read_parquet(tmp_path / "out").sessions.num_rows == 20
 
 
-def test_a_repeated_session_id_is_an_error(tmp_path: Path) -> None:
+def test_a_repeated_session_id_quarantines_the_stray_copy(tmp_path: Path) -> None:
     src = tmp_path / "sessions"
     src.mkdir()
     first = fixture_files("oxios-v1")[0]
     shutil.copy(first, src / first.name)
     shutil.copy(first, src / "copy-of-it.json")
-    with pytest.raises(ExportError, match="is also the id of"):
-        export(src, tmp_path / "out", jobs=1)
+    summary = export(src, tmp_path / "out", jobs=1)
+    assert (summary.exported, summary.quarantined) == (1, 1)
+    (row,) = errors(tmp_path / "out").to_pylist()
+    assert row["file"].endswith("copy-of-it.json") and row["error_class"] == "DuplicateSessionId"
 
 
 def test_a_misnamed_file_with_a_fresh_id_is_fine(tmp_path: Path) -> None:
@@ -144,9 +150,9 @@ def test_restore_from_tables_in_memory_and_from_unaligned_files(tmp_path: Path) 
 
 
 def test_export_progress_reaches_the_file_count(tmp_path: Path) -> None:
-    seen: list[int] = []
-    export(FIXTURES / "oxios-v1", tmp_path / "out", jobs=1, files_per_part=64, progress=seen.append)
-    assert seen == sorted(seen) and seen[-1] == 300 and len(seen) == 5
+    seen: list[tuple[int, int]] = []
+    export(FIXTURES / "oxios-v1", tmp_path / "out", jobs=1, files_per_part=64, progress=lambda *a: seen.append(a))
+    assert seen == sorted(seen) and seen[-1] == (300, 300) and len(seen) == 5
 
 
 def test_the_output_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:

@@ -24,7 +24,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 def test_export_restore_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "export", FIXTURES / "oxios-v2", tmp_path / "ds")
-    assert code == 0 and out.startswith("exported 150 sessions (1550 messages, 1542 responses")
+    assert code == 0 and out.startswith("150 seen: 150 exported, 0 unchanged, 0 quarantined, 0 vanished, 0 ignored")
+    assert "150 sessions (1550 messages, 1542 responses" in out
     code, out, _ = run(capsys, "restore", tmp_path / "ds", tmp_path / "back")
     assert code == 0 and "restored 150 sessions" in out
     for src in fixture_files("oxios-v2"):
@@ -66,10 +67,13 @@ def test_bad_input_names_the_file_without_a_traceback(
     src = tmp_path / "sessions"
     src.mkdir()
     shutil.copy(BAD / bad, src / bad)
-    code, _, err = run(capsys, "export", src, tmp_path / "out")
-    assert code == 1
+    code, out, err = run(capsys, "export", src, tmp_path / "out")
+    assert code == 0 and "1 quarantined" in out
     assert bad in err and "Traceback" not in err
-    assert not (tmp_path / "out").exists()
+    code, _, err = run(capsys, "export", src, tmp_path / "out", "--strict")
+    assert code == 1 and bad in err and "Traceback" not in err
+    code, out, _ = run(capsys, "errors", tmp_path / "out", "--format", "json")
+    assert code == 0 and json.loads(out)[0]["file"].endswith(bad)
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,7 +89,7 @@ def test_missing_source_and_existing_out(tmp_path: Path, capsys: pytest.CaptureF
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "x").write_text("")
     code, _, err = run(capsys, "export", FIXTURES / "oxios-v1", tmp_path / "out")
-    assert code == 1 and "already holds files" in err
+    assert code == 1 and "not a sessionkit dataset" in err
     code, _, err = run(capsys, "stats", tmp_path / "nothing")
     assert code == 1 and "no such dataset" in err
 
@@ -109,7 +113,7 @@ def test_demo_makes_a_dataset_stats_and_a_chart(tmp_path: Path, capsys: pytest.C
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("export", "restore", "sql", "stats", "demo"):
+    for command in ("export", "restore", "sql", "stats", "demo", "errors"):
         assert command in out
 
 

@@ -35,7 +35,7 @@ def test_export_writes_one_folder_per_table(exported: dict[str, Path]) -> None:
         assert meta.row_group(0).column(0).compression == "ZSTD" if meta.num_row_groups else True
         assert pq.read_schema(files[0]).equals(SCHEMAS[name])
     manifest = json.loads((out / MANIFEST_NAME).read_text())
-    assert manifest["format"] == "sessionkit-dataset" and manifest["export"]["sessions"] == 300
+    assert manifest["format"] == "sessionkit-dataset" and manifest["counts"]["sessions"] == 300
 
 
 def test_the_documented_glob_reads_each_table(exported: dict[str, Path]) -> None:

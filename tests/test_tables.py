@@ -39,6 +39,7 @@ SNAPSHOT = {
         "exchange_count: int32 not null",
         "extra: string",
         "field_order: string",
+        "n_metadata: int32 not null",
     ],
     "messages": [
         "session_id: string not null",
