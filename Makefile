@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ demo: $(STAMP)
 	$(BIN)/sessionkit demo build/demo --from data/oxios-sample
 
 ## test: the whole test suite, notebooks included
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2 -q
+
+# Debian's chromium, for the report's test in a real headless browser (installed when absent)
+chromium:
+	scripts/ensure-chromium
 
 ## bench: the speed benchmark (minutes; not part of test); results under bench/results/
 bench: $(BENCH_STAMP)

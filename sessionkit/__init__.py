@@ -45,6 +45,7 @@ from sessionkit.plot import (
     plot_turn_latency,
 )
 from sessionkit.query import connect
+from sessionkit.report import write_report
 from sessionkit.storage import read_parquet, scan_parquet, write_parquet
 from sessionkit.tables import (
     MESSAGES_SCHEMA,
@@ -104,5 +105,6 @@ __all__ = [
     "turn_latency",
     "user_summary",
     "write_parquet",
+    "write_report",
     "write_sessions",
 ]

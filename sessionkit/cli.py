@@ -308,6 +308,35 @@ def errors(dataset: Path, fmt: str) -> None:
     _print_table(table, fmt)
 
 
+@cli.command()
+@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--title", default=None, help="The page's title (default: sessionkit report).")
+@click.option(
+    "--samples", type=click.IntRange(min=0), default=3, show_default=True, help="Sample transcripts to include."
+)
+@click.option(
+    "--session",
+    "session_ids",
+    multiple=True,
+    help="Include the transcript of this session id (repeatable; replaces --samples).",
+)
+@click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Seeds and personas to chart.")
+def report(dataset: Path, out: Path, title: str | None, samples: int, session_ids: tuple[str, ...], top: int) -> None:
+    """Write a self-contained HTML report of DATASET to OUT, to open offline or mail around.
+
+    One page: totals, charts (embedded SVG), the helpers' tables, the metadata census and
+    sample transcripts. It loads nothing from anywhere and runs no script.
+    """
+    from sessionkit.report import write_report
+
+    try:
+        path = write_report(dataset, out, title=title, samples=samples, sessions=list(session_ids) or None, top=top)
+    except KeyError as err:  # a --session id the dataset does not hold
+        raise click.BadParameter(str(err.args[0]), param_hint="--session") from None
+    click.echo(f"wrote the report of {dataset} to {path} ({path.stat().st_size / 1e3:,.0f} kB)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code instead of raising."""
     try:

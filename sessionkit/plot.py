@@ -297,6 +297,8 @@ def plot_evaluation_rates(data: Any, *, by: str = "seed", top: int = 20, ax: Axe
         rest_f = sum(f for _, _, f in rows[top:])
         labels.append(f"other ({len(rows) - top}) (n={rest_p + rest_f:,})")
         counts.append((rest_p, rest_f))
+    if not labels:
+        return _no_data(ax, f"Evaluation pass rate per {group.removesuffix('_id')}{note}")
     stats = [wilson(p, f) for p, f in counts]
     rate = [100 * s[0] for s in stats if s]
     xerr = [[max(0.0, 100 * (s[0] - s[1])) for s in stats if s], [max(0.0, 100 * (s[2] - s[0])) for s in stats if s]]
@@ -307,6 +309,14 @@ def plot_evaluation_rates(data: Any, *, by: str = "seed", top: int = 20, ax: Axe
     ax.set_xlim(0, 100)
     ax.set_xlabel("pass rate (% of evaluated responses, 95% Wilson interval)")
     ax.set_title(f"Evaluation pass rate per {group.removesuffix('_id')}{note}")
+    return ax
+
+
+def _no_data(ax: Axes, title: str) -> Axes:
+    ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center", color=_GREY)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
     return ax
 
 
@@ -414,6 +424,8 @@ def _latency_summary(frame: pl.DataFrame, ax: Axes) -> Axes:
     has_group = frame.columns[0] != "exchanges"
     group = frame.columns[0] if has_group else None
     frame = frame.filter(frame["count"] > 0)
+    if frame.height == 0:
+        return _no_data(ax, "Turn latency percentiles")
     labels = [label(v) for v in frame[group].to_list()] if group else ["all turns"]
     positions = list(range(len(labels)))
     for q, marker in (("p50_s", "o"), ("p90_s", "s"), ("p99_s", "^")):

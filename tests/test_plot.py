@@ -276,3 +276,27 @@ def test_charts_of_the_fixtures_render_cleanly(exported: dict[str, Path]) -> Non
     _png_without_warnings(axes[0, 0])
     assert len(axes[0, 0].patches) == 16  # the top 15 seeds and "other"
     assert np.isfinite(_bar_sizes(axes[0, 0])).all()
+
+
+def test_charts_of_no_data_draw_without_warnings() -> None:
+    empty = to_tables([])
+    charts = [
+        plot.plot_seed_usage,
+        plot.plot_persona_usage,
+        plot.plot_exchange_histogram,
+        plot.plot_phase_funnel,
+        plot.plot_evaluation_rates,
+        plot.plot_turn_latency,
+        plot.plot_activity,
+    ]
+    for chart in charts:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ax = chart(empty)
+        _png_without_warnings(ax)
+    ax = plot.plot_evaluation_rates(empty)
+    assert [t.get_text() for t in ax.texts] == ["no data"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = plot.plot_turn_latency(turn_latency(empty))
+    assert [t.get_text() for t in ax.texts] == ["no data"]
