@@ -33,6 +33,7 @@ from sessionkit.exceptions import (
     SessionkitError,
     SourceNotFoundError,
 )
+from sessionkit.magic import load_ipython_extension
 from sessionkit.model import AgentResponse, Session, UserMessage
 from sessionkit.oxios import list_session_files, read_session, read_sessions, write_sessions
 from sessionkit.plot import (
@@ -84,6 +85,7 @@ __all__ = [
     "export",
     "get_session",
     "list_session_files",
+    "load_ipython_extension",
     "metadata_keys",
     "persona_usage",
     "phase_funnel",
