@@ -50,6 +50,7 @@ from sessionkit.storage import (
     check_dataset,
     check_writable,
     current_version,
+    failpoint,
     link_or_copy,
     new_staging,
     publish,
@@ -681,6 +682,7 @@ def export(
         chunks = [to_read[i : i + files_per_part] for i in range(0, len(to_read), files_per_part)]
         summary.jobs = min(jobs, max(1, len(chunks)))
         staging = new_staging(out, run_id)
+        failpoint("staging")
         try:
             _run(
                 summary,
@@ -696,8 +698,10 @@ def export(
                 progress,
                 started_ns,
             )
+            failpoint("merged")
             summary.seconds = time.perf_counter() - started
             _write_run(summary, previous, staging, started_ns)
+            failpoint("before-publish")
             publish(out, staging)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -754,6 +758,7 @@ def _run(
             row_groups[name] += part.row_groups.get(name, 0)
         if progress is not None:
             progress(done, total)
+        failpoint("part-written")
     new = pa.table(
         {
             name: pa.array([r[i] for r in records], kind)

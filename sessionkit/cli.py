@@ -6,6 +6,7 @@ input or the data (the message names the file and what to do), 2 a usage error.
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -364,7 +365,14 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"error: {err}", err=True)
         return 1
     except OSError as err:
-        click.echo(f"error: {err}", err=True)
+        if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            click.echo(
+                f"error: no room to write ({err.strerror}: {err.filename or 'a file'}). "
+                "The previous dataset is unchanged. Hint: free some disk space (or raise the file size limit) and run again",
+                err=True,
+            )
+        else:
+            click.echo(f"error: {err}", err=True)
         return 1
     except Exception as err:  # duckdb's SQL errors and the like: one line, no traceback
         if type(err).__module__.split(".")[0] in ("duckdb", "_duckdb"):

@@ -300,6 +300,7 @@ def decode_json(data: str | bytes, *, source: str = "<text>") -> JSONValue:
         raise SessionFormatError(
             "the file is empty",
             source=source,
+            offset=0,
             hint="oxios never writes an empty session file; it may have been cut off by a crash",
         )
     if isinstance(data, bytes) and data.startswith(_BOM):
@@ -349,6 +350,10 @@ def _syntax_error(detail: str, data: str | bytes, source: str) -> SessionFormatE
         offset = len(raw)
     elif "UTF-8" in detail:
         reason = "the file is not valid UTF-8"
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            offset = err.start
     else:
         reason = f"not valid JSON: {reason}"
     if offset is not None:

@@ -44,6 +44,7 @@ __all__ = [
     "ROW_GROUP_ROWS",
     "TableWriter",
     "check_dataset",
+    "failpoint",
     "is_dataset",
     "read_parquet",
     "scan_parquet",
@@ -79,19 +80,39 @@ def is_dataset(path: str | os.PathLike[str]) -> bool:
 
 
 def check_dataset(path: str | os.PathLike[str]) -> Path:
+    """The folder to read a dataset from, checked: for a versioned dataset, its current version.
+
+    Resolving the version once gives a reader one consistent snapshot, even while an export
+    publishes the next version (the previous one is kept until the publish after that).
+
+    Raises:
+        SourceNotFoundError: there is no such folder.
+        DatasetError: the folder holds no sessionkit dataset.
+    """
     path = Path(path)
     if not path.exists():
         msg = f"{path}: no such dataset folder. Hint: create one with `sessionkit export SRC {path}`"
         raise SourceNotFoundError(msg)
-    missing = [name for name in TABLE_NAMES if not (path / name).is_dir()]
+    version = current_version(path)
+    folder = version if version is not None else path
+    missing = [name for name in TABLE_NAMES if not (folder / name).is_dir()]
     if missing:
         msg = f"{path}: not a sessionkit dataset (no {', '.join(n + '/' for n in missing)} folder). Hint: point at the OUT folder of `sessionkit export`"
         raise DatasetError(msg)
-    return path
+    return folder
 
 
 def table_files(dataset: Path, table: str) -> list[str]:
     return sorted(str(p) for p in (dataset / table).rglob("*.parquet") if not p.name.startswith((".", "_")))
+
+
+def failpoint(name: str) -> None:
+    """A testing hook: with ``SESSIONKIT_FAILPOINT=<name>`` the process kills itself (SIGKILL)
+    right here, so tests can prove that a crash at every step leaves a readable dataset."""
+    if os.environ.get("SESSIONKIT_FAILPOINT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 STATE_DIR = ".sessionkit"
@@ -207,13 +228,17 @@ def publish(out: Path, staging: Path, *, durable: bool = True) -> Path:
     previous = current_version(out)
     number = 1 + max((int(p.name) for p in versions.iterdir() if p.name.isdigit()), default=0)
     final = versions / f"{number:06d}"
+    failpoint("before-rename")
     os.rename(staging, final)
+    failpoint("after-rename")
     pointer_tmp = state / f"current.tmp-{os.getpid()}"
     pointer_tmp.unlink(missing_ok=True)
     os.symlink(f"versions/{final.name}", pointer_tmp)
     if durable:
         _fsync(versions, directory=True)
+    failpoint("before-switch")
     os.replace(pointer_tmp, state / "current")  # the moment of publication
+    failpoint("after-switch")
     if durable:
         _fsync(state, directory=True)
     for name in (*ALL_TABLES, MANIFEST_NAME):
@@ -224,6 +249,7 @@ def publish(out: Path, staging: Path, *, durable: bool = True) -> Path:
     for entry in versions.iterdir():
         if entry != final and (previous is None or entry != previous):
             _remove(entry)
+    failpoint("after-cleanup")
     return final
 
 

@@ -1,0 +1,157 @@
+"""The bad-input corpus: every kind gets the bucket and message a careful user would expect."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import BAD, fixture_files
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sessionkit.archive import errors, export
+from sessionkit.exceptions import SessionFormatError
+from sessionkit.model import Session
+from sessionkit.oxios import read_sessions
+from sessionkit.storage import read_parquet
+
+# file -> (JSON path or None for a byte offset, a fragment of the message)
+EXPECTED = {
+    "bom.json": (None, "byte-order mark"),
+    "created-at-number.json": ("$.created_at", "expected a string, got an integer"),
+    "duplicate-keys.json": ("$", "the key `user_id` appears twice"),
+    "empty.json": (None, "the file is empty"),
+    "evaluation-passed-string.json": ("$.agent_responses[0].evaluation_passed", "true, false or null"),
+    "float-where-bool.json": ("$.agent_responses[0].evaluation_passed", "got a number (1.0)"),
+    "infinity-literal.json": (None, "not valid JSON"),
+    "invalid-utf8.json": (None, "not valid UTF-8"),
+    "lone-surrogate.json": (None, "lone UTF-16 surrogate escape \\ud800"),
+    "missing-created-at.json": ("$", "`created_at` is missing"),
+    "missing-id.json": ("$", "`id` is missing"),
+    "missing-message-timestamp.json": ("$.user_messages[0]", "`timestamp` is missing"),
+    "missing-response-content.json": ("$.agent_responses[0]", "`content` is missing"),
+    "missing-updated-at.json": ("$", "`updated_at` is missing"),
+    "missing-user-id.json": ("$", "`user_id` is missing"),
+    "nan-literal.json": (None, "not valid JSON"),
+    "not-an-object.json": ("$", "expected a JSON object"),
+    "timestamp-impossible-date.json": ("$.user_messages[0].timestamp", "names no real date"),
+    "timestamp-not-rfc3339.json": ("$.user_messages[0].timestamp", "not an RFC 3339 date-time"),
+    "timestamp-out-of-range.json": ("$.updated_at", "outside the nanosecond range"),
+    "timestamp-ten-digits.json": ("$.user_messages[0].timestamp", "more than 9 fraction digits"),
+    "trailing-garbage.json": (None, "trailing characters"),
+    "truncated.json": (None, "ends too early"),
+    "user-messages-string.json": ("$.user_messages", "expected an array of messages"),
+    "wrong-type-active-persona-id.json": ("$.active_persona_id", "a string or null, got an array"),
+    "wrong-type-active-seed-id.json": ("$.active_seed_id", "a string or null, got an integer (3)"),
+    "wrong-type-agent-responses.json": ("$.agent_responses", "expected an array of responses"),
+    "wrong-type-created-at.json": ("$.created_at", "expected a string, got a number"),
+    "wrong-type-id.json": ("$.id", "expected a string, got an integer (12)"),
+    "wrong-type-message-content.json": ("$.user_messages[0].content", "expected a string, got a number (3.5)"),
+    "wrong-type-message.json": ("$.user_messages[0]", "expected an object, got an integer"),
+    "wrong-type-metadata.json": ("$.metadata", "expected an object, got an array"),
+    "wrong-type-phase-reached.json": ("$.agent_responses[0].phase_reached", "a string or null, got an object"),
+    "wrong-type-response-seed-id.json": ("$.agent_responses[0].seed_id", "a string or null, got a boolean"),
+    "wrong-type-user-id.json": ("$.user_id", "expected a string, got null"),
+    "zero-bytes.json": (None, "only 4096 zero bytes"),
+}
+
+
+def test_the_corpus_is_complete() -> None:
+    assert sorted(p.name for p in BAD.glob("*.json")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_the_model_refuses_with_path_and_message(name: str) -> None:
+    path, fragment = EXPECTED[name]
+    with pytest.raises(SessionFormatError) as info:
+        Session.from_json((BAD / name).read_bytes(), source=name)
+    assert info.value.source == name and str(info.value).startswith(name)
+    assert info.value.path == path, str(info.value)
+    assert fragment in str(info.value)
+    if path is None:
+        assert info.value.offset is not None
+
+
+def test_export_quarantines_each_with_the_same_message(tmp_path: Path) -> None:
+    src = tmp_path / "sessions"
+    src.mkdir()
+    for name in EXPECTED:
+        shutil.copy(BAD / name, src / name)
+    good = fixture_files("oxios-v1")[:5]
+    for path in good:
+        shutil.copy(path, src / path.name)
+    summary = export(src, tmp_path / "out", jobs=1)
+    assert (summary.seen, summary.exported, summary.quarantined) == (len(EXPECTED) + 5, 5, len(EXPECTED))
+    rows = {Path(r["file"]).name: r for r in errors(tmp_path / "out").to_pylist()}
+    assert set(rows) == set(EXPECTED)
+    for name, (path, fragment) in EXPECTED.items():
+        row = rows[name]
+        assert row["json_path"] == path and fragment in row["message"], (name, row)
+        assert (tmp_path / "out" / row["quarantined_as"]).read_bytes() == (BAD / name).read_bytes()
+        assert row["size"] == (BAD / name).stat().st_size and len(row["sha256"]) == 64
+
+
+VALID = fixture_files("oxios-v1")[0].read_bytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=len(VALID) - 1))
+def test_a_file_cut_anywhere_is_refused_not_misread(cut: int) -> None:
+    with pytest.raises(SessionFormatError) as info:
+        Session.from_json(VALID[:cut], source="cut.json")
+    assert "cut.json" in str(info.value)
+
+
+def _one(tmp_path: Path, name: str, data: bytes | str) -> tuple:
+    src = tmp_path / "sessions"
+    src.mkdir(exist_ok=True)
+    (src / name).write_bytes(data.encode() if isinstance(data, str) else data)
+    summary = export(src, tmp_path / "out", jobs=1)
+    return summary, errors(tmp_path / "out").to_pylist()
+
+
+def test_nesting_100000_deep_is_quarantined(tmp_path: Path) -> None:
+    text = VALID.decode().replace('"metadata": {', '"metadata": {"deep": ' + "[" * 100_000 + "]" * 100_000 + ",", 1)
+    summary, rows = _one(tmp_path, "deep.json", text)
+    assert summary.quarantined == 1 and "nests too deeply" in rows[0]["message"]
+
+
+def _session(**changes: object) -> dict:
+    session = json.loads(VALID)
+    session.update(changes)
+    return session
+
+
+def test_valid_but_unusual_files_are_exported_losslessly(tmp_path: Path) -> None:
+    huge = _session(id="huge")
+    huge["user_messages"][0]["content"] = "x" * 50_000_000  # a 50 MB content string
+    big_ints = _session(id="big-ints", metadata={"n": 2**70, "m": -(2**65)})
+    offsets = _session(id="offsets", created_at="2026-06-03T19:26:17.5+02:00")
+    src = tmp_path / "sessions"
+    src.mkdir()
+    for session in (huge, big_ints, offsets):
+        (src / f"{session['id']}.json").write_text(json.dumps(session, indent=2, ensure_ascii=False))
+    (src / "not-its-id.json").write_text(json.dumps(_session(id="misnamed"), indent=2, ensure_ascii=False))
+    summary = export(src, tmp_path / "out", jobs=1)
+    assert (summary.exported, summary.quarantined) == (4, 0)
+    back = {s.id: s for s in read_parquet(tmp_path / "out").to_sessions()}
+    assert len(back["huge"].user_messages[0].content) == 50_000_000
+    assert back["big-ints"].metadata == {"n": 2**70, "m": -(2**65)}
+    assert str(back["offsets"].created_at) == "2026-06-03T17:26:17.500Z"  # converted to UTC, as chrono does
+    assert "misnamed" in back
+    assert {s.id for s in read_sessions(src)} == set(back)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(sorted(EXPECTED)))
+def test_one_bad_file_never_costs_another_file(tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    tmp = tmp_path_factory.mktemp("one-bad")
+    src = tmp / "sessions"
+    src.mkdir()
+    shutil.copy(BAD / name, src / "aaa-bad.json")
+    for path in fixture_files("oxios-edge")[:3]:
+        shutil.copy(path, src / path.name)
+    summary = export(src, tmp / "out", jobs=1, files_per_part=2)
+    assert (summary.exported, summary.quarantined) == (3, 1)
