@@ -64,6 +64,13 @@ def test_cell_magic_over_a_variable(shell, exported: dict[str, Path]) -> None:
     assert shell.run_cell_magic("sessionkit_sql", "folder", "SELECT 1 AS one").item() == 1
 
 
+def test_timestamps_come_back_in_utc(shell, exported: dict[str, Path]) -> None:
+    got = shell.run_cell_magic(
+        "sessionkit_sql", str(exported["oxios-v1"]), "SELECT min(created_at) AS first FROM sessions"
+    )
+    assert got.schema["first"] == pl.Datetime("ns", "UTC")
+
+
 def test_line_magic(shell, exported: dict[str, Path]) -> None:
     got = shell.run_line_magic(
         "sessionkit_sql", f"{exported['oxios-edge']} SELECT 'a  b' AS text, count(*) AS n FROM metadata"

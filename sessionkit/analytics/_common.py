@@ -34,11 +34,14 @@ def connection(data: Data) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def frame(data: Data, sql: str) -> pl.DataFrame:
     """The result of one query over ``data``, fully read into a polars frame."""
+    with connection(data) as con:
+        return in_utc(con.sql(sql).pl())
+
+
+def in_utc(result: pl.DataFrame) -> pl.DataFrame:
+    """Timestamps in UTC: DuckDB hands them over in the connection's time zone; sessionkit's are UTC."""
     import polars as pl
 
-    with connection(data) as con:
-        result = con.sql(sql).pl()
-    # DuckDB hands timestamps over in the connection's time zone; sessionkit's are UTC.
     stamps = [name for name, kind in result.schema.items() if isinstance(kind, pl.Datetime) and kind.time_zone]
     if stamps:
         result = result.with_columns(pl.col(stamps).dt.convert_time_zone("UTC"))

@@ -1,0 +1,446 @@
+"""Write the gallery notebooks 02-04 from the cells below, with empty outputs.
+
+Run from the project root after editing a cell: ``.venv/bin/python scripts/build_notebooks.py``.
+The notebooks run top to bottom on ``data/oxios-sample`` with no network (tests/test_notebooks.py
+executes them); keeping them here as text makes their diffs readable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+SETUP = """\
+from pathlib import Path
+import tempfile
+
+import polars as pl
+import sessionkit as sk
+
+ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
+STATE = ROOT / "data" / "oxios-sample"
+DATASET = Path(tempfile.mkdtemp(prefix="sessionkit-{name}-")) / "dataset"
+print(sk.export(STATE, DATASET, jobs=1).line())"""
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return new_markdown_cell(text.strip("\n"))
+
+
+def code(text: str) -> nbformat.NotebookNode:
+    return new_code_cell(text.strip("\n"))
+
+
+SEEDS_AND_PERSONAS = [
+    md("""
+# Seeds and personas
+
+Which seeds (oxios' task specifications) and personas do people use, how does that change
+over time, and who uses what? Each question is one call that returns a polars DataFrame, and
+one more that draws it. This notebook exports the bundled sample (`data/oxios-sample`, 300
+synthetic sessions) to a Parquet dataset first; every helper also takes `SessionTables` or a
+`sk.connect` connection.
+"""),
+    code(SETUP.format(name="seeds")),
+    md("""
+## The most used seeds
+
+`seed_usage` counts, per seed, the sessions whose *active* seed it is, the responses that ran
+under it, and the distinct users. The null row is sessions with no seed, so the columns add
+up to the totals.
+"""),
+    code("""
+seeds = sk.seed_usage(DATASET)
+seeds.head(8)
+"""),
+    code("""
+print(seeds["sessions"].sum(), "sessions,", seeds["responses"].sum(), "responses")
+sk.stats(DATASET).select("sessions", "responses")
+"""),
+    md("""
+The chart keeps the largest seeds and folds the rest into one "other" bar, so it stays
+readable however many seeds there are. It returns the matplotlib `Axes`.
+"""),
+    code("""
+ax = sk.plot_seed_usage(DATASET, by="responses", top=12)
+"""),
+    md("""
+## Seeds over time
+
+`by="day" | "week" | "month"` splits the same table by time (UTC): sessions fall in the
+bucket of their `created_at`, responses in the bucket of their own timestamp. A pivot makes
+it a table of seeds by month.
+"""),
+    code("""
+monthly = sk.seed_usage(DATASET, by="month")
+top = seeds.drop_nulls("seed_id").head(5)["seed_id"]
+(
+    monthly.filter(pl.col("seed_id").is_in(top.implode()))
+    .pivot(on="month", index="seed_id", values="sessions", sort_columns=True)
+    .fill_null(0)
+)
+"""),
+    md("""
+## Personas
+
+`persona_usage` counts sessions, users and exchanges per active persona. `by="seed"` shows
+which seeds each persona works with (exchanges by the seed of their response).
+"""),
+    code("""
+sk.persona_usage(DATASET)
+"""),
+    code("""
+ax = sk.plot_persona_usage(DATASET, by="exchanges")
+"""),
+    code("""
+pairs = sk.persona_usage(DATASET, by="seed")
+pairs.filter(pl.col("persona_id").is_not_null() & pl.col("seed_id").is_not_null()).sort(
+    "exchanges", descending=True
+).head(8)
+"""),
+    md("""
+## Who uses what
+
+`user_summary` is one row per user: sessions, exchanges, first and last seen, how many
+seeds and personas they touched, and their favourite of each.
+"""),
+    code("""
+sk.user_summary(DATASET).head(8)
+"""),
+    md("""
+## Activity
+
+`activity(every="1d" | "1w" | "1mo")` counts sessions created, active users, messages and
+responses per period.
+"""),
+    code("""
+weekly = sk.activity(DATASET, every="1w")
+weekly.tail(4)
+"""),
+    code("""
+ax = sk.plot_activity(weekly, columns=("sessions", "active_users"))
+"""),
+    md("""
+## From a chart to a transcript
+
+The longest conversation of the most used seed, read straight from the dataset with
+`sk.get_session` (only that session's rows are read). In Jupyter a `Session` shows as a
+transcript: exchanges in order, with latency, seed, phase and evaluation badges, metadata,
+and long texts folded.
+"""),
+    code("""
+con = sk.connect(DATASET)
+top_seed = seeds.drop_nulls("seed_id")["seed_id"][0]
+longest = con.sql(
+    "SELECT session_id FROM sessions WHERE active_seed_id = ? ORDER BY exchange_count DESC, session_id LIMIT 1",
+    params=[top_seed],
+).fetchall()[0][0]
+session = sk.get_session(con, longest)
+session
+"""),
+]
+
+QUALITY_AND_LATENCY = [
+    md("""
+# Quality and latency
+
+How far do turns get through the oxios phases, how often do they pass evaluation, and how
+long does the agent take to answer? This notebook answers each with a helper and a chart,
+then writes the whole picture to one HTML page you can mail around.
+"""),
+    code(SETUP.format(name="quality")),
+    md("""
+## The phase funnel
+
+oxios takes a turn through Interview, Seed, Execute, Evaluate and Evolve. `phase_funnel`
+counts, per phase, the responses that stopped there and those that got at least that far
+(`responses_reached`), and the sessions by the furthest phase any of their responses
+reached. Phases oxios may add later, and responses without a phase, come last.
+"""),
+    code("""
+funnel = sk.phase_funnel(DATASET)
+funnel
+"""),
+    code("""
+ax = sk.plot_phase_funnel(funnel)
+"""),
+    md("""
+Split by persona, the funnel shows which personas get their sessions furthest:
+"""),
+    code("""
+(
+    sk.phase_funnel(DATASET, by="persona")
+    .filter(pl.col("phase") == "Evaluate")
+    .select("persona_id", "sessions_reached", "responses_reached")
+    .sort("sessions_reached", descending=True)
+)
+"""),
+    md("""
+## Evaluation pass rates
+
+`evaluation_rates` counts passed, failed and unknown (not evaluated) responses per seed,
+persona, phase, day or week. `pass_rate` is passed / (passed + failed), and the 95% Wilson
+interval (`pass_rate_low` .. `pass_rate_high`) shows how little a rate from a handful of
+responses says.
+"""),
+    code("""
+rates = sk.evaluation_rates(DATASET, by="seed")
+rates.sort("responses", descending=True).head(8)
+"""),
+    code("""
+ax = sk.plot_evaluation_rates(rates, top=12)
+"""),
+    code("""
+sk.evaluation_rates(DATASET, by="phase")
+"""),
+    code("""
+ax = sk.plot_evaluation_rates(DATASET, by="week")
+"""),
+    md("""
+## Turn latency
+
+The latency of a turn is the agent response's timestamp minus the user message's, in
+seconds, to the nanosecond. `turn_latency` gives count, mean, p50, p90, p99 and max; turns
+stamped backwards (`negative`) and messages without an answer (`missing`) are counted
+apart rather than hidden.
+"""),
+    code("""
+sk.turn_latency(DATASET)
+"""),
+    code("""
+by_phase = sk.turn_latency(DATASET, by="phase")
+by_phase
+"""),
+    code("""
+ax = sk.plot_turn_latency(DATASET, by="phase")
+"""),
+    md("""
+The slowest turns, and one of them as a transcript:
+"""),
+    code("""
+con = sk.connect(DATASET)
+slow = con.sql(
+    "SELECT session_id, seq, latency_s, phase_reached FROM exchanges ORDER BY latency_s DESC LIMIT 5"
+).pl()
+slow
+"""),
+    code("""
+sk.get_session(con, slow["session_id"][0])
+"""),
+    md("""
+## The report
+
+`sk.write_report` (or `sessionkit report DATASET report.html`) puts the totals, the charts,
+these tables, the metadata census and a few sample transcripts on one self-contained HTML
+page: no scripts, nothing loaded from anywhere.
+"""),
+    code("""
+report = sk.write_report(DATASET, DATASET.parent / "report.html", title="oxios sample")
+print(report.name, f"{report.stat().st_size / 1e3:,.0f} kB")
+"""),
+]
+
+SQL_COOKBOOK = [
+    md("""
+# SQL cookbook
+
+The helpers cover the usual questions; for the rest there is SQL. `sk.connect` gives a
+DuckDB connection with five views:
+
+| view | one row per |
+| --- | --- |
+| `sessions` | session: `session_id`, `user_id`, `active_seed_id`, `active_persona_id`, `created_at`, `updated_at`, `exchange_count`, ... |
+| `messages` | user message: `session_id`, `seq`, `content`, `timestamp` |
+| `responses` | agent response: `session_id`, `seq`, `content`, `seed_id`, `phase_reached`, `evaluation_passed`, `timestamp` |
+| `metadata` | metadata key of a session: `session_id`, `ord`, `key`, `value` (JSON text) |
+| `exchanges` | message and its response: `user_content`, `response_content`, `latency_s`, `seed_id`, `phase_reached`, ... |
+
+After `%load_ext sessionkit`, a cell starting with `%%sessionkit_sql DATA` runs its SQL over
+those views and shows a polars DataFrame; DATA is a dataset folder or a variable.
+"""),
+    code(SETUP.format(name="sql")),
+    code("""
+%load_ext sessionkit
+"""),
+    md("""
+## Sessions per day
+
+Timestamps are `TIMESTAMPTZ` with nanoseconds; take the calendar day in UTC with `timezone`.
+"""),
+    code("""
+%%sessionkit_sql DATASET
+SELECT timezone('UTC', created_at)::DATE AS day, count(*) AS sessions, count(DISTINCT user_id) AS users
+FROM sessions
+GROUP BY ALL
+ORDER BY day DESC
+LIMIT 7
+"""),
+    md("""
+## Share of responses per seed
+
+A window over the grouped counts gives each seed's share.
+"""),
+    code("""
+%%sessionkit_sql DATASET
+SELECT
+    coalesce(seed_id, '(no seed)') AS seed,
+    count(*) AS responses,
+    round(100 * count(*) / sum(count(*)) OVER (), 1) AS pct
+FROM responses
+GROUP BY ALL
+ORDER BY responses DESC
+LIMIT 8
+"""),
+    md("""
+## The longest conversation of each user
+
+`QUALIFY` filters on a window function without a subquery.
+"""),
+    code("""
+%%sessionkit_sql DATASET
+SELECT user_id, session_id, exchange_count
+FROM sessions
+QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY exchange_count DESC, session_id) = 1
+ORDER BY exchange_count DESC
+LIMIT 8
+"""),
+    md("""
+## How conversations open
+
+The first message of each session is the one at `seq = 0`.
+"""),
+    code("""
+%%sessionkit_sql DATASET
+SELECT left(content, 60) AS opening, timestamp
+FROM messages
+WHERE seq = 0
+ORDER BY timestamp
+LIMIT 5
+"""),
+    md("""
+## Latency percentiles per phase
+
+`quantile_cont` interpolates like numpy; `FILTER` keeps clock-skewed turns out.
+"""),
+    code("""
+%%sessionkit_sql DATASET --out latency
+SELECT
+    coalesce(phase_reached, '(none)') AS phase,
+    count(*) AS turns,
+    round(quantile_cont(latency_s, 0.5) FILTER (latency_s >= 0), 2) AS p50_s,
+    round(quantile_cont(latency_s, 0.9) FILTER (latency_s >= 0), 2) AS p90_s
+FROM exchanges
+GROUP BY ALL
+ORDER BY p90_s DESC
+"""),
+    md("""
+`--out latency` also kept the frame in a variable, to go on in polars:
+"""),
+    code("""
+latency.filter(pl.col("turns") > 100)
+"""),
+    md("""
+## Slicing by a metadata value
+
+Metadata values are JSON text; `->>'$'` reads a JSON string as text. Here the pass rate per
+`channel` the session came from:
+"""),
+    code("""
+%%sessionkit_sql DATASET
+SELECT
+    m.value->>'$' AS channel,
+    count(*) FILTER (r.evaluation_passed) AS passed,
+    count(*) FILTER (NOT r.evaluation_passed) AS failed,
+    round(passed / nullif(passed + failed, 0), 3) AS pass_rate
+FROM responses AS r
+JOIN metadata AS m ON m.session_id = r.session_id AND m.key = 'channel'
+GROUP BY ALL
+ORDER BY pass_rate DESC
+"""),
+    md("""
+## Turns that failed, then passed
+
+`lag` looks at the previous response of the same session.
+"""),
+    code("""
+%%sessionkit_sql DATASET
+WITH ordered AS (
+    SELECT session_id, seq, evaluation_passed,
+           lag(evaluation_passed) OVER (PARTITION BY session_id ORDER BY seq) AS before
+    FROM responses
+)
+SELECT count(*) FILTER (before = false AND evaluation_passed) AS recovered,
+       count(*) FILTER (before = false AND NOT evaluation_passed) AS failed_again
+FROM ordered
+"""),
+    md("""
+## Searching the text
+
+`ILIKE` for a quick search across what users asked and what the agent answered.
+"""),
+    code("""
+%%sessionkit_sql DATASET
+SELECT session_id, seq, left(user_content, 50) AS asked, round(latency_s, 1) AS latency_s
+FROM exchanges
+WHERE user_content ILIKE '%deploy%' AND response_content ILIKE '%report%'
+ORDER BY latency_s DESC
+LIMIT 5
+"""),
+    md("""
+## Without sessionkit
+
+The dataset is plain Parquet: any engine reads a table with the glob
+`DATASET/<table>/**/*.parquet`, here polars lazily and DuckDB directly.
+"""),
+    code("""
+(
+    pl.scan_parquet(DATASET / "responses" / "**" / "*.parquet")
+    .group_by("phase_reached")
+    .agg(pl.len().alias("responses"))
+    .sort("responses", descending=True)
+    .collect()
+)
+"""),
+    code("""
+import duckdb
+
+glob = str(DATASET / "sessions" / "**" / "*.parquet")
+duckdb.sql(f"SELECT count(*) AS sessions, max(exchange_count) AS longest FROM read_parquet('{glob}')").pl()
+"""),
+]
+
+NOTEBOOK_CELLS = {
+    "02-seeds-and-personas.ipynb": SEEDS_AND_PERSONAS,
+    "03-quality-and-latency.ipynb": QUALITY_AND_LATENCY,
+    "04-sql-cookbook.ipynb": SQL_COOKBOOK,
+}
+
+
+def build() -> list[Path]:
+    """Write the notebooks; returns their paths."""
+    written = []
+    for name, cells in NOTEBOOK_CELLS.items():
+        notebook = new_notebook(
+            cells=cells,
+            metadata={
+                "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                "language_info": {"name": "python"},
+            },
+        )
+        for i, cell in enumerate(notebook.cells):
+            cell["id"] = f"{name[:2]}-{i:02d}"  # stable ids: no churn in git
+        nbformat.validate(notebook)
+        path = NOTEBOOKS / name
+        nbformat.write(notebook, path)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in build():
+        print(f"wrote {path.relative_to(ROOT)}")
