@@ -584,6 +584,11 @@ def test_metadata_keys_are_kept_or_dropped_by_name(clear: dict[str, SessionTable
     dropped, _ = Privacy(drop_metadata_keys={"contact"}, pseudonymize_users=False).apply(tables)
     assert "contact" not in dropped.metadata["key"].to_pylist()
     for result in (kept, dropped):  # positions renumbered: the sessions rebuild and restore
+        if "n_metadata" in result.sessions.schema.names:  # and the per-session count follows the rows
+            per_session = Counter(result.metadata["session_id"].to_pylist())
+            assert result.sessions["n_metadata"].to_pylist() == [
+                per_session[s] for s in result.sessions["session_id"].to_pylist()
+            ]
         by_session: dict[str, list[int]] = {}
         for sid, ord_ in zip(
             result.metadata["session_id"].to_pylist(), result.metadata["ord"].to_pylist(), strict=True

@@ -335,8 +335,14 @@ class _Apply:
         if p.is_noop:
             return self.tables, self.counts
         out = {name: table for name, table in self.tables.items()}
-        out["metadata"] = self.filter_metadata(out["metadata"])
+        metadata = self.filter_metadata(out["metadata"])
         changes: dict[str, dict[str, pa.Array]] = {name: {} for name in out}
+        if metadata is not out["metadata"]:
+            out["metadata"] = metadata
+            if "n_metadata" in out["sessions"].schema.names:  # a per-session count kept beside the rows
+                per_session = Counter(metadata["session_id"].to_pylist())
+                sids = out["sessions"]["session_id"].to_pylist()
+                changes["sessions"]["n_metadata"] = pa.array([per_session[sid] for sid in sids], pa.int32())
         if p.pseudonymize_users:
             changes["sessions"]["user_id"] = self.id_column(out["sessions"]["user_id"], "user")
             self.counts.users += sum(1 for v in out["sessions"]["user_id"].to_pylist() if v)
