@@ -421,9 +421,31 @@ NOTEBOOK_CELLS = {
 }
 
 
+QUICKSTART_NEXT = md("""
+## Next
+
+The gallery goes on from here: `02-seeds-and-personas.ipynb` (usage over time, users, from a
+chart to a transcript), `03-quality-and-latency.ipynb` (phases, evaluations, turn latency and
+the HTML report) and `04-sql-cookbook.ipynb` (the SQL magic and recipes against the views).
+""")
+
+
+def _point_quickstart_onwards() -> Path:
+    """Append the "Next" cell to 01-quickstart.ipynb (written by hand) unless it is there."""
+    path = NOTEBOOKS / "01-quickstart.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    if not any(cell.source.startswith("## Next") for cell in notebook.cells):
+        cell = QUICKSTART_NEXT.copy()
+        cell["id"] = "01-next"
+        notebook.cells.append(cell)
+        nbformat.validate(notebook)
+        nbformat.write(notebook, path)
+    return path
+
+
 def build() -> list[Path]:
     """Write the notebooks; returns their paths."""
-    written = []
+    written = [_point_quickstart_onwards()]
     for name, cells in NOTEBOOK_CELLS.items():
         notebook = new_notebook(
             cells=cells,
