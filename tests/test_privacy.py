@@ -10,6 +10,7 @@ import os
 import pickle
 import random
 import stat
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -253,6 +254,29 @@ def test_adjacent_findings_are_all_masked() -> None:
     counts: Counter[str] = Counter()
     assert mask_text(text, counts=counts) == "<CARD> <IPV4> <PHONE> <IPV4> <EMAIL>,<EMAIL> <IPV6> <CARD>"
     assert counts == {"CARD": 2, "IPV4": 2, "PHONE": 1, "EMAIL": 2, "IPV6": 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 20_000,
+        "+ " * 10_000,
+        "+(" * 10_000,
+        "1 " * 10_000,
+        "a:" * 10_000,
+        "a@" * 10_000,
+        "x@" + "a-" * 10_000,
+        "a_" * 10_000 + "password",
+        "://a:" * 5_000,
+        "authorization:" * 2_000,
+        "-----BEGIN RSA PRIVATE KEY-----" * 1_000,
+    ],
+    ids=lambda text: repr(text[:12]),
+)
+def test_masking_hostile_text_takes_linear_time(text: str) -> None:
+    started = time.perf_counter()
+    mask_text(text)
+    assert time.perf_counter() - started < 1.0  # about 10 ms each; quadratic patterns took seconds
 
 
 # hypothesis: generated findings in generated filler are all masked, and masking is idempotent

@@ -182,11 +182,12 @@ _RULES: tuple[_Rule, ...] = (
     ),
 )
 
-#: A run of digits and separators that does not continue a word and holds at least seven digits
-#: or a dotted quad: where cards, IPv4 addresses and phone numbers are looked for.
+#: A run of digits and separators that does not continue a word and holds seven digits or a
+#: dotted quad near its start: where cards, IPv4 addresses and phone numbers are looked for.
+#: The look-ahead is bounded, so a long run of ``(`` or ``+ `` costs linear time, not quadratic.
 _NUMBER = re.compile(
     r"[+(\d](?<![\w.+-][+(\d])"
-    r"(?=[\d ().+-]*?(?:\d[ ().+-]{0,3}){5}\d|[\d ().+-]*?\.\d{1,3}\.\d{1,3}\.\d)"
+    r"(?=[\d ().+-]{0,8}?(?:\d[ ().+-]{0,3}){5}\d|[\d ().+-]{0,24}?\.\d{1,3}\.\d{1,3}\.\d)"
     r"[\d ().+-]*\d(?!\w)"
 )
 _NUMBER_RULES: tuple[_Rule, ...] = (
