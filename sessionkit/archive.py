@@ -40,6 +40,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sessionkit._progress import Progress
+from sessionkit._progress import resolve as resolve_progress
 from sessionkit.exceptions import DatasetError, SessionFormatError, SessionkitError, SourceNotFoundError
 from sessionkit.model import decode_session
 from sessionkit.oxios import find_sessions_dir, session_filename
@@ -630,7 +632,7 @@ def export(
     strict: bool = False,
     files_per_part: int = FILES_PER_PART,
     row_group_rows: int = ROW_GROUP_ROWS,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress = None,
 ) -> ExportSummary:
     """Export oxios session files into a dataset folder: a new one, or an update of an existing one.
 
@@ -647,7 +649,8 @@ def export(
         strict: raise ``ExportError`` after publishing when any file was quarantined.
         files_per_part: files per part (per Parquet file of each table).
         row_group_rows: the most rows in one Parquet row group.
-        progress: called as ``progress(files_read, files_to_read)`` after each part.
+        progress: a progress bar (None: when in a notebook or on a terminal; True; False) or a
+            callable ``progress(files_read, files_to_read)`` called after each part.
 
     Raises:
         ExportError: with ``strict``, when files were quarantined.
@@ -683,6 +686,7 @@ def export(
         summary.jobs = min(jobs, max(1, len(chunks)))
         staging = new_staging(out, run_id)
         failpoint("staging")
+        update, done = resolve_progress(progress, "export", total=len(to_read))
         try:
             _run(
                 summary,
@@ -695,7 +699,7 @@ def export(
                 unchanged_bad,
                 listing,
                 row_group_rows,
-                progress,
+                update,
                 started_ns,
             )
             failpoint("merged")
@@ -706,6 +710,8 @@ def export(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        finally:
+            done()
     summary.seconds = time.perf_counter() - started
     summary.check()
     if strict and summary.quarantined:
@@ -1034,7 +1040,7 @@ def restore(
     *,
     overwrite: bool = False,
     jobs: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Progress = None,
 ) -> int:
     """Write the sessions of a dataset back as oxios files, ``dest/sessions/<id>.json``, on all cores.
 
@@ -1050,17 +1056,19 @@ def restore(
     folder.mkdir(parents=True, exist_ok=True)
     if isinstance(dataset, SessionTables):
         with _no_gc():
-            count = _restore_tables(dataset, str(folder), overwrite)
-        if progress is not None:
-            progress(count)
-        return count
+            return _restore_tables(dataset, str(folder), overwrite)
+    total = dataset_sessions(dataset)
+    update, done = resolve_progress(progress, "restore", unit="session", total=total)
     tasks = _restore_tasks(check_dataset(dataset), str(folder), overwrite)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
     count = 0
-    for written in ordered_map(_restore_part, tasks, min(jobs, len(tasks))):
-        count += written
-        if progress is not None:
-            progress(count)
+    try:
+        for written in ordered_map(_restore_part, tasks, min(jobs, len(tasks))):
+            count += written
+            if update is not None:
+                update(count, total)
+    finally:
+        done()
     return count
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,38 +22,16 @@ __all__ = ["cli", "main"]
 _DEMO_MARKER = ".sessionkit-demo"
 
 
-class _Progress:
-    """A progress bar on a terminal (stderr) that learns its total on the first update;
-    nothing when quiet or not on a terminal. Call it as ``update(done, total)``."""
-
-    def __init__(self, label: str, *, quiet: bool, unit: str = "file") -> None:
-        self.label, self.unit = label, unit
-        self.enabled = not quiet and sys.stderr.isatty()
-        self.bar: Any = None
-
-    def __call__(self, done: int, total: int | None = None) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=total, desc=self.label, unit=self.unit, file=sys.stderr, leave=False, dynamic_ncols=True
-            )
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 @contextmanager
-def _progress(label: str, *, quiet: bool, unit: str = "file") -> Iterator[_Progress]:
-    bar = _Progress(label, quiet=quiet, unit=unit)
+def _progress(label: str, *, quiet: bool, unit: str = "file") -> Iterator[Callable[[int, int], None] | bool]:
+    """A progress bar on a terminal (stderr), learning its total on the first update; none when quiet."""
+    from sessionkit._progress import resolve
+
+    update, done = resolve(not quiet and sys.stderr.isatty(), label, unit=unit)
     try:
-        yield bar
+        yield update or False
     finally:
-        bar.close()
+        done()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,12 +95,10 @@ def restore(dataset: Path, dest: Path, overwrite: bool, jobs: int | None, quiet:
 
     A dataset exported from oxios files restores them byte for byte.
     """
-    from sessionkit.archive import dataset_sessions
     from sessionkit.archive import restore as run_restore
 
-    total = dataset_sessions(dataset)
     with _progress("restore", quiet=quiet, unit="session") as update:
-        count = run_restore(dataset, dest, overwrite=overwrite, jobs=jobs, progress=lambda done: update(done, total))
+        count = run_restore(dataset, dest, overwrite=overwrite, jobs=jobs, progress=update)
     if not quiet:
         click.echo(f"restored {count} sessions to {dest / 'sessions'}")
 

@@ -10,6 +10,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from sessionkit._progress import Progress
+from sessionkit._progress import resolve as resolve_progress
 from sessionkit.exceptions import SourceNotFoundError
 from sessionkit.model import Session, check_session, decode_session, encode_session
 
@@ -99,8 +101,12 @@ def read_session(file: str | os.PathLike[str]) -> Session:
     return Session.from_json(_read_bytes(Path(file)), source=source)
 
 
-def read_sessions(path: str | os.PathLike[str]) -> list[Session]:
+def read_sessions(path: str | os.PathLike[str], *, progress: Progress = None) -> list[Session]:
     """Read every session under ``path``: a state directory, a ``sessions/`` folder, or one file.
+
+    ``progress``: a bar (None: in a notebook or on a terminal, for 1,000 files or more; True;
+    False) or a callable ``progress(done, total)``. For more sessions than memory holds, use
+    ``sessionkit.export`` and read the dataset lazily (``scan_parquet``, ``connect``).
 
     Example:
         >>> import sessionkit as sk
@@ -108,7 +114,17 @@ def read_sessions(path: str | os.PathLike[str]) -> list[Session]:
         >>> sessions[0].exchange_count()  # doctest: +SKIP
         7
     """
-    return list(iter_sessions(path))
+    files = list_session_files(path)
+    update, done = resolve_progress(progress, "read", total=len(files))
+    sessions = []
+    try:
+        for i, file in enumerate(files, 1):
+            sessions.append(read_session(file))
+            if update is not None and (i % 200 == 0 or i == len(files)):
+                update(i, len(files))
+    finally:
+        done()
+    return sessions
 
 
 def iter_sessions(path: str | os.PathLike[str]) -> Iterator[Session]:
