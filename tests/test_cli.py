@@ -113,7 +113,7 @@ def test_demo_makes_a_dataset_stats_and_a_chart(tmp_path: Path, capsys: pytest.C
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("export", "restore", "sql", "stats", "demo", "errors"):
+    for command in ("export", "restore", "sql", "stats", "demo", "errors", "report"):
         assert command in out
 
 
@@ -129,5 +129,5 @@ def test_the_installed_command_and_python_m(tmp_path: Path) -> None:
 
 def test_readme_documents_every_command() -> None:
     readme = (ROOT / "README.md").read_text()
-    for command in ("export", "restore", "sql", "stats", "demo"):
+    for command in ("export", "restore", "sql", "stats", "demo", "errors", "report"):
         assert f"sessionkit {command}" in readme
