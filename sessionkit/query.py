@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Union
 
 from sessionkit.exceptions import PrivacyError
@@ -73,7 +74,9 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def connect(data: Data, *, read_only: bool | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    data: Data, *, read_only: bool | None = None, config: Mapping[str, str | int | bool] | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with views ``sessions``, ``messages``, ``responses``, ``metadata``, ``exchanges``.
 
     ``data`` is a ``SessionTables`` (registered as Arrow tables, no copy) or a dataset folder.
@@ -96,6 +99,9 @@ def connect(data: Data, *, read_only: bool | None = None) -> duckdb.DuckDBPyConn
     pseudonymise or redact at export what SQL users must not see. ``read_only=False`` gives the
     old unlocked connection, whose SQL can read and write any file the process can.
 
+    ``config`` holds DuckDB settings for a new connection, applied before the lock-down, e.g.
+    ``{"memory_limit": "2GB", "threads": 2}`` for SQL you do not trust.
+
     Raises:
         PrivacyError: ``read_only=True`` with a connection that is not locked.
 
@@ -116,13 +122,13 @@ def connect(data: Data, *, read_only: bool | None = None) -> duckdb.DuckDBPyConn
             raise PrivacyError(msg)
         return data
     if isinstance(data, SessionTables):
-        con = duckdb.connect()
+        con = duckdb.connect(config=dict(config or {}))
         for name, table in data.items():
             _view(con, name, table)
         read_only = bool(read_only)
     elif isinstance(data, (str, os.PathLike)):
         folder = _check_dataset(data)
-        con = duckdb.connect()
+        con = duckdb.connect(config=dict(config or {}))
         read_only = True if read_only is None else read_only
         for name in TABLE_NAMES:
             files = _table_files(folder, name)

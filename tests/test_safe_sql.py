@@ -158,6 +158,15 @@ def test_an_unlocked_connection_is_not_taken_as_read_only(dataset: Path) -> None
         connect(plain, read_only=True)
 
 
+def test_limits_set_before_the_lock_hold(dataset: Path) -> None:
+    con = connect(dataset, config={"memory_limit": "256MB", "threads": 1})
+    assert is_locked(con)
+    assert con.sql("SELECT current_setting('threads')").fetchall() == [(1,)]
+    assert con.sql("SELECT current_setting('memory_limit')").fetchall() == [("244.1 MiB",)]  # 256 MB
+    with pytest.raises(duckdb.InvalidInputException, match="locked"):
+        con.execute("SET memory_limit = '64GB'")
+
+
 def test_spilling_goes_to_a_private_temporary_folder(dataset: Path) -> None:
     con = connect(dataset)
     spill = con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0]
