@@ -31,6 +31,7 @@ from sessionkit.privacy import (
     PSEUDONYM_HEX_DIGITS,
     Privacy,
     PrivacyCounts,
+    check_same_privacy,
     generate_key,
     key_fingerprint,
     load_key,
@@ -680,3 +681,28 @@ def test_counts_to_dict_masks_key_names() -> None:
     data = counts.to_dict()
     assert data["metadata_keys_dropped"] == {"channel": 1, "mail <EMAIL>": 2}
     assert json.loads(json.dumps(data)) == data
+
+
+def test_a_dataset_does_not_mix_privacy_settings() -> None:
+    same = Privacy(KEY, redact="mask", drop_metadata_keys={"channel"})
+    record = same.run_record(PrivacyCounts(users=3))
+    check_same_privacy(
+        json.loads(json.dumps(record)), Privacy(KEY, redact="mask", drop_metadata_keys={"channel"}), dataset="out"
+    )
+    check_same_privacy(None, None, dataset="out")
+    cases = [
+        (record, Privacy(OTHER_KEY, redact="mask", drop_metadata_keys={"channel"}), "key_fingerprint was"),
+        (
+            record,
+            Privacy(KEY, redact="drop", drop_metadata_keys={"channel"}),
+            "redact was 'mask' in its earlier runs and is 'drop' now",
+        ),
+        (record, Privacy(KEY, redact="mask"), "drop_metadata_keys was"),
+        (record, None, "made with privacy settings, and this one is without them"),
+        (None, same, "made without privacy settings, and this one is with them"),
+    ]
+    for previous, current, message in cases:
+        with pytest.raises(PrivacyError, match=message) as info:
+            check_same_privacy(previous, current, dataset="out")
+        assert str(info.value).startswith("out: ") and "Hint:" in str(info.value)
+        assert KEY.hex() not in str(info.value)

@@ -34,7 +34,14 @@ from sessionkit.privacy._keys import (
     write_key,
 )
 from sessionkit.privacy._mask import PLACEHOLDERS, mask_text, scan_text
-from sessionkit.privacy._tables import REDACT_MODES, Privacy, PrivacyCounts, RedactMode, read_key_list
+from sessionkit.privacy._tables import (
+    REDACT_MODES,
+    Privacy,
+    PrivacyCounts,
+    RedactMode,
+    check_same_privacy,
+    read_key_list,
+)
 
 __all__ = [
     "KEY_BYTES",
@@ -45,6 +52,7 @@ __all__ = [
     "Privacy",
     "PrivacyCounts",
     "RedactMode",
+    "check_same_privacy",
     "generate_key",
     "key_fingerprint",
     "load_key",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -242,6 +243,52 @@ class Privacy:
             msg = f"Privacy.apply takes SessionTables, got {type(tables).__name__}. Hint: build them with sk.to_tables"
             raise TypeError(msg)
         return _Apply(self, tables).run()
+
+
+_SETTINGS = (
+    "redact",
+    "pseudonymize_users",
+    "pseudonymize_sessions",
+    "key_fingerprint",
+    "mask_extra",
+    "keep_metadata_keys",
+    "drop_metadata_keys",
+)
+
+
+def check_same_privacy(previous: Mapping[str, Any] | None, current: Privacy | None, *, dataset: str) -> None:
+    """Refuse to add to a dataset rows made under other privacy settings than its earlier runs.
+
+    An incremental export merges sessions by id: with another key, or with pseudonyms on one
+    run and off the next, one session would be stored twice, clear and pseudonymised, or under
+    two pseudonyms. ``previous`` is the ``privacy`` entry of the dataset's last run record
+    (``Privacy.run_record``; None when that run applied none).
+
+    Raises:
+        PrivacyError: the settings differ; the message names the first that does.
+
+    Example:
+        >>> record = Privacy(bytes(32), redact="mask").run_record(PrivacyCounts())
+        >>> check_same_privacy(record, Privacy(bytes(32), redact="mask"), dataset="out")
+        >>> check_same_privacy(None, Privacy(bytes(32)), dataset="out")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        sessionkit.exceptions.PrivacyError: out: ... Hint: ...
+    """
+    before = {k: previous.get(k) for k in _SETTINGS} if previous is not None else None
+    now = {k: v for k, v in current.to_dict().items() if k in _SETTINGS} if current is not None else None
+    if before == now:
+        return
+    if before is None or now is None:
+        then_, now_ = ("without privacy", "with") if before is None else ("with privacy", "without")
+        what = f"its earlier runs were made {then_} settings, and this one is {now_} them"
+    else:
+        name = next(k for k in _SETTINGS if before.get(k) != now.get(k))
+        what = f"{name} was {before.get(name)!r} in its earlier runs and is {now.get(name)!r} now"
+    msg = (
+        f"{dataset}: {what}; one dataset cannot mix them. "
+        "Hint: export into a new folder, or use the same key file and options as before"
+    )
+    raise PrivacyError(msg)
 
 
 class _Apply:
