@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Union
 
 from sessionkit.exceptions import PrivacyError
-from sessionkit.storage import _check_dataset, _table_files, table_glob
+from sessionkit.storage import check_dataset, table_files, table_glob
 from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables
 
 if TYPE_CHECKING:
@@ -127,11 +127,11 @@ def connect(
             _view(con, name, table)
         read_only = bool(read_only)
     elif isinstance(data, (str, os.PathLike)):
-        folder = _check_dataset(data)
+        folder = check_dataset(data)
         con = duckdb.connect(config=dict(config or {}))
         read_only = True if read_only is None else read_only
         for name in TABLE_NAMES:
-            files = _table_files(folder, name)
+            files = table_files(folder, name)
             if not files:
                 _view(con, name, SCHEMAS[name].empty_table())
             elif read_only:
