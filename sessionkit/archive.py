@@ -45,6 +45,7 @@ from sessionkit._progress import resolve as resolve_progress
 from sessionkit.exceptions import DatasetError, SessionFormatError, SessionkitError, SourceNotFoundError
 from sessionkit.model import decode_session
 from sessionkit.oxios import find_sessions_dir, session_filename
+from sessionkit.privacy import Privacy, PrivacyCounts, check_same_privacy, mask_text, pseudonym
 from sessionkit.storage import (
     QUARANTINE_DIR,
     ROW_GROUP_ROWS,
@@ -90,6 +91,7 @@ FILES_SCHEMA = pa.schema(
         pa.field("outcome", pa.string(), nullable=False),  # exported, stale or quarantined
         pa.field("session_id", pa.string()),
         pa.field("updated_at_ns", pa.int64()),
+        pa.field("named", pa.bool_()),  # the file is named after its session id (<id>.json)
     ]
 )
 _INDEX = "files.parquet"
@@ -243,10 +245,13 @@ class _Listing:
         self.ctime_ns.append(st.st_ctime_ns)
         self.inode.append(st.st_ino)
 
-    def table(self) -> pa.Table:
+    def table(self, privacy: Privacy | None = None) -> pa.Table:
+        """The files as a table: ``path`` as the archive records it, ``real`` as it is on disk."""
+        stored = self.paths if privacy is None else [stored_path(p, privacy) for p in self.paths]
         return pa.table(
             {
-                "path": pa.array(self.paths, pa.string()),
+                "path": pa.array(stored, pa.string()),
+                "real": pa.array(self.paths, pa.string()),
                 "size": pa.array(self.size, pa.int64()),
                 "mtime_ns": pa.array(self.mtime_ns, pa.int64()),
                 "ctime_ns": pa.array(self.ctime_ns, pa.int64()),
@@ -299,10 +304,11 @@ class _PartTask:
     index: int
     files: Sequence[str]
     staging: str
-    out: str
+    quarantine: str
     name: str
     run_id: str
     row_group_rows: int
+    privacy: Privacy | None = None
 
 
 @dataclass
@@ -313,7 +319,8 @@ class _PartResult:
     nbytes: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     row_groups: dict[str, int] = field(default_factory=dict)
-    records: list[tuple] = field(default_factory=list)  # good files: path, stat..., sid, updated_ns, ordinal
+    records: list[tuple] = field(default_factory=list)  # good files: path, stat..., sid, updated_ns, ordinal, named
+    privacy: PrivacyCounts | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)  # bad files, rows of the errors table
     bad_stats: list[tuple] = field(default_factory=list)  # bad files: path, stat...
     vanished: int = 0
@@ -335,11 +342,25 @@ def _read(path: str) -> tuple[bytes, os.stat_result]:
         os.close(fd)
 
 
-def quarantine(out: str, path: str, data: bytes, err: SessionkitError | str, run_id: str) -> dict[str, Any]:
-    """Copy a bad file's bytes into ``OUT/quarantine/`` and describe it as a row of ``errors``."""
+def stored_path(path: str, privacy: Privacy | None) -> str:
+    """How the archive records a source path: as it is, or, when session ids are pseudonymised
+    (file names are session ids), with the file name replaced by its keyed pseudonym."""
+    if privacy is None or not privacy.pseudonymize_sessions or privacy.key is None:
+        return path
+    folder, name = os.path.split(path)
+    stem = name[: -len(".json")] if name.endswith(".json") else name
+    return os.path.join(folder, pseudonym(stem, key=privacy.key, kind="session") + ".json")
+
+
+def quarantine(
+    folder: str, path: str, data: bytes, err: SessionkitError | str, run_id: str, privacy: Privacy | None = None
+) -> dict[str, Any]:
+    """Copy a bad file's bytes into the quarantine folder and describe it as a row of ``errors``.
+
+    Under privacy settings the row names the file by its stored form and masks the message.
+    """
     digest = hashlib.sha256(data).hexdigest()
-    name = f"{digest[:16]}-{os.path.basename(path)}"
-    folder = os.path.join(out, QUARANTINE_DIR)
+    name = f"{digest[:16]}-{os.path.basename(stored_path(path, privacy))}"
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, name)
     if not os.path.exists(target):
@@ -355,15 +376,17 @@ def quarantine(out: str, path: str, data: bytes, err: SessionkitError | str, run
         kind, json_path, offset, message = type(err).__name__, None, None, str(err)
     else:
         kind, json_path, offset, message = "DuplicateSessionId", "$.id", None, str(err)
+    if privacy is not None and not privacy.is_noop:
+        message = mask_text(message)
     return {
-        "file": path,
+        "file": stored_path(path, privacy),
         "size": len(data),
         "sha256": digest,
         "error_class": kind,
         "json_path": json_path,
         "byte_offset": offset,
         "message": message,
-        "quarantined_as": f"{QUARANTINE_DIR}/{name}",
+        "quarantined_as": target,
         "run_id": run_id,
         "seen_at": time.time_ns() // 1000,
     }
@@ -387,16 +410,16 @@ def _decode_batch(
             continue
         except OSError as err:
             problem = SourceNotFoundError(f"cannot be read ({err.strerror or err})")
-            result.errors.append(quarantine(task.out, path, b"", problem, task.run_id))
-            result.bad_stats.append((path, 0, 0, 0, 0))
+            result.errors.append(quarantine(task.quarantine, path, b"", problem, task.run_id, task.privacy))
+            result.bad_stats.append((stored_path(path, task.privacy), 0, 0, 0, 0))
             continue
         result.nbytes += len(data)
         try:
             obj = decode_session(data, source=path)
             builder.add_raw(obj, path)
         except SessionkitError as err:
-            result.errors.append(quarantine(task.out, path, data, err, task.run_id))
-            result.bad_stats.append((path, *_stat_tuple(st)))
+            result.errors.append(quarantine(task.quarantine, path, data, err, task.run_id, task.privacy))
+            result.bad_stats.append((stored_path(path, task.privacy), *_stat_tuple(st)))
             continue
         good.append((obj, path, data, st))
     if not good:
@@ -414,8 +437,8 @@ def _decode_batch(
         try:
             single.finish()
         except SessionFormatError as err:
-            result.errors.append(quarantine(task.out, path, data, err, task.run_id))
-            result.bad_stats.append((path, *_stat_tuple(st)))
+            result.errors.append(quarantine(task.quarantine, path, data, err, task.run_id, task.privacy))
+            result.bad_stats.append((stored_path(path, task.privacy), *_stat_tuple(st)))
             continue
         builder.add_raw(obj, path)
         stats.append(st)
@@ -433,6 +456,13 @@ def _export_part(task: _PartTask) -> _PartResult:
             if decoded is None:
                 continue
             tables, sources, stats = decoded
+            named = [
+                os.path.basename(src) == f"{sid}.json"
+                for sid, src in zip(tables.sessions["session_id"].to_pylist(), sources, strict=True)
+            ]
+            if task.privacy is not None and not task.privacy.is_noop:
+                tables, counts = task.privacy.apply(tables)
+                result.privacy = counts if result.privacy is None else result.privacy + counts
             if not writers:
                 writers = {
                     name: TableWriter(Path(task.staging) / name / task.name, SCHEMAS[name], task.row_group_rows)
@@ -442,8 +472,10 @@ def _export_part(task: _PartTask) -> _PartResult:
                 writers[name].add(table)
             ids = tables.sessions["session_id"].to_pylist()
             updated = tables.sessions["updated_at"].cast(pa.int64()).to_pylist()
-            for sid, ns, source, st in zip(ids, updated, sources, stats, strict=True):
-                result.records.append((source, *_stat_tuple(st), sid, ns, ordinal))
+            for sid, ns, source, st, is_named in zip(ids, updated, sources, stats, named, strict=True):
+                result.records.append(
+                    (stored_path(source, task.privacy), source, *_stat_tuple(st), sid, ns, ordinal, is_named)
+                )
                 ordinal += 1
     finally:
         for name, writer in writers.items():
@@ -488,12 +520,23 @@ def _classify(listing: pa.Table, index: pa.Table) -> tuple[list[str], pa.Table, 
         ),
         False,
     )
-    to_read = joined.filter(pc.invert(same))["path"].to_pylist()
+    to_read = joined.filter(pc.invert(same))["real"].to_pylist()
     unchanged = joined.filter(same)
     keep = unchanged.select(
-        ["path", "size", "mtime_ns", "ctime_ns", "inode", "prev_outcome", "prev_session_id", "prev_updated_at_ns"]
+        [
+            "path",
+            "size",
+            "mtime_ns",
+            "ctime_ns",
+            "inode",
+            "prev_outcome",
+            "prev_session_id",
+            "prev_updated_at_ns",
+            "prev_named",
+            "real",
+        ]
     )
-    keep = keep.rename_columns(FILES_SCHEMA.names)
+    keep = keep.rename_columns([*FILES_SCHEMA.names, "real"])
     bad = pc.equal(keep["outcome"], "quarantined")
     return to_read, keep.filter(pc.invert(bad)), keep.filter(bad)
 
@@ -524,7 +567,7 @@ class _Decisions:
 
     drop_ids: dict[str, set[str]] = field(default_factory=dict)  # old part -> session ids replaced
     drop_ordinals: dict[str, set[int]] = field(default_factory=dict)  # new part -> rows not kept
-    duplicates: list[tuple[str, str, str]] = field(default_factory=list)  # loser path, session id, winner path
+    duplicates: list[tuple[str, str, str, str]] = field(default_factory=list)  # loser path, its real path, id, winner
     stale: set[str] = field(default_factory=set)  # paths read whose session the dataset holds newer
 
 
@@ -538,12 +581,14 @@ def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisi
     decisions = _Decisions()
     present = pa.concat_tables(
         [
-            new.select(["path", "session_id", "updated_at_ns", "part", "ordinal"]),
+            new.select(["path", "real", "session_id", "updated_at_ns", "named", "part", "ordinal"]),
             pa.table(
                 {
                     "path": unchanged_ok["path"],
+                    "real": unchanged_ok["real"],
                     "session_id": unchanged_ok["session_id"],
                     "updated_at_ns": unchanged_ok["updated_at_ns"],
+                    "named": pc.fill_null(unchanged_ok["named"], False),
                     "part": pa.nulls(unchanged_ok.num_rows, pa.string()),
                     "ordinal": pa.nulls(unchanged_ok.num_rows, pa.int64()),
                 }
@@ -559,9 +604,9 @@ def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisi
         for row in rows:
             by_id.setdefault(row["session_id"], []).append(row)
         for sid, group in sorted(by_id.items()):
-            group.sort(key=lambda r: (-r["updated_at_ns"], os.path.basename(r["path"]) != f"{sid}.json", r["path"]))
+            group.sort(key=lambda r: (-r["updated_at_ns"], not r["named"], r["path"]))
             for row in group[1:]:
-                decisions.duplicates.append((row["path"], sid, group[0]["path"]))
+                decisions.duplicates.append((row["path"], row["real"], sid, group[0]["path"]))
                 losers.add(row["path"])
                 if row["part"] is not None:
                     decisions.drop_ordinals.setdefault(row["part"], set()).add(row["ordinal"])
@@ -630,6 +675,8 @@ def export(
     *,
     jobs: int | None = None,
     strict: bool = False,
+    privacy: Privacy | None = None,
+    quarantine_dir: str | os.PathLike[str] | None = None,
     files_per_part: int = FILES_PER_PART,
     row_group_rows: int = ROW_GROUP_ROWS,
     progress: Progress = None,
@@ -649,6 +696,10 @@ def export(
         strict: raise ``ExportError`` after publishing when any file was quarantined.
         files_per_part: files per part (per Parquet file of each table).
         row_group_rows: the most rows in one Parquet row group.
+        privacy: pseudonyms and redaction applied before anything is written (see
+            ``sessionkit.privacy.Privacy``); every run into one dataset must use the same.
+        quarantine_dir: where copies of bad files go (default: ``OUT/quarantine``; with
+            privacy settings, ``OUT.quarantine`` beside the dataset, which may then be shared).
         progress: a progress bar (None: when in a notebook or on a terminal; True; False) or a
             callable ``progress(files_read, files_to_read)`` called after each part.
 
@@ -656,6 +707,7 @@ def export(
         ExportError: with ``strict``, when files were quarantined.
         DatasetExistsError: ``out`` holds files that are not a dataset.
         DatasetLockedError: another export is writing ``out``.
+        PrivacyError: the privacy settings differ from those of the dataset's earlier runs.
 
     Example:
         >>> import sessionkit as sk
@@ -667,6 +719,8 @@ def export(
     out = Path(out)
     listing = list_source(source)
     check_writable(out)
+    if privacy is not None and privacy.is_noop:
+        privacy = None
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     summary = ExportSummary(
         source=str(source),
@@ -675,11 +729,14 @@ def export(
         seen=len(listing.paths) + listing.ignored,
         ignored=listing.ignored,
     )
+    if quarantine_dir is None:
+        quarantine_dir = out.parent / f"{out.name}.quarantine" if privacy is not None else out / QUARANTINE_DIR
     with writer_lock(out):
         recover(out)
         previous = current_version(out)
+        _check_privacy(previous, privacy, out)
         index = _read_table(previous, _INDEX, FILES_SCHEMA)
-        to_read, unchanged_ok, unchanged_bad = _classify(listing.table(), index)
+        to_read, unchanged_ok, unchanged_bad = _classify(listing.table(privacy), index)
         jobs = default_jobs() if jobs is None else max(1, int(jobs))
         files_per_part = max(1, int(files_per_part))
         chunks = [to_read[i : i + files_per_part] for i in range(0, len(to_read), files_per_part)]
@@ -687,24 +744,12 @@ def export(
         staging = new_staging(out, run_id)
         failpoint("staging")
         update, done = resolve_progress(progress, "export", total=len(to_read))
+        run = _Run(summary, previous, staging, Path(quarantine_dir), privacy, row_group_rows, update)
         try:
-            _run(
-                summary,
-                previous,
-                staging,
-                out,
-                chunks,
-                index,
-                unchanged_ok,
-                unchanged_bad,
-                listing,
-                row_group_rows,
-                update,
-                started_ns,
-            )
+            run.read_and_merge(chunks, unchanged_ok, unchanged_bad)
             failpoint("merged")
             summary.seconds = time.perf_counter() - started
-            _write_run(summary, previous, staging, started_ns)
+            _write_run(summary, previous, staging, started_ns, run.privacy_record())
             failpoint("before-publish")
             publish(out, staging)
         except BaseException:
@@ -715,7 +760,7 @@ def export(
     summary.seconds = time.perf_counter() - started
     summary.check()
     if strict and summary.quarantined:
-        listed = pa.array(listing.paths, pa.string())
+        listed = pa.array([stored_path(p, privacy) for p in listing.paths], pa.string())
         table = errors(out)
         current = table.filter(pc.is_in(table["file"], value_set=listed)).to_pylist()
         err = ExportError(current, summary.files)
@@ -724,122 +769,159 @@ def export(
     return summary
 
 
-def _run(
-    summary: ExportSummary,
-    previous: Path | None,
-    staging: Path,
-    out: Path,
-    chunks: list[list[str]],
-    index: pa.Table,
-    unchanged_ok: pa.Table,
-    unchanged_bad: pa.Table,
-    listing: _Listing,
-    row_group_rows: int,
-    progress: Callable[[int, int], None] | None,
-    started_ns: int,
-) -> None:
-    """Read the changed files into new parts, merge them with the previous version into ``staging``."""
-    run_id = summary.run_id
-    tasks = (
-        _PartTask(i, chunk, str(staging), str(out), f"part-{run_id}-{i:05d}.parquet", run_id, row_group_rows)
-        for i, chunk in enumerate(chunks)
-    )
-    total = sum(len(c) for c in chunks)
-    records: list[tuple] = []
-    bad_stats: list[tuple] = []
-    new_errors: list[dict[str, Any]] = []
-    new_parts: list[str] = []
-    done = 0
-    row_groups = dict.fromkeys(TABLE_NAMES, 0)
-    for part in ordered_map(_export_part, tasks, summary.jobs):
-        done += part.files
-        summary.bytes_read += part.nbytes
-        summary.vanished += part.vanished
-        records.extend((*r, part.name) for r in part.records)
-        bad_stats.extend(part.bad_stats)
-        new_errors.extend(part.errors)
-        if part.rows:
-            new_parts.append(part.name)
-        for name in TABLE_NAMES:
-            row_groups[name] += part.row_groups.get(name, 0)
-        if progress is not None:
-            progress(done, total)
-        failpoint("part-written")
-    new = pa.table(
-        {
-            name: pa.array([r[i] for r in records], kind)
-            for i, (name, kind) in enumerate(
-                [
-                    ("path", pa.string()),
-                    ("size", pa.int64()),
-                    ("mtime_ns", pa.int64()),
-                    ("ctime_ns", pa.int64()),
-                    ("inode", pa.int64()),
-                    ("session_id", pa.string()),
-                    ("updated_at_ns", pa.int64()),
-                    ("ordinal", pa.int64()),
-                    ("part", pa.string()),
-                ]
+def _check_privacy(previous: Path | None, privacy: Privacy | None, out: Path) -> None:
+    """One dataset, one set of privacy settings (see ``check_same_privacy``)."""
+    if previous is None:
+        return
+    import json
+
+    last = _read_table(previous, "runs", RUNS_SCHEMA)
+    if last.num_rows == 0:
+        if privacy is not None and _read_table(previous, "sessions", SCHEMAS["sessions"]).num_rows:
+            check_same_privacy(None, privacy, dataset=str(out))
+        return
+    record = last["privacy"][last.num_rows - 1].as_py()
+    check_same_privacy(json.loads(record) if record else None, privacy, dataset=str(out))
+
+
+@dataclass
+class _Run:
+    """One export run in the main process: the parts the workers wrote, merged into ``staging``."""
+
+    summary: ExportSummary
+    previous: Path | None
+    staging: Path
+    quarantine: Path
+    privacy: Privacy | None
+    row_group_rows: int
+    progress: Callable[[int, int], None] | None
+    counts: PrivacyCounts | None = None
+
+    def privacy_record(self) -> dict[str, Any] | None:
+        if self.privacy is None:
+            return None
+        return self.privacy.run_record(self.counts or PrivacyCounts())
+
+    def read_and_merge(self, chunks: list[list[str]], unchanged_ok: pa.Table, unchanged_bad: pa.Table) -> None:
+        """Read the changed files into new parts, then merge them with the previous version."""
+        summary, staging, run_id = self.summary, self.staging, self.summary.run_id
+        tasks = (
+            _PartTask(
+                i,
+                chunk,
+                str(staging),
+                str(self.quarantine),
+                f"part-{run_id}-{i:05d}.parquet",
+                run_id,
+                self.row_group_rows,
+                self.privacy,
             )
-        }
-    )
-    decisions = _merge(new, unchanged_ok, _existing_sessions(previous))
-    # duplicates: quarantined, with the bytes as they are now
-    duplicate_paths = set()
-    for path, sid, winner in decisions.duplicates:
-        try:
-            data, _ = _read(path)
-        except OSError:
-            data = b""
-        reason = f"session id {sid!r} is also held by {winner}, which is newer or named after the id; this copy was set aside"
-        new_errors.append(quarantine(str(out), path, data, reason, run_id))
-        duplicate_paths.add(path)
-    # the new version: new parts (filtered where they hold losers), old parts linked or filtered
-    summary.parts_written = len(new_parts)
-    for name in new_parts:
-        drop = decisions.drop_ordinals.get(name)
-        if drop:
-            scratch = staging / ".rewrite"
-            for table in TABLE_NAMES:
-                (scratch / table).mkdir(parents=True, exist_ok=True)
-            kept = _filter_part(staging, scratch, name, ordinals=drop, row_group_rows=row_group_rows)
-            for table in TABLE_NAMES:
-                os.remove(staging / table / name)
-                if kept:
-                    os.replace(scratch / table / name, staging / table / name)
-            shutil.rmtree(scratch)
-            if not kept:
-                summary.parts_written -= 1
-    if previous is not None:
-        for path in sorted((previous / "sessions").glob("*.parquet")):
-            name = path.name
-            drop = decisions.drop_ids.get(name)
+            for i, chunk in enumerate(chunks)
+        )
+        total = sum(len(c) for c in chunks)
+        records: list[tuple] = []
+        bad_stats: list[tuple] = []
+        new_errors: list[dict[str, Any]] = []
+        new_parts: list[str] = []
+        done = 0
+        row_groups = dict.fromkeys(TABLE_NAMES, 0)
+        for part in ordered_map(_export_part, tasks, summary.jobs):
+            done += part.files
+            summary.bytes_read += part.nbytes
+            summary.vanished += part.vanished
+            records.extend((*r, part.name) for r in part.records)
+            bad_stats.extend(part.bad_stats)
+            new_errors.extend(part.errors)
+            if part.privacy is not None:
+                self.counts = part.privacy if self.counts is None else self.counts + part.privacy
+            if part.rows:
+                new_parts.append(part.name)
+            for name in TABLE_NAMES:
+                row_groups[name] += part.row_groups.get(name, 0)
+            if self.progress is not None:
+                self.progress(done, total)
+            failpoint("part-written")
+        new = _records_table(records)
+        decisions = _merge(new, unchanged_ok, _existing_sessions(self.previous))
+        # duplicates: quarantined, with the bytes as they are now
+        duplicate_paths = set()
+        for path, real, sid, winner in decisions.duplicates:
+            try:
+                data, _ = _read(real)
+            except OSError:
+                data = b""
+            reason = f"session id {sid!r} is also held by {winner}, which is newer or named after the id; this copy was set aside"
+            new_errors.append(quarantine(str(self.quarantine), real, data, reason, run_id, self.privacy))
+            duplicate_paths.add(path)
+        self._assemble(new_parts, decisions)
+        # buckets
+        read_ok = set(new["path"].to_pylist())
+        unchanged_dups = duplicate_paths - read_ok
+        summary.exported = len(read_ok) - len(decisions.stale) - len(duplicate_paths & read_ok)
+        summary.unchanged = unchanged_ok.num_rows - len(unchanged_dups) + len(decisions.stale)
+        summary.quarantined = len(bad_stats) + unchanged_bad.num_rows + len(duplicate_paths)
+        summary.errors = new_errors
+        summary.row_groups = row_groups
+        _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths)
+        _write_errors(staging, self.previous, new_errors, read_ok - duplicate_paths)
+        _count(summary, staging)
+
+    def _assemble(self, new_parts: list[str], decisions: _Decisions) -> None:
+        """The new version's parts: new ones (filtered where they hold losers), old ones linked or filtered."""
+        summary, staging, previous, rows = self.summary, self.staging, self.previous, self.row_group_rows
+        summary.parts_written = len(new_parts)
+        for name in new_parts:
+            drop = decisions.drop_ordinals.get(name)
             if drop:
-                summary.parts_rewritten += 1
-                new_name = f"{Path(name).stem.split('~')[0]}~{run_id}.parquet"
-                kept = _filter_part(previous, staging, name, ids=drop, row_group_rows=row_group_rows)
-                if kept:
-                    for table in TABLE_NAMES:
-                        os.replace(staging / table / name, staging / table / new_name)
-            else:
-                summary.parts_kept += 1
+                scratch = staging / ".rewrite"
                 for table in TABLE_NAMES:
-                    link_or_copy(previous / table / name, staging / table / name)
-    parts = sorted(p.name for p in (staging / "sessions").glob("*.parquet"))
-    if not parts:  # still one (empty) file per table, so every engine's glob finds the table
-        for table in TABLE_NAMES:
-            TableWriter(staging / table / f"part-{run_id}-empty.parquet", SCHEMAS[table], row_group_rows).close()
-    # buckets
-    read_ok = set(new["path"].to_pylist())
-    unchanged_dups = duplicate_paths - read_ok
-    summary.exported = len(read_ok) - len(decisions.stale) - len(duplicate_paths & read_ok)
-    summary.unchanged = unchanged_ok.num_rows - len(unchanged_dups) + len(decisions.stale)
-    summary.quarantined = len(bad_stats) + unchanged_bad.num_rows + len(duplicate_paths)
-    summary.errors = new_errors
-    summary.row_groups = row_groups
-    _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths)
-    _write_errors(staging, previous, new_errors, read_ok - duplicate_paths, listing)
-    _count(summary, staging)
+                    (scratch / table).mkdir(parents=True, exist_ok=True)
+                kept = _filter_part(staging, scratch, name, ordinals=drop, row_group_rows=rows)
+                for table in TABLE_NAMES:
+                    os.remove(staging / table / name)
+                    if kept:
+                        os.replace(scratch / table / name, staging / table / name)
+                shutil.rmtree(scratch)
+                if not kept:
+                    summary.parts_written -= 1
+        if previous is not None:
+            for path in sorted((previous / "sessions").glob("*.parquet")):
+                name = path.name
+                drop = decisions.drop_ids.get(name)
+                if drop:
+                    summary.parts_rewritten += 1
+                    new_name = f"{Path(name).stem.split('~')[0]}~{summary.run_id}.parquet"
+                    kept = _filter_part(previous, staging, name, ids=drop, row_group_rows=rows)
+                    if kept:
+                        for table in TABLE_NAMES:
+                            os.replace(staging / table / name, staging / table / new_name)
+                else:
+                    summary.parts_kept += 1
+                    for table in TABLE_NAMES:
+                        link_or_copy(previous / table / name, staging / table / name)
+        if not any((staging / "sessions").glob("*.parquet")):  # one (empty) file per table, for every engine's glob
+            for table in TABLE_NAMES:
+                TableWriter(staging / table / f"part-{summary.run_id}-empty.parquet", SCHEMAS[table], rows).close()
+
+
+_RECORD_COLUMNS = [
+    ("path", pa.string()),
+    ("real", pa.string()),
+    ("size", pa.int64()),
+    ("mtime_ns", pa.int64()),
+    ("ctime_ns", pa.int64()),
+    ("inode", pa.int64()),
+    ("session_id", pa.string()),
+    ("updated_at_ns", pa.int64()),
+    ("ordinal", pa.int64()),
+    ("named", pa.bool_()),
+    ("part", pa.string()),
+]
+
+
+def _records_table(records: list[tuple]) -> pa.Table:
+    """The good files read this run, one row each, from the workers' records."""
+    return pa.table({name: pa.array([r[i] for r in records], kind) for i, (name, kind) in enumerate(_RECORD_COLUMNS)})
 
 
 def _write_index(
@@ -866,10 +948,11 @@ def _write_index(
             "outcome": pa.array(outcome, pa.string()),
             "session_id": new["session_id"],
             "updated_at_ns": new["updated_at_ns"],
+            "named": new["named"],
         },
         schema=FILES_SCHEMA,
     )
-    ok = unchanged_ok
+    ok = unchanged_ok.select(FILES_SCHEMA.names)
     if duplicate_paths:
         flag = pc.is_in(ok["path"], value_set=pa.array(sorted(duplicate_paths), pa.string()))
         ok = ok.set_column(
@@ -885,16 +968,17 @@ def _write_index(
             "outcome": pa.array(["quarantined"] * len(bad_stats), pa.string()),
             "session_id": pa.nulls(len(bad_stats), pa.string()),
             "updated_at_ns": pa.nulls(len(bad_stats), pa.int64()),
+            "named": pa.nulls(len(bad_stats), pa.bool_()),
         },
         schema=FILES_SCHEMA,
     )
-    index = pa.concat_tables([read, ok.cast(FILES_SCHEMA), unchanged_bad.cast(FILES_SCHEMA), bad]).sort_by("path")
+    index = pa.concat_tables(
+        [read, ok.cast(FILES_SCHEMA), unchanged_bad.select(FILES_SCHEMA.names).cast(FILES_SCHEMA), bad]
+    ).sort_by("path")
     pq.write_table(index, staging / _INDEX, compression="zstd")
 
 
-def _write_errors(
-    staging: Path, previous: Path | None, new_errors: list[dict[str, Any]], fixed: set[str], listing: _Listing
-) -> None:
+def _write_errors(staging: Path, previous: Path | None, new_errors: list[dict[str, Any]], fixed: set[str]) -> None:
     """The errors table: this run's bad files, plus earlier ones not read again (still bad, or gone)."""
     old = _read_table(previous, "errors", ERRORS_SCHEMA)
     redone = fixed | {e["file"] for e in new_errors}
@@ -938,7 +1022,7 @@ def _write_run(
         "started_at": started_ns // 1000,
         "finished_at": time.time_ns() // 1000,
         "duration_s": summary.seconds,
-        "source": str(Path(summary.source).resolve()),
+        "source": _source_record(summary.source, privacy),
         "seen": summary.seen,
         "exported": summary.exported,
         "unchanged": summary.unchanged,
@@ -957,6 +1041,12 @@ def _write_run(
     writer.close()
     counts = {name: getattr(summary, name) for name in TABLE_NAMES}
     write_manifest(staging, {"run_id": summary.run_id, "counts": counts, "source": row["source"]}, name="manifest.json")
+
+
+def _source_record(source: str, privacy: dict | None) -> str:
+    """The source folder as the runs table records it; withheld under privacy settings, since
+    a path may hold a person's name."""
+    return "(withheld: privacy settings)" if privacy else str(Path(source).resolve())
 
 
 def errors(dataset: str | os.PathLike[str]) -> pa.Table:

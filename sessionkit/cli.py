@@ -51,8 +51,42 @@ def cli() -> None:
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--strict", is_flag=True, help="Exit 1 when any file was quarantined (the good ones are still exported).")
+@click.option(
+    "--pseudonymize",
+    "keyfile",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Replace user ids with keyed pseudonyms (HMAC-SHA-256 under the key in KEYFILE; see `sessionkit keygen`).",
+)
+@click.option("--pseudonymize-sessions", is_flag=True, help="Session ids too (needs --pseudonymize).")
+@click.option(
+    "--redact",
+    type=click.Choice(["none", "drop", "mask", "hash"]),
+    default="none",
+    show_default=True,
+    help="Message and response text: keep, drop, mask personal data and secrets, or keyed-hash it.",
+)
+@click.option(
+    "--metadata-keys",
+    "allow",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A file of metadata keys to keep, one per line; the others are dropped.",
+)
+@click.option("--drop-metadata-keys", "drop", default="", help="Metadata keys to drop, separated by commas.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
-def export(src: Path, out: Path, jobs: int | None, strict: bool, quiet: bool) -> None:
+def export(
+    src: Path,
+    out: Path,
+    jobs: int | None,
+    strict: bool,
+    keyfile: Path | None,
+    pseudonymize_sessions: bool,
+    redact: str,
+    allow: Path | None,
+    drop: str,
+    quiet: bool,
+) -> None:
     """Export the sessions under SRC into the Parquet dataset folder OUT, new or existing.
 
     SRC is an oxios state directory (holding sessions/), a sessions/ folder, or one .json
@@ -65,9 +99,10 @@ def export(src: Path, out: Path, jobs: int | None, strict: bool, quiet: bool) ->
     from sessionkit.archive import ExportError
     from sessionkit.archive import export as run_export
 
+    privacy = _privacy(keyfile, pseudonymize_sessions, redact, allow, drop)
     with _progress("export", quiet=quiet) as update:
         try:
-            summary = run_export(src, out, jobs=jobs, strict=strict, progress=update)
+            summary = run_export(src, out, jobs=jobs, strict=strict, privacy=privacy, progress=update)
         except ExportError as err:
             if not quiet and err.summary is not None:
                 click.echo(err.summary.line())
@@ -82,6 +117,41 @@ def export(src: Path, out: Path, jobs: int | None, strict: bool, quiet: bool) ->
         click.echo(f"... and {len(summary.errors) - 10} more newly quarantined files", err=True)
     if summary.quarantined:
         click.echo(f"{summary.quarantined} files are in quarantine: `sessionkit errors {out}` lists them", err=True)
+
+
+def _privacy(keyfile: Path | None, sessions: bool, redact: str, allow: Path | None, drop: str) -> Any:
+    """The export's privacy settings from the command line, or None when there are none."""
+    from sessionkit.exceptions import PrivacyError
+    from sessionkit.privacy import Privacy, load_key, read_key_list
+
+    dropped = frozenset(k.strip() for k in drop.split(",") if k.strip())
+    if keyfile is None and (sessions or redact == "hash"):
+        msg = f"{'--pseudonymize-sessions' if sessions else '--redact hash'} needs a key. Hint: add --pseudonymize KEYFILE (create one with `sessionkit keygen KEYFILE`)"
+        raise PrivacyError(msg)
+    if keyfile is None and redact == "none" and allow is None and not dropped:
+        return None
+    return Privacy(
+        load_key(keyfile) if keyfile is not None else None,
+        pseudonymize_users=keyfile is not None,
+        pseudonymize_sessions=sessions,
+        redact=redact,  # type: ignore[arg-type]
+        keep_metadata_keys=read_key_list(allow) if allow is not None else None,
+        drop_metadata_keys=dropped,
+    )
+
+
+@cli.command()
+@click.argument("keyfile", type=click.Path(path_type=Path))
+def keygen(keyfile: Path) -> None:
+    """Create a new secret key for pseudonyms in KEYFILE (hex, file mode 0600).
+
+    Keep it apart from the data: whoever holds it can link pseudonyms back to the ids. The
+    same key gives the same pseudonyms in every export; a new key gives all-new ones.
+    """
+    from sessionkit.privacy import key_fingerprint, write_key
+
+    key = write_key(keyfile)
+    click.echo(f"wrote a new key to {keyfile} (mode 0600); its fingerprint is {key_fingerprint(key)}")
 
 
 @cli.command()
@@ -128,6 +198,19 @@ def sql(dataset: Path, query: str, fmt: str) -> None:
     if table is None:
         return
     _print_table(table, fmt)
+
+
+def _privacy_record(dataset: Path) -> dict | None:
+    """The privacy settings of the dataset's last export run, if it had any."""
+    import json
+
+    from sessionkit.archive import runs
+
+    table = runs(dataset)
+    if table.num_rows == 0:
+        return None
+    record = table["privacy"][table.num_rows - 1].as_py()
+    return json.loads(record) if record else None
 
 
 def _printable(table: Any) -> Any:
@@ -186,11 +269,13 @@ def stats(dataset: Path, top: int, as_json: bool) -> None:
         personas = persona_usage(con).head(top)
     finally:
         con.close()
+    applied = _privacy_record(dataset)
     if as_json:
         from sessionkit.model import encode_compact
 
         row = {k: (str(v) if v is not None and not isinstance(v, int) else v) for k, v in row.items()}
-        click.echo(encode_compact({**row, "top_seeds": seeds.to_dicts(), "top_personas": personas.to_dicts()}))
+        out = {**row, "top_seeds": seeds.to_dicts(), "top_personas": personas.to_dicts(), "privacy": applied}
+        click.echo(encode_compact(out))
         return
     width = max(len(k) for k in row)
     for key, value in row.items():
@@ -199,6 +284,14 @@ def stats(dataset: Path, top: int, as_json: bool) -> None:
     click.echo("\ntop seeds (sessions, responses, users):")
     for r in seeds.iter_rows(named=True):
         click.echo(f"  {r['seed_id'] or '(no seed)':<28} {r['sessions']:>7,} {r['responses']:>8,} {r['users']:>6,}")
+    if applied:
+        masked = (
+            ", ".join(f"{k} {v:,}" for k, v in sorted(applied.get("counts", {}).get("masked", {}).items())) or "none"
+        )
+        click.echo(
+            f"privacy           redact {applied['redact']}, pseudonymised users {applied['pseudonymize_users']}, "
+            f"sessions {applied['pseudonymize_sessions']}, key {applied['key_fingerprint']}; masked: {masked}"
+        )
     click.echo("\ntop personas (sessions, users, exchanges):")
     for r in personas.iter_rows(named=True):
         click.echo(
@@ -352,7 +445,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except Exception as err:  # duckdb's SQL errors and the like: one line, no traceback
         if type(err).__module__.split(".")[0] in ("duckdb", "_duckdb"):
-            click.echo(f"error: {err}", err=True)
+            message = str(err)
+            if "PermissionException" in type(err).__name__ or "locked" in message or "disabled" in message:
+                from sessionkit.query import LOCKED_HINT
+
+                message = f"{message}. {LOCKED_HINT}"
+            click.echo(f"error: {message}", err=True)
             return 1
         raise
     return 0
