@@ -29,6 +29,8 @@ from sessionkit.archive import ExportError, ExportSummary, export, restore
 from sessionkit.exceptions import (
     DatasetError,
     DatasetExistsError,
+    DatasetLockedError,
+    PrivacyError,
     SessionFormatError,
     SessionkitError,
     SourceNotFoundError,
@@ -45,6 +47,7 @@ from sessionkit.plot import (
     plot_seed_usage,
     plot_turn_latency,
 )
+from sessionkit.privacy import Privacy
 from sessionkit.query import connect
 from sessionkit.report import write_report
 from sessionkit.storage import read_parquet, scan_parquet, write_parquet
@@ -67,8 +70,11 @@ __all__ = [
     "AgentResponse",
     "DatasetError",
     "DatasetExistsError",
+    "DatasetLockedError",
     "ExportError",
     "ExportSummary",
+    "Privacy",
+    "PrivacyError",
     "Session",
     "SessionFormatError",
     "SessionTables",

@@ -129,5 +129,5 @@ def test_the_installed_command_and_python_m(tmp_path: Path) -> None:
 
 def test_readme_documents_every_command() -> None:
     readme = (ROOT / "README.md").read_text()
-    for command in ("export", "restore", "sql", "stats", "demo", "errors", "report"):
+    for command in ("export", "restore", "sql", "stats", "demo", "errors", "report", "keygen"):
         assert f"sessionkit {command}" in readme
