@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit.exceptions import DatasetError, SessionFormatError, SessionkitError, SourceNotFoundError
-from sessionkit.model import decode_session
+from sessionkit.model import decode_json
 from sessionkit.oxios import find_sessions_dir, session_filename
 from sessionkit.privacy import Privacy, PrivacyCounts, check_same_privacy, mask_text, pseudonym
 from sessionkit.storage import (
@@ -69,6 +69,7 @@ from sessionkit.tables import (
     TABLE_NAMES,
     SessionTables,
     TableBuilder,
+    empty_table,
     iter_session_json,
 )
 
@@ -201,29 +202,54 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     method = "forkserver" if sys.platform.startswith("linux") else "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        context.set_forkserver_preload(["sessionkit.archive"])
+        context.set_forkserver_preload(["sessionkit._worker"])
     return context
 
 
-def ordered_map(func: Callable[[T], R], tasks: Iterable[T], jobs: int) -> Iterator[R]:
-    """``map(func, tasks)`` over ``jobs`` worker processes, results in order, few tasks in flight."""
-    if jobs <= 1:
-        with _no_gc():
-            yield from map(func, tasks)
-        return
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(), initializer=gc.disable) as pool:
+class WorkerPool:
+    """``jobs`` worker processes, started ahead of need (their start overlaps the caller's work),
+    or none for ``jobs`` = 1, where ``map`` runs in this process."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.pool: ProcessPoolExecutor | None = None
+        if jobs > 1:
+            self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(), initializer=gc.disable)
+            for _ in range(jobs):
+                self.pool.submit(int)  # start the processes now
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def map(self, func: Callable[[T], R], tasks: Iterable[T], jobs: int | None = None) -> Iterator[R]:
+        """``map(func, tasks)``, results in order, at most twice ``jobs`` tasks in flight."""
+        jobs = self.jobs if jobs is None else min(jobs, self.jobs)
+        if self.pool is None or jobs <= 1:
+            with _no_gc():
+                yield from map(func, tasks)
+            return
         window: deque[Future[R]] = deque()
         pending = iter(tasks)
         for task in pending:
-            window.append(pool.submit(func, task))
+            window.append(self.pool.submit(func, task))
             if len(window) >= 2 * jobs:
                 break
         while window:
             result = window.popleft().result()
             task = next(pending, None)
             if task is not None:
-                window.append(pool.submit(func, task))
+                window.append(self.pool.submit(func, task))
             yield result
+
+
+def ordered_map(func: Callable[[T], R], tasks: Iterable[T], jobs: int) -> Iterator[R]:
+    """``map(func, tasks)`` over ``jobs`` worker processes, results in order, few tasks in flight."""
+    with WorkerPool(jobs) as pool:
+        yield from pool.map(func, tasks)
 
 
 # -- listing the source ----------------------------------------------------------------------------
@@ -415,8 +441,8 @@ def _decode_batch(
             continue
         result.nbytes += len(data)
         try:
-            obj = decode_session(data, source=path)
-            builder.add_raw(obj, path)
+            obj = decode_json(data, source=path)
+            builder.add_raw(obj, path, data)
         except SessionkitError as err:
             result.errors.append(quarantine(task.quarantine, path, data, err, task.run_id, task.privacy))
             result.bad_stats.append((stored_path(path, task.privacy), *_stat_tuple(st)))
@@ -489,7 +515,7 @@ def _export_part(task: _PartTask) -> _PartResult:
 def _read_table(folder: Path | None, name: str, schema: pa.Schema) -> pa.Table:
     """A table of the previous version (every file of its folder, or the one file), or an empty one."""
     if folder is None:
-        return schema.empty_table()
+        return empty_table(schema)
     target = folder / name
     paths = (
         sorted(str(p) for p in target.glob("*.parquet"))
@@ -497,7 +523,7 @@ def _read_table(folder: Path | None, name: str, schema: pa.Schema) -> pa.Table:
         else ([str(target)] if target.exists() else [])
     )
     if not paths:
-        return schema.empty_table()
+        return empty_table(schema)
     return pa.concat_tables([pq.read_table(p, schema=schema) for p in paths]).combine_chunks()
 
 
@@ -507,8 +533,13 @@ def _classify(listing: pa.Table, index: pa.Table) -> tuple[list[str], pa.Table, 
     A file is unchanged when its path, size, mtime, ctime and inode all equal the ones the
     last run recorded; its bytes are not read.
     """
-    previous = index.rename_columns([f"prev_{n}" if n != "path" else n for n in index.column_names])
-    joined = listing.join(previous, keys="path", join_type="left outer").sort_by("path")
+    # a lookup with compute kernels, not Table.join: that goes through Acero, which imports pandas
+    position = pc.index_in(listing["path"], value_set=index["path"])
+    previous = index.take(position)
+    joined = listing
+    for name in index.column_names:
+        if name != "path":
+            joined = joined.append_column(f"prev_{name}", previous[name])
     same = pc.fill_null(
         pc.and_(
             pc.and_(
@@ -545,7 +576,7 @@ def _existing_sessions(previous: Path | None) -> pa.Table:
     """session_id, updated_at_ns and part of every session of the previous version."""
     schema = pa.schema([("session_id", pa.string()), ("updated_at_ns", pa.int64()), ("part", pa.string())])
     if previous is None:
-        return schema.empty_table()
+        return empty_table(schema)
     pieces = []
     for path in sorted((previous / "sessions").glob("*.parquet")):
         table = pq.read_table(path, columns=["session_id", "updated_at"])
@@ -558,7 +589,7 @@ def _existing_sessions(previous: Path | None) -> pa.Table:
                 }
             )
         )
-    return pa.concat_tables(pieces).combine_chunks() if pieces else schema.empty_table()
+    return pa.concat_tables(pieces).combine_chunks() if pieces else empty_table(schema)
 
 
 @dataclass
@@ -595,8 +626,8 @@ def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisi
             ),
         ]
     )
-    counts = present.group_by("session_id").aggregate([("path", "count")])
-    dup_ids = counts.filter(pc.greater(counts["path_count"], 1))["session_id"]
+    counts = pc.value_counts(present["session_id"])
+    dup_ids = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     losers: set[str] = set()
     if len(dup_ids):
         rows = present.filter(pc.is_in(present["session_id"], value_set=dup_ids)).to_pylist()
@@ -611,7 +642,14 @@ def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisi
                 if row["part"] is not None:
                     decisions.drop_ordinals.setdefault(row["part"], set()).add(row["ordinal"])
     winners = new.filter(pc.invert(pc.is_in(new["path"], value_set=pa.array(sorted(losers), pa.string()))))
-    matched = winners.join(existing, keys="session_id", join_type="inner", right_suffix="_old")
+    found = pc.index_in(winners["session_id"], value_set=existing["session_id"])
+    hit = pc.is_valid(found)
+    old = existing.take(found.filter(hit))
+    matched = (
+        winners.filter(hit)
+        .append_column("updated_at_ns_old", old["updated_at_ns"])
+        .append_column("part_old", old["part"])
+    )
     for row in matched.select(
         ["path", "session_id", "updated_at_ns", "updated_at_ns_old", "part", "part_old", "ordinal"]
     ).to_pylist():
@@ -717,6 +755,36 @@ def export(
     started_ns = time.time_ns()
     started = time.perf_counter()
     out = Path(out)
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    with WorkerPool(jobs) as pool:
+        return _export(
+            source,
+            out,
+            pool,
+            strict,
+            privacy,
+            quarantine_dir,
+            files_per_part,
+            row_group_rows,
+            progress,
+            started,
+            started_ns,
+        )
+
+
+def _export(
+    source: str | os.PathLike[str],
+    out: Path,
+    pool: WorkerPool,
+    strict: bool,
+    privacy: Privacy | None,
+    quarantine_dir: str | os.PathLike[str] | None,
+    files_per_part: int,
+    row_group_rows: int,
+    progress: Progress,
+    started: float,
+    started_ns: int,
+) -> ExportSummary:
     listing = list_source(source)
     check_writable(out)
     if privacy is not None and privacy.is_noop:
@@ -737,14 +805,13 @@ def export(
         _check_privacy(previous, privacy, out)
         index = _read_table(previous, _INDEX, FILES_SCHEMA)
         to_read, unchanged_ok, unchanged_bad = _classify(listing.table(privacy), index)
-        jobs = default_jobs() if jobs is None else max(1, int(jobs))
         files_per_part = max(1, int(files_per_part))
         chunks = [to_read[i : i + files_per_part] for i in range(0, len(to_read), files_per_part)]
-        summary.jobs = min(jobs, max(1, len(chunks)))
+        summary.jobs = min(pool.jobs, max(1, len(chunks)))
         staging = new_staging(out, run_id)
         failpoint("staging")
         update, done = resolve_progress(progress, "export", total=len(to_read))
-        run = _Run(summary, previous, staging, Path(quarantine_dir), privacy, row_group_rows, update)
+        run = _Run(summary, previous, staging, Path(quarantine_dir), privacy, row_group_rows, update, pool)
         try:
             run.read_and_merge(chunks, unchanged_ok, unchanged_bad)
             failpoint("merged")
@@ -795,6 +862,7 @@ class _Run:
     privacy: Privacy | None
     row_group_rows: int
     progress: Callable[[int, int], None] | None
+    pool: WorkerPool
     counts: PrivacyCounts | None = None
 
     def privacy_record(self) -> dict[str, Any] | None:
@@ -825,7 +893,7 @@ class _Run:
         new_parts: list[str] = []
         done = 0
         row_groups = dict.fromkeys(TABLE_NAMES, 0)
-        for part in ordered_map(_export_part, tasks, summary.jobs):
+        for part in self.pool.map(_export_part, tasks, summary.jobs):
             done += part.files
             summary.bytes_read += part.nbytes
             summary.vanished += part.vanished
@@ -1057,13 +1125,13 @@ def errors(dataset: str | os.PathLike[str]) -> pa.Table:
     ``run_id`` and ``seen_at``.
     """
     folder = check_dataset(dataset)
-    return _read_table(folder, "errors", ERRORS_SCHEMA) if (folder / "errors").is_dir() else ERRORS_SCHEMA.empty_table()
+    return _read_table(folder, "errors", ERRORS_SCHEMA) if (folder / "errors").is_dir() else empty_table(ERRORS_SCHEMA)
 
 
 def runs(dataset: str | os.PathLike[str]) -> pa.Table:
     """The ``runs`` table of a dataset: one row per export, with the count of every bucket."""
     folder = check_dataset(dataset)
-    return _read_table(folder, "runs", RUNS_SCHEMA) if (folder / "runs").is_dir() else RUNS_SCHEMA.empty_table()
+    return _read_table(folder, "runs", RUNS_SCHEMA) if (folder / "runs").is_dir() else empty_table(RUNS_SCHEMA)
 
 
 # -- restore ---------------------------------------------------------------------------------------

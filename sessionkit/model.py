@@ -377,26 +377,36 @@ def decode_session(data: str | bytes, *, source: str = "<text>") -> JSONValue:
     return obj
 
 
-def _depth3_quoted_lines(obj: dict) -> int:
-    """In serde's pretty layout, the lines indented 6 spaces that start with a quote."""
+def count_keys(value: JSONValue) -> int:
+    """The object keys anywhere inside a decoded JSON value."""
     count = 0
-    for records in (obj.get("user_messages"), obj.get("agent_responses")):
-        if type(records) is list:
-            count += sum(len(r) for r in records if type(r) is dict)
-    metadata = obj.get("metadata")
-    values = list(metadata.values()) if type(metadata) is dict else []
-    for key, value in obj.items():
-        if key in _SESSION_KNOWN:
-            continue
-        if type(value) is dict:
-            values.extend(value.values())
-        elif type(value) is list:
-            count += sum(len(item) for item in value if type(item) is dict)
-    for value in values:
-        if type(value) is dict:
-            count += len(value)
-        elif type(value) is list:
-            count += sum(1 for item in value if type(item) is str)
+    if type(value) is dict:
+        count = len(value)
+        value = value.values()
+    for item in value:
+        kind = type(item)
+        if kind is dict or kind is list:
+            count += count_keys(item)
+    return count
+
+
+def _key_count(obj: dict) -> int:
+    """The object keys of a decoded session: ``len`` for each record, plus any nested objects."""
+    count = len(obj)
+    for value in obj.values():
+        kind = type(value)
+        if kind is list:
+            for item in value:
+                kind = type(item)
+                if kind is dict:
+                    count += len(item)
+                    for inner in item.values():
+                        if type(inner) is dict or type(inner) is list:
+                            count += count_keys(inner)
+                elif kind is list:
+                    count += count_keys(item)
+        elif kind is dict:
+            count += count_keys(value)
     return count
 
 
@@ -411,10 +421,14 @@ class _Pairs(dict):
 def check_duplicate_keys(data: str | bytes, obj: dict, source: str = "<text>") -> None:
     """Raise ``SessionFormatError`` when the session, a message or a response names a key twice.
 
-    Costs two byte counts for files in serde's pretty layout; other layouts are parsed again.
+    The text's keys are counted with a byte count (``":`` ends a key; inside a string a quote
+    is escaped as ``\\"``) and compared with the decoded keys; only when they differ (a
+    repeated key, or an unusual layout) is the text parsed again to find the repeated key.
     """
     raw = data.encode(errors="surrogatepass") if isinstance(data, str) else data
-    if raw.count(b'\n  "') == len(obj) and raw.count(b'\n      "') == _depth3_quoted_lines(obj):
+    keys = _key_count(obj)
+    found = raw.count(b'":')
+    if found == keys or (found > keys and found - raw.count(b'\\":') == keys):
         return
     import json
 

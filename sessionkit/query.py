@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Union
 
 from sessionkit.exceptions import PrivacyError
 from sessionkit.storage import check_dataset, table_files, table_glob
-from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables
+from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables, empty_table
 
 if TYPE_CHECKING:
     import duckdb
@@ -133,7 +133,7 @@ def connect(
         for name in TABLE_NAMES:
             files = table_files(folder, name)
             if not files:
-                _view(con, name, SCHEMAS[name].empty_table())
+                _view(con, name, empty_table(SCHEMAS[name]))
             elif read_only:
                 import pyarrow.dataset as ds
 

@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from sessionkit.exceptions import DatasetError, DatasetExistsError, DatasetLockedError, SourceNotFoundError
-from sessionkit.tables import ARCHIVE_SCHEMAS, SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, SessionTables
+from sessionkit.tables import ARCHIVE_SCHEMAS, SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, SessionTables, empty_table
 
 if TYPE_CHECKING:
     import polars as pl
@@ -159,7 +158,9 @@ def writer_lock(out: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-            msg = f"{out}: another export is writing this dataset ({holder}). Hint: wait for it to finish, then run again"
+            msg = (
+                f"{out}: another export is writing this dataset ({holder}). Hint: wait for it to finish, then run again"
+            )
             raise DatasetLockedError(msg) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode(), 0)
@@ -273,11 +274,23 @@ def write_manifest(folder: Path, info: dict[str, Any], *, name: str = MANIFEST_N
     (folder / name).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+_FREE_TEXT = frozenset({"content", "extra", "value", "message"})
+
+
 class TableWriter:
     """Streams one table into one Parquet file, in row groups of a bounded size."""
 
     def __init__(self, path: Path, schema: pa.Schema, row_group_rows: int) -> None:
-        self.writer = pq.ParquetWriter(path, schema, compression=_COMPRESSION)
+        free_text = [name for name in schema.names if name in _FREE_TEXT]
+        self.writer = pq.ParquetWriter(
+            path,
+            schema,
+            compression=_COMPRESSION,
+            # ids, phases and keys repeat and compress well in a dictionary; free text does not,
+            # and its min/max statistics would only bloat the footer
+            use_dictionary=[name for name in schema.names if name not in free_text],
+            write_statistics=[name for name in schema.names if name not in free_text],
+        )
         self.row_group_rows = row_group_rows
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
@@ -311,9 +324,7 @@ class TableWriter:
 
 
 # -- writing tables ---------------------------------------------------------------------------
-def write_parquet(
-    tables: SessionTables, out: str | os.PathLike[str], *, row_group_rows: int = ROW_GROUP_ROWS
-) -> Path:
+def write_parquet(tables: SessionTables, out: str | os.PathLike[str], *, row_group_rows: int = ROW_GROUP_ROWS) -> Path:
     """Write tables as a new Parquet dataset folder ``out`` (absent or empty), published atomically.
 
     Example:
@@ -359,6 +370,8 @@ def read_parquet(dataset: str | os.PathLike[str]) -> SessionTables:
         schema = SCHEMAS[name]
         files = table_files(folder, name)
         try:
+            import pyarrow.dataset as ds  # here, not at the top: it imports pandas when installed
+
             table = ds.dataset(files, schema=schema, format="parquet").to_table()
         except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
             msg = f"{folder / name}: cannot be read as the {name} table ({err}). Hint: the dataset may be damaged or from another tool; re-export it"
@@ -381,7 +394,7 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
     frames: dict[str, pl.LazyFrame] = {}
     for name in TABLE_NAMES:
         files = table_files(folder, name)
-        schema = pl.Schema(pl.from_arrow(SCHEMAS[name].empty_table()).schema)
+        schema = pl.Schema(pl.from_arrow(empty_table(SCHEMAS[name])).schema)
         frames[name] = pl.scan_parquet(files, schema=schema) if files else pl.LazyFrame(schema=schema)
     messages = frames["messages"].select(
         "session_id", "seq", pl.col("content").alias("user_content"), pl.col("timestamp").alias("user_timestamp")

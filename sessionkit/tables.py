@@ -20,10 +20,14 @@ import pyarrow.compute as pc
 from sessionkit._timestamp import Timestamp
 from sessionkit.exceptions import DatasetError, SessionFormatError
 from sessionkit.model import (
+    MESSAGE_FIELDS,
+    RESPONSE_FIELDS,
     AgentResponse,
     Session,
     UserMessage,
+    check_duplicate_keys,
     check_session,
+    count_keys,
     encode_compact,
     encode_raw,
     message_layout,
@@ -161,6 +165,12 @@ SCHEMAS = {
 #: The archive's own tables, beside the four session tables of a dataset made by export.
 ARCHIVE_SCHEMAS = {"runs": RUNS_SCHEMA, "errors": ERRORS_SCHEMA}
 
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """A table with no rows and this schema (``Schema.empty_table`` would import pandas)."""
+    return pa.Table.from_batches([], schema=schema)
+
+
 _Z_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 _JSON = msgspec.json.Decoder()
 
@@ -266,12 +276,30 @@ def to_tables(sessions: Iterable[Session]) -> SessionTables:
     return builder.finish()
 
 
-_SESSION_COLUMNS = ("id", "user", "seed", "persona", "created", "updated", "n_msg", "n_resp", "extra", "order", "n_meta")
+_SESSION_COLUMNS = (
+    "id",
+    "user",
+    "seed",
+    "persona",
+    "created",
+    "updated",
+    "n_msg",
+    "n_resp",
+    "extra",
+    "order",
+    "n_meta",
+)
 _MESSAGE_COLUMNS = ("session", "index", "seq", "content", "time", "extra", "order")
 _RESPONSE_COLUMNS = ("session", "index", "seq", "content", "rsid", "seed", "phase", "passed", "time", "extra", "order")
 _METADATA_COLUMNS = ("session", "ord", "key", "value")
 _STR_OR_NONE = (str, type(None))
 _BOOL_OR_NONE = (bool, type(None))
+_STR_TYPE = {str}
+_STR_OR_NONE_TYPES = {str, type(None)}
+_BOOL_OR_NONE_TYPES = {bool, type(None)}
+_MESSAGE_LAYOUT = {MESSAGE_FIELDS}
+_RECORD_LISTS = frozenset({"user_messages", "agent_responses"})
+_RESPONSE_LAYOUT = {RESPONSE_FIELDS}
 
 
 class _Invalid(Exception):
@@ -313,8 +341,12 @@ class TableBuilder:
                 del values[length:]
         del self.sources[mark[0] :]
 
-    def add_raw(self, obj: Any, source: str) -> None:
+    def add_raw(self, obj: Any, source: str, data: bytes | None = None) -> None:
         """Add one decoded session file, checking it on the way (timestamps stay text).
+
+        With ``data``, the bytes ``obj`` was decoded from, a key repeated in the session, a
+        message or a response is refused too, as serde refuses it (see
+        ``sessionkit.model.check_duplicate_keys``); the count of keys comes almost free here.
 
         Raises:
             SessionFormatError: the file is not a valid session; nothing of it was added.
@@ -322,13 +354,26 @@ class TableBuilder:
         self._kind(True)
         mark = self._mark()
         try:
-            self._append_raw(obj, source)
+            record_keys = self._append_raw(obj, source)
         except (_Invalid, KeyError, TypeError, AttributeError, IndexError):
             self._rollback(mark)
             check_session(obj, source)  # raises the precise error
             raise SessionFormatError("not a valid oxios session", source=source) from None
+        if data is not None:
+            keys = len(obj) + record_keys
+            for name, value in obj.items():
+                if type(value) is dict or (type(value) is list and name not in _RECORD_LISTS):
+                    keys += count_keys(value)
+            found = data.count(b'":')
+            if found != keys and not (found > keys and found - data.count(b'\\":') == keys):
+                try:
+                    check_duplicate_keys(data, obj, source)
+                except SessionFormatError:
+                    self._rollback(mark)
+                    raise
 
-    def _append_raw(self, obj: dict, source: str) -> None:
+    def _append_raw(self, obj: dict, source: str) -> int:
+        """Append one session's rows; returns the object keys of its messages and responses."""
         sid = obj["id"]
         user = obj["user_id"]
         created, updated = obj["created_at"], obj["updated_at"]
@@ -354,6 +399,20 @@ class TableBuilder:
         )
         m = self.m
         m_content, m_time, m_extra, m_order = m["content"], m["time"], m["extra"], m["order"]
+        n = len(messages)
+        if n and set(map(tuple, messages)) == _MESSAGE_LAYOUT:  # all in oxios' layout: whole columns at once
+            contents = [msg["content"] for msg in messages]
+            times = [msg["timestamp"] for msg in messages]
+            if not set(map(type, contents)) | set(map(type, times)) <= _STR_TYPE:
+                raise _Invalid
+            m_content += contents
+            m_time += times
+            m_extra += [None] * n
+            m_order += [None] * n
+            record_keys = 2 * n
+            messages = _NO_ITEMS
+        else:
+            record_keys = 0
         for msg in messages:
             content, ts = msg["content"], msg["timestamp"]
             if type(content) is not str or type(ts) is not str:
@@ -367,13 +426,34 @@ class TableBuilder:
                 extra, order = message_layout(msg)
                 m_extra.append(encode_compact(extra) if extra else None)
                 m_order.append(encode_compact(order) if order is not None else None)
-        n = len(messages)
+                if extra:
+                    record_keys += count_keys(list(extra.values()))
+            record_keys += len(msg)
         m["session"].extend([sid] * n)
         m["index"].extend([index] * n)
         m["seq"].extend(range(n))
         r = self.r
         r_content, r_rsid, r_seed, r_phase = r["content"], r["rsid"], r["seed"], r["phase"]
         r_passed, r_time, r_extra, r_order = r["passed"], r["time"], r["extra"], r["order"]
+        n = len(responses)
+        if n and set(map(tuple, responses)) == _RESPONSE_LAYOUT:  # all in oxios' layout: whole columns at once
+            content, rsid, rseed, phase, passed, ts = ([resp[f] for resp in responses] for f in RESPONSE_FIELDS)
+            if not (
+                set(map(type, content)) | set(map(type, ts)) <= _STR_TYPE
+                and set(map(type, rsid)) | set(map(type, rseed)) | set(map(type, phase)) <= _STR_OR_NONE_TYPES
+                and set(map(type, passed)) <= _BOOL_OR_NONE_TYPES
+            ):
+                raise _Invalid
+            r_content += content
+            r_rsid += rsid
+            r_seed += rseed
+            r_phase += phase
+            r_passed += passed
+            r_time += ts
+            r_extra += [None] * n
+            r_order += [None] * n
+            record_keys += 6 * n
+            responses = _NO_ITEMS
         for resp in responses:
             content, ts = resp["content"], resp["timestamp"]
             rsid, rseed = resp.get("session_id"), resp.get("seed_id")
@@ -396,11 +476,14 @@ class TableBuilder:
             extra, order = response_layout(resp)
             r_extra.append(encode_compact(extra) if extra else None)
             r_order.append(encode_compact(order) if order is not None else None)
-        n = len(responses)
+            record_keys += len(resp)
+            if extra:
+                record_keys += count_keys(list(extra.values()))
         r["session"].extend([sid] * n)
         r["index"].extend([index] * n)
         r["seq"].extend(range(n))
         self._metadata_rows(sid, metadata)
+        return record_keys
 
     def add_session(self, session: Session) -> None:
         """Add one ``Session``."""
