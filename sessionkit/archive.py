@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import multiprocessing
 import os
 import shutil
 import stat
 import sys
+import threading
 import time
 import uuid
 from collections import deque
@@ -40,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sessionkit._fastjson import fast_tables
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit.exceptions import DatasetError, SessionFormatError, SessionkitError, SourceNotFoundError
@@ -71,6 +74,7 @@ from sessionkit.tables import (
     TableBuilder,
     empty_table,
     iter_session_json,
+    take_sessions,
 )
 
 __all__ = ["ExportError", "ExportSummary", "default_jobs", "errors", "export", "restore", "runs"]
@@ -199,11 +203,20 @@ def _no_gc() -> Iterator[None]:
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
+    """``fork`` when this process runs no other thread (the workers then start at once and share
+    what is already imported), else a fork server (safe beside threads, as in a notebook)."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
     method = "forkserver" if sys.platform.startswith("linux") else "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
         context.set_forkserver_preload(["sessionkit._worker"])
     return context
+
+
+def _warm() -> None:
+    """In a new worker: the one-time costs (pyarrow imports pandas on its first conversion)."""
+    pa.array([0])
 
 
 class WorkerPool:
@@ -214,15 +227,25 @@ class WorkerPool:
         self.jobs = jobs
         self.pool: ProcessPoolExecutor | None = None
         if jobs > 1:
-            self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_pool_context(), initializer=gc.disable)
-            for _ in range(jobs):
-                self.pool.submit(int)  # start the processes now
+            context = _pool_context()
+            self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=gc.disable)
+            # start the workers now, warming them up while the caller lists files; a fork server
+            # takes a while to come up, so from a thread, not to hold up the caller
+            submit = lambda: [self.pool.submit(_warm) for _ in range(jobs)]  # noqa: E731
+            if context.get_start_method() == "fork":
+                submit()
+                self._warming = None
+            else:
+                self._warming = threading.Thread(target=submit, daemon=True)
+                self._warming.start()
 
     def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.pool is not None:
+            if self._warming is not None:
+                self._warming.join()
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     def map(self, func: Callable[[T], R], tasks: Iterable[T], jobs: int | None = None) -> Iterator[R]:
@@ -425,9 +448,12 @@ def _stat_tuple(st: os.stat_result) -> tuple[int, int, int, int]:
 def _decode_batch(
     paths: Sequence[str], task: _PartTask, result: _PartResult
 ) -> tuple[SessionTables, list[str], list[os.stat_result]] | None:
-    """Read, decode and check files into tables; a bad file is quarantined, a vanished one counted."""
-    builder = TableBuilder()
-    good: list[tuple[Any, str, bytes, os.stat_result]] = []
+    """Read, decode and check files into tables; a bad file is quarantined, a vanished one counted.
+
+    Files in serde's own layout go through Arrow's JSON reader all at once (``_fastjson``);
+    the others, file by file, through ``TableBuilder.add_raw``. The rows come out in file order.
+    """
+    read: list[tuple[str, bytes, os.stat_result]] = []
     for path in paths:
         try:
             data, st = _read(path)
@@ -440,6 +466,39 @@ def _decode_batch(
             result.bad_stats.append((stored_path(path, task.privacy), 0, 0, 0, 0))
             continue
         result.nbytes += len(data)
+        read.append((path, data, st))
+    if not read:
+        return None
+    fast = fast_tables([data for _, data, _ in read])
+    taken = fast[1] if fast is not None else [False] * len(read)
+    general = _decode_general([item for item, took in zip(read, taken, strict=True) if not took], task, result)
+    order = [i for i, took in enumerate(taken) if took]
+    pieces = [fast[0]] if fast is not None else []
+    if general is not None:
+        tables, sources, _ = general
+        index = {path: i for i, (path, _, _) in enumerate(read)}
+        order += [index[source] for source in sources]
+        pieces.append(tables)
+    if not pieces:
+        return None
+    tables = (
+        pieces[0]
+        if len(pieces) == 1
+        else SessionTables(*(pa.concat_tables([piece[name] for piece in pieces]) for name in TABLE_NAMES))
+    )
+    if order != sorted(order):  # fast and general rows interleave: put them back in file order
+        tables = take_sessions(tables, sorted(range(len(order)), key=order.__getitem__))
+        order.sort()
+    return tables, [read[i][0] for i in order], [read[i][2] for i in order]
+
+
+def _decode_general(
+    read: list[tuple[str, bytes, os.stat_result]], task: _PartTask, result: _PartResult
+) -> tuple[SessionTables, list[str], list[os.stat_result]] | None:
+    """The general path: each file decoded by msgspec, checked and added by ``TableBuilder``."""
+    builder = TableBuilder()
+    good: list[tuple[Any, str, bytes, os.stat_result]] = []
+    for path, data, st in read:
         try:
             obj = decode_json(data, source=path)
             builder.add_raw(obj, path, data)
@@ -527,12 +586,19 @@ def _read_table(folder: Path | None, name: str, schema: pa.Schema) -> pa.Table:
     return pa.concat_tables([pq.read_table(p, schema=schema) for p in paths]).combine_chunks()
 
 
-def _classify(listing: pa.Table, index: pa.Table) -> tuple[list[str], pa.Table, pa.Table]:
+_KNOWN_FILES_SCHEMA = FILES_SCHEMA.append(pa.field("real", pa.string(), nullable=False))
+
+
+def _classify(listing: _Listing, privacy: Privacy | None, index: pa.Table) -> tuple[list[str], pa.Table, pa.Table]:
     """Split the listing into files to read, unchanged good files, and unchanged bad files.
 
     A file is unchanged when its path, size, mtime, ctime and inode all equal the ones the
     last run recorded; its bytes are not read.
     """
+    if index.num_rows == 0:  # a first export: read everything (and leave pyarrow cold till later)
+        none = empty_table(_KNOWN_FILES_SCHEMA)
+        return list(listing.paths), none, none
+    listing = listing.table(privacy)
     # a lookup with compute kernels, not Table.join: that goes through Acero, which imports pandas
     position = pc.index_in(listing["path"], value_set=index["path"])
     previous = index.take(position)
@@ -804,7 +870,7 @@ def _export(
         previous = current_version(out)
         _check_privacy(previous, privacy, out)
         index = _read_table(previous, _INDEX, FILES_SCHEMA)
-        to_read, unchanged_ok, unchanged_bad = _classify(listing.table(privacy), index)
+        to_read, unchanged_ok, unchanged_bad = _classify(listing, privacy, index)
         files_per_part = max(1, int(files_per_part))
         chunks = [to_read[i : i + files_per_part] for i in range(0, len(to_read), files_per_part)]
         summary.jobs = min(pool.jobs, max(1, len(chunks)))
@@ -893,7 +959,11 @@ class _Run:
         new_parts: list[str] = []
         done = 0
         row_groups = dict.fromkeys(TABLE_NAMES, 0)
-        for part in self.pool.map(_export_part, tasks, summary.jobs):
+        parts = self.pool.map(_export_part, tasks, summary.jobs)
+        first = next(parts, None)  # the workers are busy now; meanwhile, warm up what the merge needs:
+        warm = threading.Thread(target=pa.array, args=([0],), daemon=True)  # pyarrow imports pandas here
+        warm.start()
+        for part in () if first is None else itertools.chain([first], parts):
             done += part.files
             summary.bytes_read += part.nbytes
             summary.vanished += part.vanished

@@ -54,6 +54,8 @@ __all__ = [
     "TABLE_NAMES",
     "SessionTables",
     "TableBuilder",
+    "parse_timestamps",
+    "take_sessions",
     "to_tables",
 ]
 
@@ -639,20 +641,61 @@ class TableBuilder:
 
     def _times(self, texts: list[str], locate: Any) -> pa.Array:
         """Parse RFC 3339 texts to timestamp[ns, UTC], all at once when they are in oxios' own form."""
-        array = pa.array(texts, pa.string())
-        if len(array) and pc.all(pc.match_substring_regex(array, _Z_PATTERN)).as_py():
-            try:
-                return pc.cast(array, _TS)
-            except pa.ArrowInvalid:
-                pass  # an impossible date or an out-of-range year: find it below
-        values = []
-        for i, text in enumerate(texts):
-            try:
-                values.append(Timestamp.parse(text).ns)
-            except ValueError as err:
-                session, path = locate(i)
-                raise SessionFormatError(str(err), source=self.sources[session], path=path) from None
-        return pa.array(values, pa.int64()).cast(_TS)
+        try:
+            return parse_timestamps(pa.array(texts, pa.string()))
+        except _BadTimestamp as err:
+            session, path = locate(err.index)
+            raise SessionFormatError(err.reason, source=self.sources[session], path=path) from None
+
+
+class _BadTimestamp(ValueError):
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index, self.reason = index, reason
+
+
+def parse_timestamps(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """RFC 3339 texts as timestamp[ns, UTC]: all at once in Arrow when they are in oxios' own
+    form (``Z``, at most 9 fraction digits), one by one with ``Timestamp.parse`` otherwise.
+
+    Raises:
+        ValueError: a text is not a valid timestamp (``.index`` says which).
+    """
+    if len(texts) and pc.all(pc.match_substring_regex(texts, _Z_PATTERN)).as_py():
+        try:
+            return pc.cast(texts, _TS)
+        except pa.ArrowInvalid:
+            pass  # an impossible date or an out-of-range year: find it below
+    values = []
+    for i, text in enumerate(texts.to_pylist()):
+        try:
+            values.append(Timestamp.parse(text).ns)
+        except (ValueError, TypeError) as err:
+            raise _BadTimestamp(i, str(err)) from None
+    return pa.array(values, pa.int64()).cast(_TS)
+
+
+def take_sessions(tables: SessionTables, rows: Any) -> SessionTables:
+    """The sessions at positions ``rows`` (in that order) with all their rows, for tables whose
+    child rows follow their sessions in order (as ``TableBuilder`` and export write them)."""
+    import numpy as np
+
+    rows = np.asarray(rows, dtype=np.int64)
+    s = tables.sessions
+    picked = {"sessions": s.take(pa.array(rows))}
+    for name, counts in (
+        ("messages", s["n_user_messages"]),
+        ("responses", s["n_agent_responses"]),
+        ("metadata", s["n_metadata"]),
+    ):
+        counts = counts.to_numpy().astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        lengths = counts[rows]
+        index = np.repeat(starts[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
+            lengths.sum()
+        )
+        picked[name] = tables[name].take(pa.array(index, pa.int64()))
+    return SessionTables(**picked)
 
 
 _NO_ITEMS: list = []

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessionkit._timestamp import NS_MAX, NS_MIN, Timestamp
@@ -111,6 +111,7 @@ def test_offsets_are_converted(ns: int, offset_minutes: int) -> None:
     assert Timestamp.parse(text).ns == ns
 
 
+@settings(deadline=None)  # the first call imports what pyarrow needs
 @given(st.lists(nanoseconds, min_size=1, max_size=20))
 def test_arrow_and_python_parsers_agree(values: list[int]) -> None:
     """The exporter parses timestamps in Arrow; it must agree with the model to the nanosecond."""

@@ -1,0 +1,255 @@
+"""The exporter's fast path: files in serde's own layout, parsed into columns by Arrow's JSON reader.
+
+Most of an oxios file is message and response text. Turning it into Python strings and back
+into Arrow columns costs several times the parse itself, so for a batch of files this module
+lets Arrow's C++ JSON reader build the columns directly, and takes from Python only what Arrow
+cannot hold: the metadata, whose values may be any JSON. A file qualifies only when it is
+provably in serde's layout with nothing the columns would lose: the keys of the whole file,
+in order, must be exactly those the parsed values imply (so no unknown field, no repeated key,
+no explicit ``null`` where serde leaves a field out, no other order). Anything else is left to
+``TableBuilder.add_raw``, which takes every file; both give the same rows.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from sessionkit.model import MESSAGE_FIELDS, RESPONSE_FIELDS
+from sessionkit.tables import (
+    MESSAGES_SCHEMA,
+    METADATA_SCHEMA,
+    RESPONSES_SCHEMA,
+    SESSIONS_SCHEMA,
+    SessionTables,
+    parse_timestamps,
+)
+
+__all__ = ["fast_tables"]
+
+_MESSAGE = pa.struct([("content", pa.string()), ("timestamp", pa.string())])
+_RESPONSE = pa.struct(
+    [
+        ("content", pa.string()),
+        ("session_id", pa.string()),
+        ("seed_id", pa.string()),
+        ("phase_reached", pa.string()),
+        ("evaluation_passed", pa.bool_()),
+        ("timestamp", pa.string()),
+    ]
+)
+_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("user_id", pa.string()),
+        ("user_messages", pa.list_(_MESSAGE)),
+        ("agent_responses", pa.list_(_RESPONSE)),
+        ("active_seed_id", pa.string()),
+        ("active_persona_id", pa.string()),
+        ("created_at", pa.string()),
+        ("updated_at", pa.string()),
+    ]
+)
+_PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, newlines_in_values=True, unexpected_field_behavior="ignore")
+_READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
+_START = b'{\n  "id": '
+# a key in serde's pretty layout: at the start of a line, quoted, followed by ": " (keys holding
+# a quote or a backslash do not match, and send their file down the general path)
+_KEY = re.compile(rb'\n +"([^"\\\n]*)": ')
+_ENCODER = msgspec.json.Encoder()
+_MESSAGE_KEYS = [name.encode() for name in MESSAGE_FIELDS]
+_RESPONSE_KEYS = [name.encode() for name in RESPONSE_FIELDS]
+
+
+class _Metadata(msgspec.Struct):
+    """The one part of a file Arrow cannot take: metadata values may be any JSON."""
+
+    metadata: dict[str, Any] = {}
+
+
+_METADATA = msgspec.json.Decoder(_Metadata)
+
+
+def _nested_keys(value: Any, keys: list[bytes]) -> None:
+    """The object keys inside a JSON value, in document order, as serde writes them."""
+    if type(value) is dict:
+        for key, item in value.items():
+            keys.append(_ENCODER.encode(key)[1:-1])
+            if type(item) is dict or type(item) is list:
+                _nested_keys(item, keys)
+    else:
+        for item in value:
+            if type(item) is dict or type(item) is list:
+                _nested_keys(item, keys)
+
+
+def fast_tables(datas: list[bytes]) -> tuple[SessionTables, list[bool]] | None:
+    """The tables of the files it can take, and which those are (the rest: ``add_raw``).
+
+    Returns None when Arrow refuses the batch as a whole (a file that is not JSON, or a value
+    of the wrong type): then the general path, file by file, finds and names the problem.
+    """
+    candidates = [i for i, data in enumerate(datas) if data.startswith(_START)]
+    if not candidates:
+        return None
+    try:
+        parsed = pj.read_json(
+            io.BytesIO(b"\n".join(datas[i] for i in candidates)), read_options=_READ, parse_options=_PARSE
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if parsed.num_rows != len(candidates):
+        return None
+    parsed = parsed.combine_chunks()
+    try:
+        parsed.validate(full=True)  # Arrow's reader does not check that nested strings are UTF-8
+    except pa.ArrowInvalid:
+        return None
+    messages, responses = parsed["user_messages"].chunk(0), parsed["agent_responses"].chunk(0)
+    n_messages = pc.fill_null(pc.list_value_length(messages), 0)
+    n_responses = pc.fill_null(pc.list_value_length(responses), 0)
+    # serde writes every field but the two optional ids: a null here means a missing key or an
+    # explicit null, which the key check below tells apart
+    required = [parsed[name] for name in ("id", "user_id", "created_at", "updated_at")]
+    nulls = pc.or_(
+        pc.or_(pc.is_null(required[0]), pc.is_null(required[1])),
+        pc.or_(pc.is_null(required[2]), pc.is_null(required[3])),
+    )
+    nulls = pc.or_(nulls, pc.or_(pc.is_null(messages), pc.is_null(responses)))
+    flat_m, flat_r = messages.flatten(), responses.flatten()
+    bad_children = set()
+    for flat, kind, fields in (
+        (flat_m, messages, ("content", "timestamp")),
+        (flat_r, responses, ("content", "timestamp")),
+    ):
+        holes = pc.or_(pc.is_null(flat), pc.or_(pc.is_null(flat.field(fields[0])), pc.is_null(flat.field(fields[1]))))
+        if pc.any(holes).as_py():
+            bad_children.update(pc.list_parent_indices(kind).filter(holes).to_pylist())
+    seeds = pc.is_valid(parsed["active_seed_id"]).to_pylist()
+    personas = pc.is_valid(parsed["active_persona_id"]).to_pylist()
+    ok_rows: list[int] = []
+    metadata: list[dict[str, Any]] = []
+    null_rows = nulls.to_pylist()
+    for row, (i, n_m, n_r) in enumerate(zip(candidates, n_messages.to_pylist(), n_responses.to_pylist(), strict=True)):
+        if null_rows[row] or row in bad_children:
+            continue
+        data = datas[i]
+        try:
+            meta = _METADATA.decode(data).metadata
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            continue
+        expected = [
+            b"id",
+            b"user_id",
+            b"user_messages",
+            *(_MESSAGE_KEYS * n_m),
+            b"agent_responses",
+            *(_RESPONSE_KEYS * n_r),
+        ]
+        if seeds[row]:
+            expected.append(b"active_seed_id")
+        if personas[row]:
+            expected.append(b"active_persona_id")
+        expected += (b"created_at", b"updated_at", b"metadata")
+        if meta:
+            _nested_keys(meta, expected)
+        if _KEY.findall(data) != expected:
+            continue
+        ok_rows.append(row)
+        metadata.append(meta)
+    if not ok_rows:
+        return None
+    taken = [False] * len(datas)
+    for row in ok_rows:
+        taken[candidates[row]] = True
+    try:
+        tables = _tables(parsed.take(pa.array(ok_rows, pa.int64())), metadata)
+    except ValueError:  # a timestamp that is not RFC 3339: the general path names it
+        return None
+    return tables, taken
+
+
+def _children(lists: pa.ListArray, ids: pa.Array) -> tuple[pa.StructArray, pa.Array, pa.Array]:
+    """The list items flattened, with their session id and 0-based position in the list."""
+    flat = lists.flatten()
+    parents = pc.list_parent_indices(lists)
+    offsets = lists.offsets.to_numpy()
+    starts = offsets[:-1] - offsets[0]
+    lengths = np.diff(offsets)
+    seq = np.arange(len(flat), dtype=np.int32) - np.repeat(starts, lengths).astype(np.int32)
+    return flat, ids.take(parents), pa.array(seq, pa.int32())
+
+
+def _tables(parsed: pa.Table, metadata: list[dict[str, Any]]) -> SessionTables:
+    parsed = parsed.combine_chunks()
+    ids = parsed["id"].chunk(0)
+    messages, responses = parsed["user_messages"].chunk(0), parsed["agent_responses"].chunk(0)
+    n_messages = pc.list_value_length(messages).cast(pa.int32())
+    n_responses = pc.list_value_length(responses).cast(pa.int32())
+    n = parsed.num_rows
+    nulls = pa.nulls(n, pa.string())
+    sessions = pa.Table.from_arrays(
+        [
+            ids,
+            parsed["user_id"],
+            parsed["active_seed_id"],
+            parsed["active_persona_id"],
+            parse_timestamps(parsed["created_at"]),
+            parse_timestamps(parsed["updated_at"]),
+            n_messages,
+            n_responses,
+            pc.min_element_wise(n_messages, n_responses),
+            nulls,
+            nulls,
+            pa.array([len(meta) for meta in metadata], pa.int32()),
+        ],
+        schema=SESSIONS_SCHEMA,
+    )
+    flat, owner, seq = _children(messages, ids)
+    m_nulls = pa.nulls(len(flat), pa.string())
+    messages_table = pa.Table.from_arrays(
+        [owner, seq, flat.field("content"), parse_timestamps(flat.field("timestamp")), m_nulls, m_nulls],
+        schema=MESSAGES_SCHEMA,
+    )
+    flat, owner, seq = _children(responses, ids)
+    r_nulls = pa.nulls(len(flat), pa.string())
+    responses_table = pa.Table.from_arrays(
+        [
+            owner,
+            seq,
+            flat.field("content"),
+            flat.field("session_id"),
+            flat.field("seed_id"),
+            flat.field("phase_reached"),
+            flat.field("evaluation_passed"),
+            parse_timestamps(flat.field("timestamp")),
+            r_nulls,
+            r_nulls,
+        ],
+        schema=RESPONSES_SCHEMA,
+    )
+    sids = ids.to_pylist()
+    d_session, d_ord, d_key, d_value = [], [], [], []
+    for sid, meta in zip(sids, metadata, strict=True):
+        if meta:
+            d_session += [sid] * len(meta)
+            d_ord += range(len(meta))
+            d_key += meta
+            d_value += [_ENCODER.encode(value).decode() for value in meta.values()]
+    metadata_table = pa.Table.from_arrays(
+        [
+            pa.array(d_session, pa.string()),
+            pa.array(d_ord, pa.int32()),
+            pa.array(d_key, pa.string()),
+            pa.array(d_value, pa.string()),
+        ],
+        schema=METADATA_SCHEMA,
+    )
+    return SessionTables(sessions, messages_table, responses_table, metadata_table)
