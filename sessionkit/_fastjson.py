@@ -60,9 +60,9 @@ _SCHEMA = pa.schema(
 _PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, newlines_in_values=True, unexpected_field_behavior="ignore")
 _READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
 _START = b'{\n  "id": '
-# a key in serde's pretty layout: at the start of a line, quoted, followed by ": " (keys holding
-# a quote or a backslash do not match, and send their file down the general path)
-_KEY = re.compile(rb'\n +"([^"\\\n]*)": ')
+# a key in serde's pretty layout: at the start of a line, quoted (escapes and all), then ": ";
+# inside a string a newline is always escaped, so no text in a value can look like this
+_KEY = re.compile(rb'\n +"((?:[^"\\\n]|\\.)*)": ')
 _ENCODER = msgspec.json.Encoder()
 _MESSAGE_KEYS = [name.encode() for name in MESSAGE_FIELDS]
 _RESPONSE_KEYS = [name.encode() for name in RESPONSE_FIELDS]
