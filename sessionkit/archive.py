@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import uuid
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -276,35 +277,47 @@ def ordered_map(func: Callable[[T], R], tasks: Iterable[T], jobs: int) -> Iterat
 
 
 # -- listing the source ----------------------------------------------------------------------------
-@dataclass
 class _Listing:
-    """The session files of a source with their stat, and how many entries were ignored."""
+    """The session files of a source, sorted by name, with their stat, and the ignored count.
 
-    paths: list[str] = field(default_factory=list)
-    size: list[int] = field(default_factory=list)
-    mtime_ns: list[int] = field(default_factory=list)
-    ctime_ns: list[int] = field(default_factory=list)
-    inode: list[int] = field(default_factory=list)
-    ignored: int = 0
+    Kept compact (names, and the numbers in typed arrays) since a source may hold millions.
+    """
 
-    def add(self, path: str, st: os.stat_result) -> None:
-        self.paths.append(path)
-        self.size.append(st.st_size)
-        self.mtime_ns.append(st.st_mtime_ns)
-        self.ctime_ns.append(st.st_ctime_ns)
-        self.inode.append(st.st_ino)
+    def __init__(self, folder: str = "") -> None:
+        self.folder = folder
+        self.names: list[str] = []
+        self.size = array("q")
+        self.mtime_ns = array("q")
+        self.ctime_ns = array("q")
+        self.inode = array("q")
+        self.ignored = 0
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _numbers(self) -> tuple[array, array, array, array]:
+        return self.size, self.mtime_ns, self.ctime_ns, self.inode
+
+    @property
+    def paths(self) -> list[str]:
+        """The files' paths."""
+        join, folder = os.path.join, self.folder
+        return [join(folder, name) for name in self.names]
 
     def table(self, privacy: Privacy | None = None) -> pa.Table:
         """The files as a table: ``path`` as the archive records it, ``real`` as it is on disk."""
-        stored = self.paths if privacy is None else [stored_path(p, privacy) for p in self.paths]
+        paths = self.paths
+        stored = paths if privacy is None else [stored_path(p, privacy) for p in paths]
+        import numpy as np
+
         return pa.table(
             {
                 "path": pa.array(stored, pa.string()),
-                "real": pa.array(self.paths, pa.string()),
-                "size": pa.array(self.size, pa.int64()),
-                "mtime_ns": pa.array(self.mtime_ns, pa.int64()),
-                "ctime_ns": pa.array(self.ctime_ns, pa.int64()),
-                "inode": pa.array(self.inode, pa.int64()),
+                "real": pa.array(paths, pa.string()),
+                "size": pa.array(np.frombuffer(self.size, dtype=np.int64)),
+                "mtime_ns": pa.array(np.frombuffer(self.mtime_ns, dtype=np.int64)),
+                "ctime_ns": pa.array(np.frombuffer(self.ctime_ns, dtype=np.int64)),
+                "inode": pa.array(np.frombuffer(self.inode, dtype=np.int64)),
             }
         )
 
@@ -315,35 +328,46 @@ def list_source(source: str | os.PathLike[str]) -> _Listing:
     A symlink counts as a session file only when it resolves to a regular file inside the
     source folder; sockets, FIFOs, folders, ``*.tmp`` files and the like are ignored.
     """
-    listing = _Listing()
     path = Path(source)
     if path.is_file():
-        listing.add(str(path), path.stat())
+        listing = _Listing(str(path.parent))
+        st = path.stat()
+        listing.names.append(path.name)
+        for column, value in zip(
+            listing._numbers(), (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino), strict=True
+        ):
+            column.append(value)
         return listing
     folder = find_sessions_dir(path)
+    listing = _Listing(str(folder))
     root = os.path.realpath(folder)
-    entries = []
+    names, size, mtime, ctime, inode = listing.names, array("q"), array("q"), array("q"), array("q")
     with os.scandir(folder) as scan:
         for entry in scan:
-            entries.append(entry)
-    entries.sort(key=lambda e: e.name)
-    for entry in entries:
-        if not entry.name.endswith(".json"):
-            listing.ignored += 1
-            continue
-        try:
-            if entry.is_symlink():
-                target = os.path.realpath(entry.path)
-                if os.path.dirname(target) != root and not target.startswith(root + os.sep):
-                    listing.ignored += 1
-                    continue
-            st = entry.stat()
-        except FileNotFoundError:  # pruned while we listed; never seen as a file
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            listing.ignored += 1
-            continue
-        listing.add(entry.path, st)
+            if not entry.name.endswith(".json"):
+                listing.ignored += 1
+                continue
+            try:
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path)
+                    if os.path.dirname(target) != root and not target.startswith(root + os.sep):
+                        listing.ignored += 1
+                        continue
+                st = entry.stat()
+            except FileNotFoundError:  # pruned while we listed; never seen as a file
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                listing.ignored += 1
+                continue
+            names.append(entry.name)
+            size.append(st.st_size)
+            mtime.append(st.st_mtime_ns)
+            ctime.append(st.st_ctime_ns)
+            inode.append(st.st_ino)
+    order = sorted(range(len(names)), key=names.__getitem__)
+    listing.names = [names[i] for i in order]
+    for target, values in zip(listing._numbers(), (size, mtime, ctime, inode), strict=True):
+        target.extend(values[i] for i in order)
     return listing
 
 
@@ -368,7 +392,7 @@ class _PartResult:
     nbytes: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     row_groups: dict[str, int] = field(default_factory=dict)
-    records: list[tuple] = field(default_factory=list)  # good files: path, stat..., sid, updated_ns, ordinal, named
+    records: pa.Table | None = None  # one row per good file, columns _RECORD_COLUMNS
     privacy: PrivacyCounts | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)  # bad files, rows of the errors table
     bad_stats: list[tuple] = field(default_factory=list)  # bad files: path, stat...
@@ -535,6 +559,7 @@ def _export_part(task: _PartTask) -> _PartResult:
     result = _PartResult(task.index, task.name, files=len(task.files))
     writers: dict[str, TableWriter] = {}
     ordinal = 0
+    records: list[tuple] = []
     try:
         for start in range(0, len(task.files), FILES_PER_BATCH):
             decoded = _decode_batch(task.files[start : start + FILES_PER_BATCH], task, result)
@@ -558,8 +583,8 @@ def _export_part(task: _PartTask) -> _PartResult:
             ids = tables.sessions["session_id"].to_pylist()
             updated = tables.sessions["updated_at"].cast(pa.int64()).to_pylist()
             for sid, ns, source, st, is_named in zip(ids, updated, sources, stats, named, strict=True):
-                result.records.append(
-                    (stored_path(source, task.privacy), source, *_stat_tuple(st), sid, ns, ordinal, is_named)
+                records.append(
+                    (stored_path(source, task.privacy), source, *_stat_tuple(st), sid, ns, ordinal, is_named, task.name)
                 )
                 ordinal += 1
     finally:
@@ -567,6 +592,7 @@ def _export_part(task: _PartTask) -> _PartResult:
             writer.close()
             result.rows[name] = writer.rows
             result.row_groups[name] = writer.row_groups
+    result.records = _records_table(records)  # compact Arrow, not tuples, for the main process to hold
     return result
 
 
@@ -597,7 +623,7 @@ def _classify(listing: _Listing, privacy: Privacy | None, index: pa.Table) -> tu
     """
     if index.num_rows == 0:  # a first export: read everything (and leave pyarrow cold till later)
         none = empty_table(_KNOWN_FILES_SCHEMA)
-        return list(listing.paths), none, none
+        return listing.paths, none, none
     listing = listing.table(privacy)
     # a lookup with compute kernels, not Table.join: that goes through Acero, which imports pandas
     position = pc.index_in(listing["path"], value_set=index["path"])
@@ -676,22 +702,26 @@ def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisi
     replaces the dataset's version unless that one is newer (on a tie, the content read now).
     """
     decisions = _Decisions()
-    present = pa.concat_tables(
-        [
-            new.select(["path", "real", "session_id", "updated_at_ns", "named", "part", "ordinal"]),
-            pa.table(
-                {
-                    "path": unchanged_ok["path"],
-                    "real": unchanged_ok["real"],
-                    "session_id": unchanged_ok["session_id"],
-                    "updated_at_ns": unchanged_ok["updated_at_ns"],
-                    "named": pc.fill_null(unchanged_ok["named"], False),
-                    "part": pa.nulls(unchanged_ok.num_rows, pa.string()),
-                    "ordinal": pa.nulls(unchanged_ok.num_rows, pa.int64()),
-                }
-            ),
-        ]
-    )
+    columns = ["path", "real", "session_id", "updated_at_ns", "named", "part", "ordinal"]
+    if unchanged_ok.num_rows == 0:
+        present = new.select(columns)
+    else:
+        present = pa.concat_tables(
+            [
+                new.select(columns),
+                pa.table(
+                    {
+                        "path": unchanged_ok["path"],
+                        "real": unchanged_ok["real"],
+                        "session_id": unchanged_ok["session_id"],
+                        "updated_at_ns": unchanged_ok["updated_at_ns"],
+                        "named": pc.fill_null(unchanged_ok["named"], False),
+                        "part": pa.nulls(unchanged_ok.num_rows, pa.string()),
+                        "ordinal": pa.nulls(unchanged_ok.num_rows, pa.int64()),
+                    }
+                ),
+            ]
+        )
     counts = pc.value_counts(present["session_id"])
     dup_ids = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     losers: set[str] = set()
@@ -860,7 +890,7 @@ def _export(
         source=str(source),
         out=str(out),
         run_id=run_id,
-        seen=len(listing.paths) + listing.ignored,
+        seen=len(listing) + listing.ignored,
         ignored=listing.ignored,
     )
     if quarantine_dir is None:
@@ -953,7 +983,7 @@ class _Run:
             for i, chunk in enumerate(chunks)
         )
         total = sum(len(c) for c in chunks)
-        records: list[tuple] = []
+        records: list[pa.Table] = []
         bad_stats: list[tuple] = []
         new_errors: list[dict[str, Any]] = []
         new_parts: list[str] = []
@@ -967,7 +997,8 @@ class _Run:
             done += part.files
             summary.bytes_read += part.nbytes
             summary.vanished += part.vanished
-            records.extend((*r, part.name) for r in part.records)
+            if part.records is not None and part.records.num_rows:
+                records.append(part.records)
             bad_stats.extend(part.bad_stats)
             new_errors.extend(part.errors)
             if part.privacy is not None:
@@ -979,7 +1010,7 @@ class _Run:
             if self.progress is not None:
                 self.progress(done, total)
             failpoint("part-written")
-        new = _records_table(records)
+        new = pa.concat_tables(records) if records else _records_table([])
         decisions = _merge(new, unchanged_ok, _existing_sessions(self.previous))
         # duplicates: quarantined, with the bytes as they are now
         duplicate_paths = set()
@@ -1112,7 +1143,7 @@ def _write_index(
     )
     index = pa.concat_tables(
         [read, ok.cast(FILES_SCHEMA), unchanged_bad.select(FILES_SCHEMA.names).cast(FILES_SCHEMA), bad]
-    ).sort_by("path")
+    )
     pq.write_table(index, staging / _INDEX, compression="zstd")
 
 
