@@ -15,6 +15,7 @@ def main() -> None:
     folder, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
     con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")  # DuckDB's advice for large loads: half the time
     glob = os.path.join(folder, "*.json")
     # metadata is an open-ended object: keep it as JSON so keys are not dropped by sampling
     con.execute(

@@ -11,6 +11,7 @@ usage: python bench/run.py [--quick] [--runs N] [--sizes 20000,200000] [--helper
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -19,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -66,23 +68,40 @@ class Measure:
         return out
 
 
+def _pss(pid: int) -> int:
+    """The proportional set size of a process in bytes, from the cheap smaps_rollup
+    (reading the full smaps of a process with many mappings stalls it)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0
+    return 0
+
+
 def run_tree(args: list[str], *, cwd: Path | None = None) -> tuple[float, float, str]:
     """Run a command; return (seconds, peak memory (PSS) of it and its children in MB, stdout)."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=err)
-        peak = 0
-        handle = psutil.Process(proc.pid)
-        while proc.poll() is None:
-            try:  # PSS: the pages forked workers share are counted once, not once per process
-                pss = handle.memory_full_info().pss + sum(
-                    c.memory_full_info().pss for c in handle.children(recursive=True)
-                )
-                peak = max(peak, pss)
-            except psutil.Error:
-                pass
-            time.sleep(0.02)
+        peaks = [0]
+        done = threading.Event()
+
+        def sample() -> None:  # PSS: the pages forked workers share are counted once, not once per process
+            handle = psutil.Process(proc.pid)
+            while not done.wait(0.1):
+                with contextlib.suppress(psutil.Error):
+                    peaks[0] = max(peaks[0], sum(_pss(p.pid) for p in [handle, *handle.children(recursive=True)]))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        proc.wait()
         seconds = time.perf_counter() - started
+        done.set()
+        sampler.join()
+        peak = peaks[0]
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
@@ -108,6 +127,7 @@ def measure(
     for i in range(runs):
         if cleanup:
             cleanup()
+        os.sync()  # each run starts without the previous runs' writes still queued for the disk
         seconds, rss, stdout = run_tree(command(i))
         if self_timed:
             seconds = float(stdout.split()[-1])
@@ -234,18 +254,21 @@ def bench_files(size: int, runs: int, data: Path, scratch: Path, with_baselines:
             sessions=size,
         )
     )
-    restored = scratch / "restored"
+    # each run restores into a new folder, removed only after all runs: deleting 20,000 files
+    # (with the discard some filesystems do) would slow the next run down, not this one
+    restored = [scratch / f"restored-{i}" for i in range(runs)]
     results.append(
         measure(
             "sessionkit restore (all cores)",
             size,
             runs,
-            lambda i: [EXE, "restore", str(dataset), str(restored), "--quiet"],
-            cleanup=lambda: shutil.rmtree(restored, ignore_errors=True),
+            lambda i: [EXE, "restore", str(dataset), str(restored[i]), "--quiet"],
             mb=mb,
             sessions=size,
         )
     )
+    for folder in restored:
+        shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(dataset, ignore_errors=True)
     return results
 
