@@ -34,6 +34,19 @@ def _progress(label: str, *, quiet: bool, unit: str = "file") -> Iterator[Callab
         done()
 
 
+def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--format table|csv|json`` option of the commands that print rows."""
+    return click.option(
+        "--format",
+        "-f",
+        "fmt",
+        type=click.Choice(["table", "csv", "json"]),
+        default="table",
+        show_default=True,
+        help="How to print the rows: an aligned table, CSV, or a JSON array of objects.",
+    )(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sessionkit")
 def cli() -> None:
@@ -176,15 +189,7 @@ def restore(dataset: Path, dest: Path, overwrite: bool, jobs: int | None, quiet:
 @cli.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
 @click.argument("query")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="How to print the result.",
-)
+@output_options
 def sql(dataset: Path, query: str, fmt: str) -> None:
     """Run a SQL QUERY over DATASET's views: sessions, messages, responses, metadata, exchanges."""
     from sessionkit.query import connect
@@ -352,15 +357,7 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None
 
 @cli.command()
 @click.argument("dataset", type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-    help="How to print the list.",
-)
+@output_options
 def errors(dataset: Path, fmt: str) -> None:
     """List the files of DATASET's exports that could not be read as sessions.
 
