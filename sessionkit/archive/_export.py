@@ -1,0 +1,331 @@
+"""``export``: the incremental, atomic upsert of oxios files into a dataset."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sessionkit._progress import Progress
+from sessionkit._progress import resolve as resolve_progress
+from sessionkit.archive._listing import list_source, stored_path
+from sessionkit.archive._parts import _export_part, _PartTask, _read, _records_table, quarantine
+from sessionkit.archive._pool import WorkerPool, default_jobs
+from sessionkit.archive._state import (
+    _INDEX,
+    FILES_SCHEMA,
+    _classify,
+    _count,
+    _Decisions,
+    _existing_sessions,
+    _filter_part,
+    _merge,
+    _read_table,
+    _write_errors,
+    _write_index,
+    _write_run,
+    errors,
+)
+from sessionkit.archive._summary import ExportError, ExportSummary
+from sessionkit.privacy import Privacy, PrivacyCounts, check_same_privacy
+from sessionkit.storage import (
+    QUARANTINE_DIR,
+    ROW_GROUP_ROWS,
+    TableWriter,
+    check_writable,
+    current_version,
+    failpoint,
+    link_or_copy,
+    new_staging,
+    publish,
+    recover,
+    writer_lock,
+)
+from sessionkit.tables import (
+    RUNS_SCHEMA,
+    SCHEMAS,
+    TABLE_NAMES,
+)
+
+#: Files per part: each part is one Parquet file per table, written by one worker.
+FILES_PER_PART = 2048
+
+
+def export(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    jobs: int | None = None,
+    strict: bool = False,
+    privacy: Privacy | None = None,
+    quarantine_dir: str | os.PathLike[str] | None = None,
+    files_per_part: int = FILES_PER_PART,
+    row_group_rows: int = ROW_GROUP_ROWS,
+    progress: Progress = None,
+) -> ExportSummary:
+    """Export oxios session files into a dataset folder: a new one, or an update of an existing one.
+
+    Re-running into the same ``out`` adds new sessions, replaces the ones whose files changed
+    (the newest ``updated_at`` wins; on a tie, the content read now), and keeps the ones whose
+    files are gone. Unchanged files are recognised without being read. Files that are not
+    sessions are quarantined, never dropped silently. Readers see the old dataset or the new
+    one, never a mix; a second export into the same ``out`` fails at once.
+
+    Args:
+        source: an oxios state directory, a ``sessions/`` folder, or one ``.json`` file.
+        out: the dataset folder (absent, empty, or made by an earlier export).
+        jobs: worker processes (default: all cores); 1 works in this process.
+        strict: raise ``ExportError`` after publishing when any file was quarantined.
+        files_per_part: files per part (per Parquet file of each table).
+        row_group_rows: the most rows in one Parquet row group.
+        privacy: pseudonyms and redaction applied before anything is written (see
+            ``sessionkit.privacy.Privacy``); every run into one dataset must use the same.
+        quarantine_dir: where copies of bad files go (default: ``OUT/quarantine``; with
+            privacy settings, ``OUT.quarantine`` beside the dataset, which may then be shared).
+        progress: a progress bar (None: when in a notebook or on a terminal; True; False) or a
+            callable ``progress(files_read, files_to_read)`` called after each part.
+
+    Raises:
+        ExportError: with ``strict``, when files were quarantined.
+        DatasetExistsError: ``out`` holds files that are not a dataset.
+        DatasetLockedError: another export is writing ``out``.
+        PrivacyError: the privacy settings differ from those of the dataset's earlier runs.
+
+    Example:
+        >>> import sessionkit as sk
+        >>> sk.export("data/oxios-sample", "build/sample-dataset").exported  # doctest: +SKIP
+        300
+    """
+    started_ns = time.time_ns()
+    started = time.perf_counter()
+    out = Path(out)
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    with WorkerPool(jobs) as pool:
+        return _export(
+            source,
+            out,
+            pool,
+            strict,
+            privacy,
+            quarantine_dir,
+            files_per_part,
+            row_group_rows,
+            progress,
+            started,
+            started_ns,
+        )
+
+
+def _export(
+    source: str | os.PathLike[str],
+    out: Path,
+    pool: WorkerPool,
+    strict: bool,
+    privacy: Privacy | None,
+    quarantine_dir: str | os.PathLike[str] | None,
+    files_per_part: int,
+    row_group_rows: int,
+    progress: Progress,
+    started: float,
+    started_ns: int,
+) -> ExportSummary:
+    listing = list_source(source)
+    check_writable(out)
+    if privacy is not None and privacy.is_noop:
+        privacy = None
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    summary = ExportSummary(
+        source=str(source),
+        out=str(out),
+        run_id=run_id,
+        seen=len(listing) + listing.ignored,
+        ignored=listing.ignored,
+    )
+    if quarantine_dir is None:
+        quarantine_dir = out.parent / f"{out.name}.quarantine" if privacy is not None else out / QUARANTINE_DIR
+    with writer_lock(out):
+        recover(out)
+        previous = current_version(out)
+        _check_privacy(previous, privacy, out)
+        index = _read_table(previous, _INDEX, FILES_SCHEMA)
+        to_read, unchanged_ok, unchanged_bad = _classify(listing, privacy, index)
+        files_per_part = max(1, int(files_per_part))
+        chunks = [to_read[i : i + files_per_part] for i in range(0, len(to_read), files_per_part)]
+        summary.jobs = min(pool.jobs, max(1, len(chunks)))
+        staging = new_staging(out, run_id)
+        failpoint("staging")
+        update, done = resolve_progress(progress, "export", total=len(to_read))
+        run = _Run(summary, previous, staging, Path(quarantine_dir), privacy, row_group_rows, update, pool)
+        try:
+            run.read_and_merge(chunks, unchanged_ok, unchanged_bad)
+            failpoint("merged")
+            summary.seconds = time.perf_counter() - started
+            _write_run(summary, previous, staging, started_ns, run.privacy_record())
+            failpoint("before-publish")
+            publish(out, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        finally:
+            done()
+    summary.seconds = time.perf_counter() - started
+    summary.check()
+    if strict and summary.quarantined:
+        listed = pa.array([stored_path(p, privacy) for p in listing.paths], pa.string())
+        table = errors(out)
+        current = table.filter(pc.is_in(table["file"], value_set=listed)).to_pylist()
+        err = ExportError(current, summary.files)
+        err.summary = summary
+        raise err
+    return summary
+
+
+def _check_privacy(previous: Path | None, privacy: Privacy | None, out: Path) -> None:
+    """One dataset, one set of privacy settings (see ``check_same_privacy``)."""
+    if previous is None:
+        return
+    import json
+
+    last = _read_table(previous, "runs", RUNS_SCHEMA)
+    if last.num_rows == 0:
+        if privacy is not None and _read_table(previous, "sessions", SCHEMAS["sessions"]).num_rows:
+            check_same_privacy(None, privacy, dataset=str(out))
+        return
+    record = last["privacy"][last.num_rows - 1].as_py()
+    check_same_privacy(json.loads(record) if record else None, privacy, dataset=str(out))
+
+
+@dataclass
+class _Run:
+    """One export run in the main process: the parts the workers wrote, merged into ``staging``."""
+
+    summary: ExportSummary
+    previous: Path | None
+    staging: Path
+    quarantine: Path
+    privacy: Privacy | None
+    row_group_rows: int
+    progress: Callable[[int, int], None] | None
+    pool: WorkerPool
+    counts: PrivacyCounts | None = None
+
+    def privacy_record(self) -> dict[str, Any] | None:
+        if self.privacy is None:
+            return None
+        return self.privacy.run_record(self.counts or PrivacyCounts())
+
+    def read_and_merge(self, chunks: list[list[str]], unchanged_ok: pa.Table, unchanged_bad: pa.Table) -> None:
+        """Read the changed files into new parts, then merge them with the previous version."""
+        summary, staging, run_id = self.summary, self.staging, self.summary.run_id
+        tasks = (
+            _PartTask(
+                i,
+                chunk,
+                str(staging),
+                str(self.quarantine),
+                f"part-{run_id}-{i:05d}.parquet",
+                run_id,
+                self.row_group_rows,
+                self.privacy,
+            )
+            for i, chunk in enumerate(chunks)
+        )
+        total = sum(len(c) for c in chunks)
+        records: list[pa.Table] = []
+        bad_stats: list[tuple] = []
+        new_errors: list[dict[str, Any]] = []
+        new_parts: list[str] = []
+        done = 0
+        row_groups = dict.fromkeys(TABLE_NAMES, 0)
+        parts = self.pool.map(_export_part, tasks, summary.jobs)
+        first = next(parts, None)  # the workers are busy now; meanwhile, warm up what the merge needs:
+        warm = threading.Thread(target=pa.array, args=([0],), daemon=True)  # pyarrow imports pandas here
+        warm.start()
+        for part in () if first is None else itertools.chain([first], parts):
+            done += part.files
+            summary.bytes_read += part.nbytes
+            summary.vanished += part.vanished
+            if part.records is not None and part.records.num_rows:
+                records.append(part.records)
+            bad_stats.extend(part.bad_stats)
+            new_errors.extend(part.errors)
+            if part.privacy is not None:
+                self.counts = part.privacy if self.counts is None else self.counts + part.privacy
+            if part.rows:
+                new_parts.append(part.name)
+            for name in TABLE_NAMES:
+                row_groups[name] += part.row_groups.get(name, 0)
+            if self.progress is not None:
+                self.progress(done, total)
+            failpoint("part-written")
+        new = pa.concat_tables(records) if records else _records_table([])
+        decisions = _merge(new, unchanged_ok, _existing_sessions(self.previous))
+        # duplicates: quarantined, with the bytes as they are now
+        duplicate_paths = set()
+        for path, real, sid, winner in decisions.duplicates:
+            try:
+                data, _ = _read(real)
+            except OSError:
+                data = b""
+            reason = f"session id {sid!r} is also held by {winner}, which is newer or named after the id; this copy was set aside"
+            new_errors.append(quarantine(str(self.quarantine), real, data, reason, run_id, self.privacy))
+            duplicate_paths.add(path)
+        self._assemble(new_parts, decisions)
+        # buckets
+        read_ok = set(new["path"].to_pylist())
+        unchanged_dups = duplicate_paths - read_ok
+        summary.exported = len(read_ok) - len(decisions.stale) - len(duplicate_paths & read_ok)
+        summary.unchanged = unchanged_ok.num_rows - len(unchanged_dups) + len(decisions.stale)
+        summary.quarantined = len(bad_stats) + unchanged_bad.num_rows + len(duplicate_paths)
+        summary.errors = new_errors
+        summary.row_groups = row_groups
+        _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths)
+        _write_errors(staging, self.previous, new_errors, read_ok - duplicate_paths)
+        _count(summary, staging)
+
+    def _assemble(self, new_parts: list[str], decisions: _Decisions) -> None:
+        """The new version's parts: new ones (filtered where they hold losers), old ones linked or filtered."""
+        summary, staging, previous, rows = self.summary, self.staging, self.previous, self.row_group_rows
+        summary.parts_written = len(new_parts)
+        for name in new_parts:
+            drop = decisions.drop_ordinals.get(name)
+            if drop:
+                scratch = staging / ".rewrite"
+                for table in TABLE_NAMES:
+                    (scratch / table).mkdir(parents=True, exist_ok=True)
+                kept = _filter_part(staging, scratch, name, ordinals=drop, row_group_rows=rows)
+                for table in TABLE_NAMES:
+                    os.remove(staging / table / name)
+                    if kept:
+                        os.replace(scratch / table / name, staging / table / name)
+                shutil.rmtree(scratch)
+                if not kept:
+                    summary.parts_written -= 1
+        if previous is not None:
+            for path in sorted((previous / "sessions").glob("*.parquet")):
+                name = path.name
+                drop = decisions.drop_ids.get(name)
+                if drop:
+                    summary.parts_rewritten += 1
+                    new_name = f"{Path(name).stem.split('~')[0]}~{summary.run_id}.parquet"
+                    kept = _filter_part(previous, staging, name, ids=drop, row_group_rows=rows)
+                    if kept:
+                        for table in TABLE_NAMES:
+                            os.replace(staging / table / name, staging / table / new_name)
+                else:
+                    summary.parts_kept += 1
+                    for table in TABLE_NAMES:
+                        link_or_copy(previous / table / name, staging / table / name)
+        if not any((staging / "sessions").glob("*.parquet")):  # one (empty) file per table, for every engine's glob
+            for table in TABLE_NAMES:
+                TableWriter(staging / table / f"part-{summary.run_id}-empty.parquet", SCHEMAS[table], rows).close()

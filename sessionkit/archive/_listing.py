@@ -1,0 +1,118 @@
+"""Listing a source folder: its session files with their stat, and what it ignores."""
+
+from __future__ import annotations
+
+import os
+import stat
+from array import array
+from pathlib import Path
+
+import pyarrow as pa
+
+from sessionkit.oxios import find_sessions_dir
+from sessionkit.privacy import Privacy, pseudonym
+
+
+# -- listing the source ----------------------------------------------------------------------------
+class _Listing:
+    """The session files of a source, sorted by name, with their stat, and the ignored count.
+
+    Kept compact (names, and the numbers in typed arrays) since a source may hold millions.
+    """
+
+    def __init__(self, folder: str = "") -> None:
+        self.folder = folder
+        self.names: list[str] = []
+        self.size = array("q")
+        self.mtime_ns = array("q")
+        self.ctime_ns = array("q")
+        self.inode = array("q")
+        self.ignored = 0
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def _numbers(self) -> tuple[array, array, array, array]:
+        return self.size, self.mtime_ns, self.ctime_ns, self.inode
+
+    @property
+    def paths(self) -> list[str]:
+        """The files' paths."""
+        join, folder = os.path.join, self.folder
+        return [join(folder, name) for name in self.names]
+
+    def table(self, privacy: Privacy | None = None) -> pa.Table:
+        """The files as a table: ``path`` as the archive records it, ``real`` as it is on disk."""
+        paths = self.paths
+        stored = paths if privacy is None else [stored_path(p, privacy) for p in paths]
+        import numpy as np
+
+        return pa.table(
+            {
+                "path": pa.array(stored, pa.string()),
+                "real": pa.array(paths, pa.string()),
+                "size": pa.array(np.frombuffer(self.size, dtype=np.int64)),
+                "mtime_ns": pa.array(np.frombuffer(self.mtime_ns, dtype=np.int64)),
+                "ctime_ns": pa.array(np.frombuffer(self.ctime_ns, dtype=np.int64)),
+                "inode": pa.array(np.frombuffer(self.inode, dtype=np.int64)),
+            }
+        )
+
+
+def list_source(source: str | os.PathLike[str]) -> _Listing:
+    """The ``*.json`` regular files of a source, sorted; everything else there is counted as ignored.
+
+    A symlink counts as a session file only when it resolves to a regular file inside the
+    source folder; sockets, FIFOs, folders, ``*.tmp`` files and the like are ignored.
+    """
+    path = Path(source)
+    if path.is_file():
+        listing = _Listing(str(path.parent))
+        st = path.stat()
+        listing.names.append(path.name)
+        for column, value in zip(
+            listing._numbers(), (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino), strict=True
+        ):
+            column.append(value)
+        return listing
+    folder = find_sessions_dir(path)
+    listing = _Listing(str(folder))
+    root = os.path.realpath(folder)
+    names, size, mtime, ctime, inode = listing.names, array("q"), array("q"), array("q"), array("q")
+    with os.scandir(folder) as scan:
+        for entry in scan:
+            if not entry.name.endswith(".json"):
+                listing.ignored += 1
+                continue
+            try:
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path)
+                    if os.path.dirname(target) != root and not target.startswith(root + os.sep):
+                        listing.ignored += 1
+                        continue
+                st = entry.stat()
+            except FileNotFoundError:  # pruned while we listed; never seen as a file
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                listing.ignored += 1
+                continue
+            names.append(entry.name)
+            size.append(st.st_size)
+            mtime.append(st.st_mtime_ns)
+            ctime.append(st.st_ctime_ns)
+            inode.append(st.st_ino)
+    order = sorted(range(len(names)), key=names.__getitem__)
+    listing.names = [names[i] for i in order]
+    for target, values in zip(listing._numbers(), (size, mtime, ctime, inode), strict=True):
+        target.extend(values[i] for i in order)
+    return listing
+
+
+def stored_path(path: str, privacy: Privacy | None) -> str:
+    """How the archive records a source path: as it is, or, when session ids are pseudonymised
+    (file names are session ids), with the file name replaced by its keyed pseudonym."""
+    if privacy is None or not privacy.pseudonymize_sessions or privacy.key is None:
+        return path
+    folder, name = os.path.split(path)
+    stem = name[: -len(".json")] if name.endswith(".json") else name
+    return os.path.join(folder, pseudonym(stem, key=privacy.key, kind="session") + ".json")

@@ -1,0 +1,114 @@
+"""Worker processes for export and restore: started ahead of need, results in order."""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
+
+import pyarrow as pa
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# -- parallel machinery --------------------------------------------------------------------------
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Decoding makes millions of short-lived containers that reference counting frees;
+    the cyclic collector would only walk them over and over."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """``fork`` when this process runs no other thread (the workers then start at once and share
+    what is already imported), else a fork server (safe beside threads, as in a notebook)."""
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(["sessionkit._worker"])
+    return context
+
+
+def _warm() -> None:
+    """In a new worker: the one-time costs (pyarrow imports pandas on its first conversion)."""
+    pa.array([0])
+
+
+class WorkerPool:
+    """``jobs`` worker processes, started ahead of need (their start overlaps the caller's work),
+    or none for ``jobs`` = 1, where ``map`` runs in this process."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.pool: ProcessPoolExecutor | None = None
+        if jobs > 1:
+            context = _pool_context()
+            self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=gc.disable)
+            # start the workers now, warming them up while the caller lists files; a fork server
+            # takes a while to come up, so from a thread, not to hold up the caller
+            submit = lambda: [self.pool.submit(_warm) for _ in range(jobs)]  # noqa: E731
+            if context.get_start_method() == "fork":
+                submit()
+                self._warming = None
+            else:
+                self._warming = threading.Thread(target=submit, daemon=True)
+                self._warming.start()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            if self._warming is not None:
+                self._warming.join()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def map(self, func: Callable[[T], R], tasks: Iterable[T], jobs: int | None = None) -> Iterator[R]:
+        """``map(func, tasks)``, results in order, at most twice ``jobs`` tasks in flight."""
+        jobs = self.jobs if jobs is None else min(jobs, self.jobs)
+        if self.pool is None or jobs <= 1:
+            with _no_gc():
+                yield from map(func, tasks)
+            return
+        window: deque[Future[R]] = deque()
+        pending = iter(tasks)
+        for task in pending:
+            window.append(self.pool.submit(func, task))
+            if len(window) >= 2 * jobs:
+                break
+        while window:
+            result = window.popleft().result()
+            task = next(pending, None)
+            if task is not None:
+                window.append(self.pool.submit(func, task))
+            yield result
+
+
+def ordered_map(func: Callable[[T], R], tasks: Iterable[T], jobs: int) -> Iterator[R]:
+    """``map(func, tasks)`` over ``jobs`` worker processes, results in order, few tasks in flight."""
+    with WorkerPool(jobs) as pool:
+        yield from pool.map(func, tasks)

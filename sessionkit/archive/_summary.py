@@ -1,0 +1,84 @@
+"""What an export did (``ExportSummary``), and the error a strict export raises."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sessionkit.exceptions import SessionkitError
+
+
+class ExportError(SessionkitError, ValueError):
+    """Some source files could not be read as sessions (raised by ``strict`` exports).
+
+    Attributes:
+        errors: one row per bad file, as in the ``errors`` table.
+    """
+
+    summary: ExportSummary | None = None
+
+    def __init__(self, errors: Sequence[dict[str, Any]], total: int, *, published: bool = True) -> None:
+        self.errors = list(errors)
+        self.total = total
+        shown = "\n".join(f"  {err['file']}: {err['message']}" for err in self.errors[:10])
+        more = f"\n  ... and {len(self.errors) - 10} more" if len(self.errors) > 10 else ""
+        done = "the good files were exported and the bad ones quarantined" if published else "nothing was written"
+        super().__init__(
+            f"{len(self.errors)} of {total} files are not valid oxios sessions; {done}:\n{shown}{more}\n"
+            "Hint: `sessionkit errors OUT` lists them; fix or remove them, then export again"
+        )
+
+    def __reduce__(self):
+        return (ExportError, (self.errors, self.total))
+
+
+@dataclass
+class ExportSummary:
+    """What an export did: every file's bucket, the dataset's size, bytes read, time taken."""
+
+    source: str
+    out: str
+    run_id: str = ""
+    seen: int = 0
+    exported: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    vanished: int = 0
+    ignored: int = 0
+    sessions: int = 0
+    messages: int = 0
+    responses: int = 0
+    metadata: int = 0
+    exchanges: int = 0
+    bytes_read: int = 0
+    seconds: float = 0.0
+    jobs: int = 1
+    parts_written: int = 0
+    parts_rewritten: int = 0
+    parts_kept: int = 0
+    row_groups: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def files(self) -> int:
+        """Session files seen (everything but the ignored entries)."""
+        return self.seen - self.ignored
+
+    def check(self) -> None:
+        """Every file seen is in exactly one bucket."""
+        total = self.exported + self.unchanged + self.quarantined + self.vanished + self.ignored
+        if total != self.seen:
+            msg = f"export accounting is off: {self.seen} seen but {total} in buckets"
+            raise AssertionError(msg)
+
+    def line(self) -> str:
+        """A one-line human summary."""
+        mb = self.bytes_read / 1e6
+        rate = mb / self.seconds if self.seconds else 0.0
+        return (
+            f"{self.seen} seen: {self.exported} exported, {self.unchanged} unchanged, "
+            f"{self.quarantined} quarantined, {self.vanished} vanished, {self.ignored} ignored; "
+            f"dataset {self.out}: {self.sessions} sessions ({self.messages} messages, {self.responses} responses, "
+            f"{self.exchanges} exchanges); read {mb:.1f} MB in {self.seconds:.2f} s ({rate:.0f} MB/s, {self.jobs} jobs)"
+        )
