@@ -81,6 +81,7 @@ def _split_usage(
     event_column: str,
     event_dims: dict[str, str],
     columns: tuple[str, ...],
+    event_count: str = "count(*)",
 ) -> pl.DataFrame:
     """Usage of a subject (seed or persona) split by a time bucket or another dimension.
 
@@ -101,7 +102,7 @@ def _split_usage(
                    count(*) AS sessions, count(DISTINCT s.user_id) AS users
             FROM sessions AS s GROUP BY ALL
         ), e AS (
-            SELECT {e_dim} AS dim, {event_subject} AS subject, count(*) AS n
+            SELECT {e_dim} AS dim, {event_subject} AS subject, {event_count} AS n
             FROM {events} GROUP BY ALL
         )
         SELECT
@@ -199,6 +200,20 @@ def persona_usage(data: Data, *, by: str | None = None) -> pl.DataFrame:
         >>> sk.persona_usage("build/sample-dataset", by="seed")  # doctest: +SKIP
     """
     check_option("persona_usage", "by", by, (None, "day", "week", "month", "user", "seed"))
+    if by == "user":  # a session's exchanges all share its user and persona: no need to join them
+        return _split_usage(
+            data,
+            by=by,
+            subject="persona_id",
+            session_subject="s.active_persona_id",
+            events="sessions AS s",
+            event_subject="s.active_persona_id",
+            event_time="s.created_at",
+            event_column="exchanges",
+            event_dims={"user": "s.user_id"},
+            columns=("sessions", "users", "exchanges"),
+            event_count="coalesce(sum(s.exchange_count), 0)",
+        )
     if by is not None:
         return _split_usage(
             data,
