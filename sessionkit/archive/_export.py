@@ -269,10 +269,12 @@ class _Run:
                 self.progress(done, total)
             failpoint("part-written")
         new = pa.concat_tables(records) if records else _records_table([])
+        del records
         decisions = _merge(new, unchanged_ok, _existing_sessions(self.previous))
+        pa.default_memory_pool().release_unused()  # hand back what the merge's scratch buffers held
         # duplicates: quarantined, with the bytes as they are now
         duplicate_paths = set()
-        for path, real, sid, winner in decisions.duplicates:
+        for path, real, sid, winner, _ in decisions.duplicates:
             try:
                 data, _ = _read(real)
             except OSError:
@@ -282,15 +284,22 @@ class _Run:
             duplicate_paths.add(path)
         self._assemble(new_parts, decisions)
         # buckets
-        read_ok = set(new["path"].to_pylist())
-        unchanged_dups = duplicate_paths - read_ok
-        summary.exported = len(read_ok) - len(decisions.stale) - len(duplicate_paths & read_ok)
-        summary.unchanged = unchanged_ok.num_rows - len(unchanged_dups) + len(decisions.stale)
+        read_dups = sum(1 for _, _, _, _, read_now in decisions.duplicates if read_now)
+        summary.exported = new.num_rows - len(decisions.stale) - read_dups
+        unchanged_dups = len(decisions.duplicates) - read_dups
+        summary.unchanged = unchanged_ok.num_rows - unchanged_dups + len(decisions.stale)
         summary.quarantined = len(bad_stats) + unchanged_bad.num_rows + len(duplicate_paths)
         summary.errors = new_errors
         summary.row_groups = row_groups
         _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths)
-        _write_errors(staging, self.previous, new_errors, read_ok - duplicate_paths)
+        good = (
+            new["path"]
+            if not duplicate_paths
+            else new["path"].filter(
+                pc.invert(pc.is_in(new["path"], value_set=pa.array(sorted(duplicate_paths), pa.string())))
+            )
+        )
+        _write_errors(staging, self.previous, new_errors, good)
         _count(summary, staging)
 
     def _assemble(self, new_parts: list[str], decisions: _Decisions) -> None:

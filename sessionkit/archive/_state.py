@@ -142,7 +142,8 @@ class _Decisions:
 
     drop_ids: dict[str, set[str]] = field(default_factory=dict)  # old part -> session ids replaced
     drop_ordinals: dict[str, set[int]] = field(default_factory=dict)  # new part -> rows not kept
-    duplicates: list[tuple[str, str, str, str]] = field(default_factory=list)  # loser path, its real path, id, winner
+    # loser path, its real path, session id, winner path, whether the loser was read this run
+    duplicates: list[tuple[str, str, str, str, bool]] = field(default_factory=list)
     stale: set[str] = field(default_factory=set)  # paths read whose session the dataset holds newer
 
 
@@ -185,11 +186,15 @@ def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisi
         for sid, group in sorted(by_id.items()):
             group.sort(key=lambda r: (-r["updated_at_ns"], not r["named"], r["path"]))
             for row in group[1:]:
-                decisions.duplicates.append((row["path"], row["real"], sid, group[0]["path"]))
+                decisions.duplicates.append((row["path"], row["real"], sid, group[0]["path"], row["part"] is not None))
                 losers.add(row["path"])
                 if row["part"] is not None:
                     decisions.drop_ordinals.setdefault(row["part"], set()).add(row["ordinal"])
-    winners = new.filter(pc.invert(pc.is_in(new["path"], value_set=pa.array(sorted(losers), pa.string()))))
+    if existing.num_rows == 0:  # a first export: nothing to replace
+        return decisions
+    if losers:
+        new = new.filter(pc.invert(pc.is_in(new["path"], value_set=pa.array(sorted(losers), pa.string()))))
+    winners = new.select(["path", "session_id", "updated_at_ns", "part", "ordinal"])
     found = pc.index_in(winners["session_id"], value_set=existing["session_id"])
     hit = pc.is_valid(found)
     old = existing.take(found.filter(hit))
@@ -265,10 +270,11 @@ def _write_index(
     duplicate_paths: set[str],
 ) -> None:
     """Remember every listed file's stat and outcome, so the next run can skip the unchanged ones."""
-    outcome = [
-        "quarantined" if path in duplicate_paths else "stale" if path in decisions.stale else "exported"
-        for path in new["path"].to_pylist()
-    ]
+    outcome = pa.array(["exported"] * new.num_rows, pa.string())  # the usual case, without a Python loop
+    for paths, label in ((decisions.stale, "stale"), (duplicate_paths, "quarantined")):
+        if paths:
+            flag = pc.is_in(new["path"], value_set=pa.array(sorted(paths), pa.string()))
+            outcome = pc.if_else(flag, label, outcome)
     read = pa.table(
         {
             "path": new["path"],
@@ -276,7 +282,7 @@ def _write_index(
             "mtime_ns": new["mtime_ns"],
             "ctime_ns": new["ctime_ns"],
             "inode": new["inode"],
-            "outcome": pa.array(outcome, pa.string()),
+            "outcome": outcome,
             "session_id": new["session_id"],
             "updated_at_ns": new["updated_at_ns"],
             "named": new["named"],
@@ -309,12 +315,17 @@ def _write_index(
     pq.write_table(index, staging / _INDEX, compression="zstd")
 
 
-def _write_errors(staging: Path, previous: Path | None, new_errors: list[dict[str, Any]], fixed: set[str]) -> None:
-    """The errors table: this run's bad files, plus earlier ones not read again (still bad, or gone)."""
+def _write_errors(staging: Path, previous: Path | None, new_errors: list[dict[str, Any]], fixed: pa.Array) -> None:
+    """The errors table: this run's bad files, plus earlier ones not read again (still bad, or gone).
+
+    ``fixed``: the paths read as good sessions this run, whose earlier errors are gone.
+    """
     old = _read_table(previous, "errors", ERRORS_SCHEMA)
-    redone = fixed | {e["file"] for e in new_errors}
-    if old.num_rows and redone:
-        old = old.filter(pc.invert(pc.is_in(old["file"], value_set=pa.array(sorted(redone), pa.string()))))
+    if old.num_rows:
+        old = old.filter(pc.invert(pc.is_in(old["file"], value_set=fixed)))
+    if old.num_rows and new_errors:
+        again = pa.array(sorted({e["file"] for e in new_errors}), pa.string())
+        old = old.filter(pc.invert(pc.is_in(old["file"], value_set=again)))
     rows = (
         pa.Table.from_pylist(
             new_errors, schema=pa.schema([f.with_type(pa.int64()) if f.name == "seen_at" else f for f in ERRORS_SCHEMA])
