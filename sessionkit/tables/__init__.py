@@ -1,0 +1,46 @@
+"""The Arrow contract: the four table schemas, ``SessionTables``, and ``to_tables`` / back.
+
+The schemas are declared here once, with their version in the schema metadata, and every
+table is built with ``schema=`` — nothing is inferred from the data. Together the four
+tables hold every byte of information of the sessions: ``SessionTables.to_sessions()``
+gives back sessions that write out to the very same files.
+"""
+
+from sessionkit.tables._builder import TableBuilder, parse_timestamps, take_sessions, to_tables
+from sessionkit.tables._rows import autosi_text, iter_session_json, iter_sessions
+from sessionkit.tables._schemas import (
+    ARCHIVE_SCHEMAS,
+    ERRORS_SCHEMA,
+    MESSAGES_SCHEMA,
+    METADATA_SCHEMA,
+    RESPONSES_SCHEMA,
+    RUNS_SCHEMA,
+    SCHEMA_VERSION,
+    SCHEMAS,
+    SESSIONS_SCHEMA,
+    TABLE_NAMES,
+    empty_table,
+)
+from sessionkit.tables._session_tables import SessionTables
+
+__all__ = [
+    "ARCHIVE_SCHEMAS",
+    "ERRORS_SCHEMA",
+    "MESSAGES_SCHEMA",
+    "METADATA_SCHEMA",
+    "RESPONSES_SCHEMA",
+    "RUNS_SCHEMA",
+    "SCHEMAS",
+    "SCHEMA_VERSION",
+    "SESSIONS_SCHEMA",
+    "TABLE_NAMES",
+    "SessionTables",
+    "TableBuilder",
+    "autosi_text",
+    "empty_table",
+    "iter_session_json",
+    "iter_sessions",
+    "parse_timestamps",
+    "take_sessions",
+    "to_tables",
+]

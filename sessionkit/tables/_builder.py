@@ -1,0 +1,478 @@
+"""Building the tables: ``to_tables``, and ``TableBuilder`` for the exporter's decoded files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sessionkit._timestamp import Timestamp
+from sessionkit.exceptions import SessionFormatError
+from sessionkit.model import (
+    MESSAGE_FIELDS,
+    RESPONSE_FIELDS,
+    Session,
+    check_duplicate_keys,
+    check_session,
+    count_keys,
+    encode_compact,
+    message_layout,
+    response_layout,
+    session_layout,
+)
+from sessionkit.tables._schemas import (
+    _TS,
+    _Z_PATTERN,
+    MESSAGES_SCHEMA,
+    METADATA_SCHEMA,
+    RESPONSES_SCHEMA,
+    SESSIONS_SCHEMA,
+)
+from sessionkit.tables._session_tables import SessionTables
+
+_NO_ITEMS: list = []
+_NO_META: dict = {}
+
+
+def _first_key(record: dict) -> str:
+    for key in record:
+        return key
+    return ""
+
+
+def to_tables(sessions: Iterable[Session]) -> SessionTables:
+    """Turn sessions into the four tables.
+
+    Example:
+        >>> import sessionkit as sk
+        >>> s = sk.Session.with_id("user-1", "s-1")
+        >>> s.add_user_message("hi")
+        >>> sk.to_tables([s]).messages.column("content").to_pylist()
+        ['hi']
+    """
+    builder = TableBuilder()
+    for session in sessions:
+        builder.add_session(session)
+    return builder.finish()
+
+
+_SESSION_COLUMNS = (
+    "id",
+    "user",
+    "seed",
+    "persona",
+    "created",
+    "updated",
+    "n_msg",
+    "n_resp",
+    "extra",
+    "order",
+    "n_meta",
+)
+_MESSAGE_COLUMNS = ("session", "index", "seq", "content", "time", "extra", "order")
+_RESPONSE_COLUMNS = ("session", "index", "seq", "content", "rsid", "seed", "phase", "passed", "time", "extra", "order")
+_METADATA_COLUMNS = ("session", "ord", "key", "value")
+_STR_OR_NONE = (str, type(None))
+_BOOL_OR_NONE = (bool, type(None))
+_STR_TYPE = {str}
+_STR_OR_NONE_TYPES = {str, type(None)}
+_BOOL_OR_NONE_TYPES = {bool, type(None)}
+_MESSAGE_LAYOUT = {MESSAGE_FIELDS}
+_RECORD_LISTS = frozenset({"user_messages", "agent_responses"})
+_RESPONSE_LAYOUT = {RESPONSE_FIELDS}
+
+
+class _Invalid(Exception):
+    """Raised inside the hot loop; the caller finds the precise problem with ``check_session``."""
+
+
+class TableBuilder:
+    """Accumulates sessions, as model objects or as decoded JSON, into the columns of the tables.
+
+    ``add_raw`` is the fast path of the exporter: it checks and appends a decoded session
+    file in one pass (rolling back on a bad value, then reporting it precisely), and
+    ``finish`` parses all timestamps at once in Arrow.
+    """
+
+    def __init__(self) -> None:
+        self.sources: list[str] = []
+        self._raw_times: bool | None = None
+        self.s: dict[str, list] = {name: [] for name in _SESSION_COLUMNS}
+        self.m: dict[str, list] = {name: [] for name in _MESSAGE_COLUMNS}
+        self.r: dict[str, list] = {name: [] for name in _RESPONSE_COLUMNS}
+        self.d: dict[str, list] = {name: [] for name in _METADATA_COLUMNS}
+
+    def __len__(self) -> int:
+        return len(self.s["id"])
+
+    def _kind(self, raw: bool) -> None:
+        if self._raw_times is None:
+            self._raw_times = raw
+        elif self._raw_times != raw:
+            msg = "a TableBuilder takes either add_raw or add_session, not both"
+            raise ValueError(msg)
+
+    def _mark(self) -> tuple[int, int, int, int]:
+        return len(self.s["id"]), len(self.m["seq"]), len(self.r["seq"]), len(self.d["ord"])
+
+    def _rollback(self, mark: tuple[int, int, int, int]) -> None:
+        for columns, length in zip((self.s, self.m, self.r, self.d), mark, strict=True):
+            for values in columns.values():
+                del values[length:]
+        del self.sources[mark[0] :]
+
+    def add_raw(self, obj: Any, source: str, data: bytes | None = None) -> None:
+        """Add one decoded session file, checking it on the way (timestamps stay text).
+
+        With ``data``, the bytes ``obj`` was decoded from, a key repeated in the session, a
+        message or a response is refused too, as serde refuses it (see
+        ``sessionkit.model.check_duplicate_keys``); the count of keys comes almost free here.
+
+        Raises:
+            SessionFormatError: the file is not a valid session; nothing of it was added.
+        """
+        self._kind(True)
+        mark = self._mark()
+        try:
+            record_keys = self._append_raw(obj, source)
+        except (_Invalid, KeyError, TypeError, AttributeError, IndexError):
+            self._rollback(mark)
+            check_session(obj, source)  # raises the precise error
+            raise SessionFormatError("not a valid oxios session", source=source) from None
+        if data is not None:
+            keys = len(obj) + record_keys
+            for name, value in obj.items():
+                if type(value) is dict or (type(value) is list and name not in _RECORD_LISTS):
+                    keys += count_keys(value)
+            found = data.count(b'":')
+            if found != keys and not (found > keys and found - data.count(b'\\":') == keys):
+                try:
+                    check_duplicate_keys(data, obj, source)
+                except SessionFormatError:
+                    self._rollback(mark)
+                    raise
+
+    def _append_raw(self, obj: dict, source: str) -> int:
+        """Append one session's rows; returns the object keys of its messages and responses."""
+        sid = obj["id"]
+        user = obj["user_id"]
+        created, updated = obj["created_at"], obj["updated_at"]
+        seed, persona = obj.get("active_seed_id"), obj.get("active_persona_id")
+        if (
+            type(sid) is not str
+            or type(user) is not str
+            or type(created) is not str
+            or type(updated) is not str
+            or type(seed) not in _STR_OR_NONE
+            or type(persona) not in _STR_OR_NONE
+        ):
+            raise _Invalid
+        messages = obj.get("user_messages", _NO_ITEMS)
+        responses = obj.get("agent_responses", _NO_ITEMS)
+        metadata = obj.get("metadata", _NO_META)
+        if type(messages) is not list or type(responses) is not list or type(metadata) is not dict:
+            raise _Invalid
+        index = len(self.s["id"])
+        extra, order = session_layout(obj)
+        self._session_row(
+            sid, user, seed, persona, created, updated, len(messages), len(responses), extra, order, source
+        )
+        m = self.m
+        m_content, m_time, m_extra, m_order = m["content"], m["time"], m["extra"], m["order"]
+        n = len(messages)
+        if n and set(map(tuple, messages)) == _MESSAGE_LAYOUT:  # all in oxios' layout: whole columns at once
+            contents = [msg["content"] for msg in messages]
+            times = [msg["timestamp"] for msg in messages]
+            if not set(map(type, contents)) | set(map(type, times)) <= _STR_TYPE:
+                raise _Invalid
+            m_content += contents
+            m_time += times
+            m_extra += [None] * n
+            m_order += [None] * n
+            record_keys = 2 * n
+            messages = _NO_ITEMS
+        else:
+            record_keys = 0
+        for msg in messages:
+            content, ts = msg["content"], msg["timestamp"]
+            if type(content) is not str or type(ts) is not str:
+                raise _Invalid
+            m_content.append(content)
+            m_time.append(ts)
+            if len(msg) == 2 and _first_key(msg) == "content":
+                m_extra.append(None)
+                m_order.append(None)
+            else:
+                extra, order = message_layout(msg)
+                m_extra.append(encode_compact(extra) if extra else None)
+                m_order.append(encode_compact(order) if order is not None else None)
+                if extra:
+                    record_keys += count_keys(list(extra.values()))
+            record_keys += len(msg)
+        m["session"].extend([sid] * n)
+        m["index"].extend([index] * n)
+        m["seq"].extend(range(n))
+        r = self.r
+        r_content, r_rsid, r_seed, r_phase = r["content"], r["rsid"], r["seed"], r["phase"]
+        r_passed, r_time, r_extra, r_order = r["passed"], r["time"], r["extra"], r["order"]
+        n = len(responses)
+        if n and set(map(tuple, responses)) == _RESPONSE_LAYOUT:  # all in oxios' layout: whole columns at once
+            content, rsid, rseed, phase, passed, ts = ([resp[f] for resp in responses] for f in RESPONSE_FIELDS)
+            if not (
+                set(map(type, content)) | set(map(type, ts)) <= _STR_TYPE
+                and set(map(type, rsid)) | set(map(type, rseed)) | set(map(type, phase)) <= _STR_OR_NONE_TYPES
+                and set(map(type, passed)) <= _BOOL_OR_NONE_TYPES
+            ):
+                raise _Invalid
+            r_content += content
+            r_rsid += rsid
+            r_seed += rseed
+            r_phase += phase
+            r_passed += passed
+            r_time += ts
+            r_extra += [None] * n
+            r_order += [None] * n
+            record_keys += 6 * n
+            responses = _NO_ITEMS
+        for resp in responses:
+            content, ts = resp["content"], resp["timestamp"]
+            rsid, rseed = resp.get("session_id"), resp.get("seed_id")
+            phase, passed = resp.get("phase_reached"), resp.get("evaluation_passed")
+            if (
+                type(content) is not str
+                or type(ts) is not str
+                or type(rsid) not in _STR_OR_NONE
+                or type(rseed) not in _STR_OR_NONE
+                or type(phase) not in _STR_OR_NONE
+                or type(passed) not in _BOOL_OR_NONE
+            ):
+                raise _Invalid
+            r_content.append(content)
+            r_rsid.append(rsid)
+            r_seed.append(rseed)
+            r_phase.append(phase)
+            r_passed.append(passed)
+            r_time.append(ts)
+            extra, order = response_layout(resp)
+            r_extra.append(encode_compact(extra) if extra else None)
+            r_order.append(encode_compact(order) if order is not None else None)
+            record_keys += len(resp)
+            if extra:
+                record_keys += count_keys(list(extra.values()))
+        r["session"].extend([sid] * n)
+        r["index"].extend([index] * n)
+        r["seq"].extend(range(n))
+        self._metadata_rows(sid, metadata)
+        return record_keys
+
+    def add_session(self, session: Session) -> None:
+        """Add one ``Session``."""
+        if not isinstance(session, Session):
+            msg = f"to_tables takes Session objects, got {type(session).__name__}"
+            raise TypeError(msg)
+        self._kind(False)
+        index = len(self.s["id"])
+        sid = session.id
+        self._session_row(
+            sid,
+            session.user_id,
+            session.active_seed_id,
+            session.active_persona_id,
+            session.created_at.ns,
+            session.updated_at.ns,
+            len(session.user_messages),
+            len(session.agent_responses),
+            session.extra,
+            session.field_order,
+            f"session {sid!r}",
+        )
+        m = self.m
+        for seq, msg in enumerate(session.user_messages):
+            m["session"].append(sid)
+            m["index"].append(index)
+            m["seq"].append(seq)
+            m["content"].append(msg.content)
+            m["time"].append(msg.timestamp.ns)
+            m["extra"].append(encode_compact(msg.extra) if msg.extra else None)
+            m["order"].append(encode_compact(msg.field_order) if msg.field_order is not None else None)
+        r = self.r
+        for seq, resp in enumerate(session.agent_responses):
+            r["session"].append(sid)
+            r["index"].append(index)
+            r["seq"].append(seq)
+            r["content"].append(resp.content)
+            r["rsid"].append(resp.session_id)
+            r["seed"].append(resp.seed_id)
+            r["phase"].append(resp.phase_reached)
+            r["passed"].append(resp.evaluation_passed)
+            r["time"].append(resp.timestamp.ns)
+            r["extra"].append(encode_compact(resp.extra) if resp.extra else None)
+            r["order"].append(encode_compact(resp.field_order) if resp.field_order is not None else None)
+        self._metadata_rows(sid, session.metadata)
+
+    def _session_row(
+        self,
+        sid: str,
+        user: str,
+        seed: str | None,
+        persona: str | None,
+        created: Any,
+        updated: Any,
+        n_messages: int,
+        n_responses: int,
+        extra: dict,
+        order: tuple[str, ...] | None,
+        source: str,
+    ) -> None:
+        s = self.s
+        self.sources.append(source)
+        s["id"].append(sid)
+        s["user"].append(user)
+        s["seed"].append(seed)
+        s["persona"].append(persona)
+        s["created"].append(created)
+        s["updated"].append(updated)
+        s["n_msg"].append(n_messages)
+        s["n_resp"].append(n_responses)
+        s["extra"].append(encode_compact(extra) if extra else None)
+        s["order"].append(encode_compact(order) if order is not None else None)
+
+    def _metadata_rows(self, sid: str, metadata: dict) -> None:
+        self.s["n_meta"].append(len(metadata))
+        if not metadata:
+            return
+        d = self.d
+        n = len(metadata)
+        d["session"].extend([sid] * n)
+        d["ord"].extend(range(n))
+        d["key"].extend(metadata)
+        d["value"].extend([encode_compact(value) for value in metadata.values()])
+
+    def finish(self) -> SessionTables:
+        """The four tables of everything added so far."""
+        s, m, r, d = self.s, self.m, self.r, self.d
+        if self._raw_times:
+            created = self._times(s["created"], lambda i: (i, "$.created_at"))
+            updated = self._times(s["updated"], lambda i: (i, "$.updated_at"))
+            m_time = self._times(m["time"], lambda i: (m["index"][i], f"$.user_messages[{m['seq'][i]}].timestamp"))
+            r_time = self._times(r["time"], lambda i: (r["index"][i], f"$.agent_responses[{r['seq'][i]}].timestamp"))
+        else:
+            created, updated, m_time, r_time = (
+                pa.array(values, pa.int64()).cast(_TS) for values in (s["created"], s["updated"], m["time"], r["time"])
+            )
+        n_msg = pa.array(s["n_msg"], pa.int32())
+        n_resp = pa.array(s["n_resp"], pa.int32())
+        string = pa.string()
+        sessions = pa.Table.from_arrays(
+            [
+                pa.array(s["id"], string),
+                pa.array(s["user"], string),
+                pa.array(s["seed"], string),
+                pa.array(s["persona"], string),
+                created,
+                updated,
+                n_msg,
+                n_resp,
+                pc.min_element_wise(n_msg, n_resp),
+                pa.array(s["extra"], string),
+                pa.array(s["order"], string),
+                pa.array(s["n_meta"], pa.int32()),
+            ],
+            schema=SESSIONS_SCHEMA,
+        )
+        messages = pa.Table.from_arrays(
+            [
+                pa.array(m["session"], string),
+                pa.array(m["seq"], pa.int32()),
+                pa.array(m["content"], string),
+                m_time,
+                pa.array(m["extra"], string),
+                pa.array(m["order"], string),
+            ],
+            schema=MESSAGES_SCHEMA,
+        )
+        responses = pa.Table.from_arrays(
+            [
+                pa.array(r["session"], string),
+                pa.array(r["seq"], pa.int32()),
+                pa.array(r["content"], string),
+                pa.array(r["rsid"], string),
+                pa.array(r["seed"], string),
+                pa.array(r["phase"], string),
+                pa.array(r["passed"], pa.bool_()),
+                r_time,
+                pa.array(r["extra"], string),
+                pa.array(r["order"], string),
+            ],
+            schema=RESPONSES_SCHEMA,
+        )
+        metadata = pa.Table.from_arrays(
+            [
+                pa.array(d["session"], string),
+                pa.array(d["ord"], pa.int32()),
+                pa.array(d["key"], string),
+                pa.array(d["value"], string),
+            ],
+            schema=METADATA_SCHEMA,
+        )
+        return SessionTables(sessions, messages, responses, metadata)
+
+    def _times(self, texts: list[str], locate: Any) -> pa.Array:
+        """Parse RFC 3339 texts to timestamp[ns, UTC], all at once when they are in oxios' own form."""
+        try:
+            return parse_timestamps(pa.array(texts, pa.string()))
+        except _BadTimestamp as err:
+            session, path = locate(err.index)
+            raise SessionFormatError(err.reason, source=self.sources[session], path=path) from None
+
+
+class _BadTimestamp(ValueError):
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(reason)
+        self.index, self.reason = index, reason
+
+
+def parse_timestamps(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """RFC 3339 texts as timestamp[ns, UTC]: all at once in Arrow when they are in oxios' own
+    form (``Z``, at most 9 fraction digits), one by one with ``Timestamp.parse`` otherwise.
+
+    Raises:
+        ValueError: a text is not a valid timestamp (``.index`` says which).
+    """
+    if len(texts) and pc.all(pc.match_substring_regex(texts, _Z_PATTERN)).as_py():
+        try:
+            return pc.cast(texts, _TS)
+        except pa.ArrowInvalid:
+            pass  # an impossible date or an out-of-range year: find it below
+    values = []
+    for i, text in enumerate(texts.to_pylist()):
+        try:
+            values.append(Timestamp.parse(text).ns)
+        except (ValueError, TypeError) as err:
+            raise _BadTimestamp(i, str(err)) from None
+    return pa.array(values, pa.int64()).cast(_TS)
+
+
+def take_sessions(tables: SessionTables, rows: Any) -> SessionTables:
+    """The sessions at positions ``rows`` (in that order) with all their rows, for tables whose
+    child rows follow their sessions in order (as ``TableBuilder`` and export write them)."""
+    import numpy as np
+
+    rows = np.asarray(rows, dtype=np.int64)
+    s = tables.sessions
+    picked = {"sessions": s.take(pa.array(rows))}
+    for name, counts in (
+        ("messages", s["n_user_messages"]),
+        ("responses", s["n_agent_responses"]),
+        ("metadata", s["n_metadata"]),
+    ):
+        counts = counts.to_numpy().astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        lengths = counts[rows]
+        index = np.repeat(starts[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
+            lengths.sum()
+        )
+        picked[name] = tables[name].take(pa.array(index, pa.int64()))
+    return SessionTables(**picked)

@@ -1,0 +1,257 @@
+"""From the tables back to sessions: ``Session`` objects, or the bytes oxios writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sessionkit._timestamp import Timestamp
+from sessionkit.exceptions import DatasetError
+from sessionkit.model import (
+    AgentResponse,
+    Session,
+    UserMessage,
+    encode_raw,
+    message_raw,
+    response_raw,
+    session_raw,
+)
+from sessionkit.tables._schemas import _JSON
+
+if TYPE_CHECKING:
+    from sessionkit.tables._session_tables import SessionTables
+
+
+_NO_ITEMS: list = []
+_NO_META: dict = {}
+
+
+def _first_key(record: dict) -> str:
+    for key in record:
+        return key
+    return ""
+
+
+def iter_sessions(tables: SessionTables) -> Iterator[Session]:
+    """Rebuild ``Session`` objects from the four tables, in the order of the sessions table.
+
+    The child rows of a session may come in any order and from any files; they are put back
+    in ``seq`` / ``ord`` order.
+    """
+    messages = _group(tables.messages, "seq", _message_rows)
+    responses = _group(tables.responses, "seq", _response_rows)
+    metadata = _group(tables.metadata, "ord", _metadata_rows)
+    s = tables.sessions
+    columns = [
+        s.column(name).to_pylist()
+        for name in ("session_id", "user_id", "active_seed_id", "active_persona_id", "extra", "field_order")
+    ]
+    created = s.column("created_at").cast(pa.int64()).to_pylist()
+    updated = s.column("updated_at").cast(pa.int64()).to_pylist()
+    seen: set[str] = set()
+    for i, (sid, user, seed, persona, extra, order) in enumerate(zip(*columns, strict=True)):
+        if sid in seen:
+            msg = (
+                f"the sessions table holds session {sid!r} twice. Hint: a dataset holds each session once; re-export it"
+            )
+            raise DatasetError(msg)
+        seen.add(sid)
+        yield Session(
+            id=sid,
+            user_id=user,
+            user_messages=messages.pop(sid, []),
+            agent_responses=responses.pop(sid, []),
+            active_seed_id=seed,
+            active_persona_id=persona,
+            created_at=Timestamp(created[i]),
+            updated_at=Timestamp(updated[i]),
+            metadata=dict(metadata.pop(sid, [])),
+            extra=_decode_or(extra, {}),
+            field_order=_order(order),
+        )
+    _check_orphans(messages, responses, metadata)
+
+
+def autosi_text(column: pa.Array | pa.ChunkedArray) -> list[str]:
+    """Timestamps as the RFC 3339 text chrono's AutoSi prints (0, 3, 6 or 9 digits), all at once."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    full = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")  # nanoseconds: 9 fraction digits
+    text = pc.if_else(
+        pc.ends_with(full, "000000000"),
+        pc.utf8_slice_codeunits(full, 0, 19),
+        pc.if_else(
+            pc.ends_with(full, "000000"),
+            pc.utf8_slice_codeunits(full, 0, 23),
+            pc.if_else(pc.ends_with(full, "000"), pc.utf8_slice_codeunits(full, 0, 26), full),
+        ),
+    )
+    return pc.binary_join_element_wise(text, "Z", "").to_pylist()
+
+
+def iter_session_json(tables: SessionTables) -> Iterator[tuple[str, bytes]]:
+    """(session id, the bytes oxios writes for it) for each session, in the sessions table's order.
+
+    The fast path of restore: no ``Session`` objects, and timestamps printed all at once.
+    """
+    messages = _group(tables.messages, "seq", _message_raw_rows)
+    responses = _group(tables.responses, "seq", _response_raw_rows)
+    metadata = _group(tables.metadata, "ord", _metadata_rows)
+    s = tables.sessions
+    created = autosi_text(s["created_at"])
+    updated = autosi_text(s["updated_at"])
+    columns = [
+        s.column(name).to_pylist()
+        for name in ("session_id", "user_id", "active_seed_id", "active_persona_id", "extra", "field_order")
+    ]
+    seen: set[str] = set()
+    for i, (sid, user, seed, persona, extra, order) in enumerate(zip(*columns, strict=True)):
+        if sid in seen:
+            msg = (
+                f"the sessions table holds session {sid!r} twice. Hint: a dataset holds each session once; re-export it"
+            )
+            raise DatasetError(msg)
+        seen.add(sid)
+        values = {
+            "id": sid,
+            "user_id": user,
+            "user_messages": messages.pop(sid, _NO_ITEMS),
+            "agent_responses": responses.pop(sid, _NO_ITEMS),
+            "active_seed_id": seed,
+            "active_persona_id": persona,
+            "created_at": created[i],
+            "updated_at": updated[i],
+            "metadata": dict(metadata.pop(sid, _NO_ITEMS)),
+        }
+        yield sid, encode_raw(session_raw(values, _decode_or(extra, _NO_META), _order(order)))
+    _check_orphans(messages, responses, metadata)
+
+
+def _order(text: str | None) -> tuple[str, ...] | None:
+    return tuple(_JSON.decode(text)) if text is not None else None
+
+
+def _check_orphans(*groups: dict[str, list]) -> None:
+    for group in groups:
+        for sid in group:
+            msg = f"rows of session {sid!r} have no row in the sessions table. Hint: the dataset is incomplete; re-export it"
+            raise DatasetError(msg)
+
+
+def _message_raw_rows(table: pa.Table) -> Iterator[dict]:
+    """Messages as JSON values in file order."""
+    for content, ts, extra, order in zip(
+        table.column("content").to_pylist(),
+        autosi_text(table.column("timestamp")),
+        table.column("extra").to_pylist(),
+        table.column("field_order").to_pylist(),
+        strict=True,
+    ):
+        values = {"content": content, "timestamp": ts}
+        yield (
+            values
+            if extra is None and order is None
+            else message_raw(values, _decode_or(extra, _NO_META), _order(order))
+        )
+
+
+def _response_raw_rows(table: pa.Table) -> Iterator[dict]:
+    """Responses as JSON values in file order."""
+    for content, rsid, seed, phase, passed, ts, extra, order in zip(
+        *(
+            table.column(name).to_pylist()
+            for name in ("content", "response_session_id", "seed_id", "phase_reached", "evaluation_passed")
+        ),
+        autosi_text(table.column("timestamp")),
+        table.column("extra").to_pylist(),
+        table.column("field_order").to_pylist(),
+        strict=True,
+    ):
+        values = {
+            "content": content,
+            "session_id": rsid,
+            "seed_id": seed,
+            "phase_reached": phase,
+            "evaluation_passed": passed,
+            "timestamp": ts,
+        }
+        yield (
+            values
+            if extra is None and order is None
+            else response_raw(values, _decode_or(extra, _NO_META), _order(order))
+        )
+
+
+def _group(table: pa.Table, position: str, rows: Any) -> dict[str, list]:
+    """Child rows grouped by session id, each group in ``position`` order."""
+    groups: dict[str, list] = {}
+    sids = table.column("session_id").to_pylist()
+    positions = table.column(position).to_pylist()
+    ordered = True
+    last_sid, last_pos = None, -1
+    for sid, pos in zip(sids, positions, strict=True):
+        if (sid == last_sid and pos != last_pos + 1) or (sid != last_sid and pos != 0):
+            ordered = False
+            break
+        last_sid, last_pos = sid, pos
+    if not ordered:
+        table = table.sort_by([("session_id", "ascending"), (position, "ascending")])
+        sids = table.column("session_id").to_pylist()
+        positions = table.column(position).to_pylist()
+    for sid, pos, row in zip(sids, positions, rows(table), strict=True):
+        group = groups.setdefault(sid, [])
+        if pos != len(group):
+            msg = f"session {sid!r}: {position} {pos} is missing or repeated in a child table. Hint: the dataset is damaged; re-export it"
+            raise DatasetError(msg)
+        group.append(row)
+    return groups
+
+
+def _ts_list(column: pa.ChunkedArray) -> list[Timestamp]:
+    return [Timestamp(ns) for ns in column.cast(pa.int64()).to_pylist()]
+
+
+def _decode_or(value: str | None, default: Any) -> Any:
+    return _JSON.decode(value) if value is not None else default
+
+
+def _message_rows(table: pa.Table) -> Iterator[UserMessage]:
+    for content, ts, extra, order in zip(
+        table.column("content").to_pylist(),
+        _ts_list(table.column("timestamp")),
+        table.column("extra").to_pylist(),
+        table.column("field_order").to_pylist(),
+        strict=True,
+    ):
+        yield UserMessage(content, ts, _decode_or(extra, {}), tuple(_JSON.decode(order)) if order is not None else None)
+
+
+def _response_rows(table: pa.Table) -> Iterator[AgentResponse]:
+    for content, rsid, seed, phase, passed, ts, extra, order in zip(
+        *(
+            table.column(name).to_pylist()
+            for name in ("content", "response_session_id", "seed_id", "phase_reached", "evaluation_passed")
+        ),
+        _ts_list(table.column("timestamp")),
+        table.column("extra").to_pylist(),
+        table.column("field_order").to_pylist(),
+        strict=True,
+    ):
+        yield AgentResponse(
+            content=content,
+            session_id=rsid,
+            seed_id=seed,
+            phase_reached=phase,
+            evaluation_passed=passed,
+            timestamp=ts,
+            extra=_decode_or(extra, {}),
+            field_order=tuple(_JSON.decode(order)) if order is not None else None,
+        )
+
+
+def _metadata_rows(table: pa.Table) -> Iterator[tuple[str, Any]]:
+    for key, value in zip(table.column("key").to_pylist(), table.column("value").to_pylist(), strict=True):
+        yield key, _JSON.decode(value)

@@ -1,0 +1,123 @@
+"""The declared schemas of every table sessionkit writes: the contract with users' SQL."""
+
+from __future__ import annotations
+
+import msgspec
+import pyarrow as pa
+
+#: Bumped whenever a column is added or changes meaning; stored in every schema's metadata.
+SCHEMA_VERSION = "1"
+_META = {b"sessionkit.schema_version": SCHEMA_VERSION.encode()}
+_TS = pa.timestamp("ns", tz="UTC")
+_TS_US = pa.timestamp("us", tz="UTC")  # the archive's own clock times: microseconds are plenty
+
+SESSIONS_SCHEMA = pa.schema(
+    [
+        pa.field("session_id", pa.string(), nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("active_seed_id", pa.string()),
+        pa.field("active_persona_id", pa.string()),
+        pa.field("created_at", _TS, nullable=False),
+        pa.field("updated_at", _TS, nullable=False),
+        pa.field("n_user_messages", pa.int32(), nullable=False),
+        pa.field("n_agent_responses", pa.int32(), nullable=False),
+        pa.field("exchange_count", pa.int32(), nullable=False),
+        pa.field("extra", pa.string()),
+        pa.field("field_order", pa.string()),
+        pa.field("n_metadata", pa.int32(), nullable=False),
+    ],
+    metadata=_META,
+)
+MESSAGES_SCHEMA = pa.schema(
+    [
+        pa.field("session_id", pa.string(), nullable=False),
+        pa.field("seq", pa.int32(), nullable=False),
+        pa.field("content", pa.string(), nullable=False),
+        pa.field("timestamp", _TS, nullable=False),
+        pa.field("extra", pa.string()),
+        pa.field("field_order", pa.string()),
+    ],
+    metadata=_META,
+)
+RESPONSES_SCHEMA = pa.schema(
+    [
+        pa.field("session_id", pa.string(), nullable=False),
+        pa.field("seq", pa.int32(), nullable=False),
+        pa.field("content", pa.string(), nullable=False),
+        pa.field("response_session_id", pa.string()),
+        pa.field("seed_id", pa.string()),
+        pa.field("phase_reached", pa.string()),
+        pa.field("evaluation_passed", pa.bool_()),
+        pa.field("timestamp", _TS, nullable=False),
+        pa.field("extra", pa.string()),
+        pa.field("field_order", pa.string()),
+    ],
+    metadata=_META,
+)
+METADATA_SCHEMA = pa.schema(
+    [
+        pa.field("session_id", pa.string(), nullable=False),
+        pa.field("ord", pa.int32(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+    ],
+    metadata=_META,
+)
+
+#: One row per export run into a dataset: when, from where, what happened to every file.
+RUNS_SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("started_at", _TS_US, nullable=False),
+        pa.field("finished_at", _TS_US, nullable=False),
+        pa.field("duration_s", pa.float64(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("seen", pa.int64(), nullable=False),
+        pa.field("exported", pa.int64(), nullable=False),
+        pa.field("unchanged", pa.int64(), nullable=False),
+        pa.field("quarantined", pa.int64(), nullable=False),
+        pa.field("vanished", pa.int64(), nullable=False),
+        pa.field("ignored", pa.int64(), nullable=False),
+        pa.field("sessions", pa.int64(), nullable=False),
+        pa.field("jobs", pa.int32(), nullable=False),
+        pa.field("sessionkit_version", pa.string(), nullable=False),
+        pa.field("privacy", pa.string()),
+    ],
+    metadata=_META,
+)
+#: One row per source file that could not be read as a session (a copy is in quarantine/).
+ERRORS_SCHEMA = pa.schema(
+    [
+        pa.field("file", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("error_class", pa.string(), nullable=False),
+        pa.field("json_path", pa.string()),
+        pa.field("byte_offset", pa.int64()),
+        pa.field("message", pa.string(), nullable=False),
+        pa.field("quarantined_as", pa.string(), nullable=False),
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("seen_at", _TS_US, nullable=False),
+    ],
+    metadata=_META,
+)
+
+#: The tables of a dataset, in the order they are written.
+TABLE_NAMES = ("sessions", "messages", "responses", "metadata")
+SCHEMAS = {
+    "sessions": SESSIONS_SCHEMA,
+    "messages": MESSAGES_SCHEMA,
+    "responses": RESPONSES_SCHEMA,
+    "metadata": METADATA_SCHEMA,
+}
+#: The archive's own tables, beside the four session tables of a dataset made by export.
+ARCHIVE_SCHEMAS = {"runs": RUNS_SCHEMA, "errors": ERRORS_SCHEMA}
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """A table with no rows and this schema (``Schema.empty_table`` would import pandas)."""
+    return pa.Table.from_batches([], schema=schema)
+
+
+_Z_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
+_JSON = msgspec.json.Decoder()

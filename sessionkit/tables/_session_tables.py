@@ -1,0 +1,104 @@
+"""``SessionTables``: the four tables of a set of sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sessionkit.exceptions import DatasetError
+from sessionkit.model import Session
+from sessionkit.tables._rows import iter_sessions
+from sessionkit.tables._schemas import SCHEMAS, TABLE_NAMES
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+@dataclass(frozen=True, repr=False)
+class SessionTables:
+    """The four tables of a set of sessions, each a ``pyarrow.Table`` with its declared schema.
+
+    Attributes:
+        sessions: one row per session.
+        messages: one row per user message (``session_id``, ``seq``).
+        responses: one row per agent response (``session_id``, ``seq``).
+        metadata: one row per metadata key (``session_id``, ``ord``).
+
+    Example:
+        >>> import sessionkit as sk
+        >>> tables = sk.to_tables([sk.Session.with_id("user-1", "s-1")])
+        >>> tables.sessions.num_rows, tables.messages.num_rows
+        (1, 0)
+    """
+
+    sessions: pa.Table
+    messages: pa.Table
+    responses: pa.Table
+    metadata: pa.Table
+
+    def __post_init__(self) -> None:
+        for name in TABLE_NAMES:
+            table = getattr(self, name)
+            if not isinstance(table, pa.Table):
+                msg = f"SessionTables.{name} must be a pyarrow.Table, got {type(table).__name__}"
+                raise TypeError(msg)
+            missing = [f.name for f in SCHEMAS[name] if f.name not in table.schema.names]
+            if missing:
+                msg = f"the {name} table lacks the columns {missing}. Hint: build tables with sk.to_tables or read them with sk.read_parquet"
+                raise DatasetError(msg)
+
+    def __getitem__(self, name: str) -> pa.Table:
+        if name not in TABLE_NAMES:
+            msg = f"no table {name!r}; the tables are {', '.join(TABLE_NAMES)}"
+            raise KeyError(msg)
+        return getattr(self, name)
+
+    def items(self) -> Iterator[tuple[str, pa.Table]]:
+        """(name, table) pairs in the order ``sessions, messages, responses, metadata``."""
+        return ((name, getattr(self, name)) for name in TABLE_NAMES)
+
+    def __len__(self) -> int:
+        return self.sessions.num_rows
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{name}={table.num_rows}" for name, table in self.items())
+        return f"SessionTables({counts})"
+
+    def _repr_html_(self) -> str:
+        from sessionkit._html import tables_html
+
+        return tables_html(self)
+
+    def to_sessions(self) -> list[Session]:
+        """The sessions these tables hold, in the order of the ``sessions`` table."""
+        return list(iter_sessions(self))
+
+    def session(self, session_id: str) -> Session:
+        """The one session with this id, e.g. to read its transcript in a notebook.
+
+        Raises:
+            KeyError: no session has this id.
+        """
+        picked = SessionTables(*(table.filter(pc.equal(table["session_id"], session_id)) for _, table in self.items()))
+        found = picked.to_sessions()
+        if not found:
+            msg = f"no session with id {session_id!r} among {len(self)} sessions"
+            raise KeyError(msg)
+        return found[0]
+
+    def write_parquet(self, out: str | Path, **options: Any) -> Path:
+        """Write the tables as a Parquet dataset folder (see ``sessionkit.storage.write_parquet``)."""
+        from sessionkit.storage import write_parquet
+
+        return write_parquet(self, out, **options)
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with views over these tables (see ``sessionkit.connect``)."""
+        from sessionkit.query import connect
+
+        return connect(self)
