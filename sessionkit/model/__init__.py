@@ -1,0 +1,68 @@
+"""The oxios session model: ``Session``, ``UserMessage``, ``AgentResponse``, and their JSON form.
+
+The classes mirror the Rust structs of oxios (``oxios-kernel/src/state_store.rs``) field for
+field and method for method. ``Session.from_json`` / ``Session.to_json`` read and write the
+exact text oxios writes (``serde_json::to_string_pretty``), and keep whatever newer oxios
+versions add: fields the model does not name are carried in ``extra`` and written back in
+their place, recorded by ``field_order``.
+"""
+
+from sessionkit._timestamp import Timestamp
+from sessionkit.model._decode import (
+    check_duplicate_keys,
+    check_session,
+    count_keys,
+    decode_json,
+    decode_session,
+    message_layout,
+    response_layout,
+    session_from_raw,
+    session_layout,
+)
+from sessionkit.model._encode import (
+    encode_compact,
+    encode_raw,
+    encode_session,
+    message_raw,
+    response_raw,
+    session_raw,
+    session_to_raw,
+)
+from sessionkit.model._records import (
+    MESSAGE_FIELDS,
+    PHASES,
+    RESPONSE_FIELDS,
+    SESSION_FIELDS,
+    AgentResponse,
+    JSONValue,
+    Session,
+    UserMessage,
+)
+
+__all__ = [
+    "MESSAGE_FIELDS",
+    "PHASES",
+    "RESPONSE_FIELDS",
+    "SESSION_FIELDS",
+    "AgentResponse",
+    "JSONValue",
+    "Session",
+    "Timestamp",
+    "UserMessage",
+    "check_duplicate_keys",
+    "check_session",
+    "count_keys",
+    "decode_json",
+    "decode_session",
+    "encode_compact",
+    "encode_raw",
+    "encode_session",
+    "message_layout",
+    "message_raw",
+    "response_layout",
+    "response_raw",
+    "session_from_raw",
+    "session_layout",
+    "session_raw",
+    "session_to_raw",
+]

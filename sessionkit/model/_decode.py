@@ -1,0 +1,367 @@
+"""Reading a session's JSON: strict decoding, checks that name the JSON path, and layouts."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter as _Counter
+from typing import Any
+
+import msgspec
+
+from sessionkit._timestamp import Timestamp
+from sessionkit.exceptions import SessionFormatError
+from sessionkit.model._records import (
+    _MESSAGE_KNOWN,
+    _RESPONSE_KNOWN,
+    _SESSION_KNOWN,
+    _SESSION_LAYOUTS,
+    MESSAGE_FIELDS,
+    RESPONSE_FIELDS,
+    AgentResponse,
+    JSONValue,
+    Session,
+    UserMessage,
+)
+
+_DECODER = msgspec.json.Decoder()
+_ENCODER = msgspec.json.Encoder()
+_BYTE_AT = re.compile(r"\(byte (\d+)\)")
+_BOM = b"\xef\xbb\xbf"
+
+
+def decode_json(data: str | bytes, *, source: str = "<text>") -> JSONValue:
+    """Parse JSON text strictly (no NaN, no trailing text), with errors that name ``source``."""
+    if not data:
+        raise SessionFormatError(
+            "the file is empty",
+            source=source,
+            offset=0,
+            hint="oxios never writes an empty session file; it may have been cut off by a crash",
+        )
+    if isinstance(data, bytes) and data.startswith(_BOM):
+        raise SessionFormatError(
+            "the text starts with a UTF-8 byte-order mark",
+            source=source,
+            offset=0,
+            hint="oxios writes no byte-order mark; remove the first three bytes",
+        )
+    try:
+        return _DECODER.decode(data)
+    except msgspec.DecodeError as err:
+        raise _syntax_error(str(err), data, source) from None
+    except msgspec.ValidationError as err:  # e.g. a number beyond the range of a double
+        raise SessionFormatError(f"not valid JSON: {err}", source=source) from None
+    except RecursionError:
+        raise SessionFormatError(
+            "the JSON nests too deeply to read",
+            source=source,
+            hint="oxios itself refuses nesting deeper than 128 levels",
+        ) from None
+
+
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<![0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+def _syntax_error(detail: str, data: str | bytes, source: str) -> SessionFormatError:
+    raw = data.encode(errors="surrogatepass") if isinstance(data, str) else data
+    if not raw.strip(b"\x00"):
+        return SessionFormatError(
+            f"the file holds only {len(raw)} zero bytes",
+            source=source,
+            offset=0,
+            hint="a crash can leave such a file before oxios wrote it; there is no session in it",
+        )
+    match = _BYTE_AT.search(detail)
+    offset = int(match.group(1)) if match else None
+    reason = _BYTE_AT.sub("", detail).strip().removeprefix("JSON is malformed: ")
+    surrogate = _LONE_SURROGATE.search(raw) if "surrogate" in detail or "truncated" in detail else None
+    if surrogate is not None:
+        reason = f"a lone UTF-16 surrogate escape {surrogate.group().decode()} names no character"
+        offset = surrogate.start()
+    elif detail.startswith("Input data was truncated"):
+        reason = "the JSON text ends too early (truncated file, or an unfinished string or escape)"
+        offset = len(raw)
+    elif "UTF-8" in detail:
+        reason = "the file is not valid UTF-8"
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            offset = err.start
+    else:
+        reason = f"not valid JSON: {reason}"
+    if offset is not None:
+        head = raw[:offset]
+        line = head.count(b"\n") + 1
+        column = offset - (head.rfind(b"\n") + 1) + 1
+        reason += f" (line {line}, column {column})"
+    return SessionFormatError(reason, source=source, offset=offset)
+
+
+def decode_session(data: str | bytes, *, source: str = "<text>") -> JSONValue:
+    """``decode_json``, then refuse duplicate keys in the records oxios reads as structs.
+
+    serde refuses a session, message or response that names a field twice; sessionkit
+    does too, rather than keep one of the values silently. (Metadata is a map, where oxios
+    keeps the last value of a repeated key; so does sessionkit.)
+    """
+    obj = decode_json(data, source=source)
+    if type(obj) is dict:
+        check_duplicate_keys(data, obj, source)
+    return obj
+
+
+def count_keys(value: JSONValue) -> int:
+    """The object keys anywhere inside a decoded JSON value."""
+    count = 0
+    if type(value) is dict:
+        count = len(value)
+        value = value.values()
+    for item in value:
+        kind = type(item)
+        if kind is dict or kind is list:
+            count += count_keys(item)
+    return count
+
+
+def _key_count(obj: dict) -> int:
+    """The object keys of a decoded session: ``len`` for each record, plus any nested objects."""
+    count = len(obj)
+    for value in obj.values():
+        kind = type(value)
+        if kind is list:
+            for item in value:
+                kind = type(item)
+                if kind is dict:
+                    count += len(item)
+                    for inner in item.values():
+                        if type(inner) is dict or type(inner) is list:
+                            count += count_keys(inner)
+                elif kind is list:
+                    count += count_keys(item)
+        elif kind is dict:
+            count += count_keys(value)
+    return count
+
+
+class _Pairs(dict):
+    """A JSON object that remembers the keys it saw twice."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.repeated = [k for k, n in _Counter(k for k, _ in pairs).items() if n > 1] if len(self) < len(pairs) else []
+
+
+def check_duplicate_keys(data: str | bytes, obj: dict, source: str = "<text>") -> None:
+    """Raise ``SessionFormatError`` when the session, a message or a response names a key twice.
+
+    The text's keys are counted with a byte count (``":`` ends a key; inside a string a quote
+    is escaped as ``\\"``) and compared with the decoded keys; only when they differ (a
+    repeated key, or an unusual layout) is the text parsed again to find the repeated key.
+    """
+    raw = data.encode(errors="surrogatepass") if isinstance(data, str) else data
+    keys = _key_count(obj)
+    found = raw.count(b'":')
+    if found == keys or (found > keys and found - raw.count(b'\\":') == keys):
+        return
+    import json
+
+    try:
+        pairs = json.loads(raw, object_pairs_hook=_Pairs)
+    except (ValueError, RecursionError):
+        return  # msgspec read it; whatever json objects to is not a duplicate key
+    records = [("$", pairs)]
+    for name in ("user_messages", "agent_responses"):
+        items = pairs.get(name) if isinstance(pairs, dict) else None
+        if type(items) is list:
+            records += [(f"$.{name}[{i}]", item) for i, item in enumerate(items)]
+    for path, record in records:
+        if isinstance(record, _Pairs) and record.repeated:
+            raise SessionFormatError(
+                f"the key `{record.repeated[0]}` appears twice in one object",
+                source=source,
+                path=path,
+                hint="oxios refuses such a file (serde: duplicate field); keep one of the two",
+            )
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if type(value) is bool:
+        return f"a boolean ({'true' if value else 'false'})"
+    if type(value) is int:
+        return f"an integer ({value})"
+    if type(value) is float:
+        return f"a number ({value!r})"
+    if type(value) is str:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"a string ({shown!r})"
+    if type(value) is list:
+        return "an array"
+    if type(value) is dict:
+        return "an object"
+    return type(value).__name__
+
+
+def _fail(source: str, path: str, reason: str, hint: str | None = None) -> SessionFormatError:
+    return SessionFormatError(reason, source=source, path=path, hint=hint)
+
+
+def _expect(source: str, path: str, value: object, expected: str) -> SessionFormatError:
+    return _fail(source, path, f"expected {expected}, got {_describe(value)}")
+
+
+def check_session(obj: JSONValue, source: str = "<text>") -> None:
+    """Check that decoded JSON has the shape and types of an oxios session.
+
+    Timestamps are checked to be strings here; their RFC 3339 form is checked where they
+    are parsed. Raises ``SessionFormatError`` naming ``source`` and the JSON path.
+    """
+    if type(obj) is not dict:
+        raise _expect(source, "$", obj, "a JSON object (a session)")
+    for name in ("id", "user_id", "created_at", "updated_at"):
+        value = obj.get(name, _MISSING)
+        if value is _MISSING:
+            raise _fail(source, "$", f"the required field `{name}` is missing")
+        if type(value) is not str:
+            raise _expect(source, f"$.{name}", value, "a string")
+    for name in ("active_seed_id", "active_persona_id"):
+        value = obj.get(name)
+        if value is not None and type(value) is not str:
+            raise _expect(source, f"$.{name}", value, "a string or null")
+    metadata = obj.get("metadata", _EMPTY_DICT)
+    if type(metadata) is not dict:
+        raise _expect(source, "$.metadata", metadata, "an object")
+    messages = obj.get("user_messages", _EMPTY_LIST)
+    if type(messages) is not list:
+        raise _expect(source, "$.user_messages", messages, "an array of messages")
+    for i, msg in enumerate(messages):
+        if type(msg) is not dict or type(msg.get("content")) is not str or type(msg.get("timestamp")) is not str:
+            _check_record(msg, f"$.user_messages[{i}]", source, _MESSAGE_TYPES)
+    responses = obj.get("agent_responses", _EMPTY_LIST)
+    if type(responses) is not list:
+        raise _expect(source, "$.agent_responses", responses, "an array of responses")
+    for i, resp in enumerate(responses):
+        if (
+            type(resp) is not dict
+            or type(resp.get("content")) is not str
+            or type(resp.get("timestamp")) is not str
+            or type(resp.get("evaluation_passed")) not in _OPTIONAL_BOOL
+            or type(resp.get("session_id")) not in _OPTIONAL_STR
+            or type(resp.get("seed_id")) not in _OPTIONAL_STR
+            or type(resp.get("phase_reached")) not in _OPTIONAL_STR
+        ):
+            _check_record(resp, f"$.agent_responses[{i}]", source, _RESPONSE_TYPES)
+
+
+_MISSING = object()
+_EMPTY_DICT: dict = {}
+_EMPTY_LIST: list = []
+_OPTIONAL_STR = (str, type(None))
+_OPTIONAL_BOOL = (bool, type(None))
+# name -> (accepted types, required, description)
+_MESSAGE_TYPES = {
+    "content": ((str,), True, "a string"),
+    "timestamp": ((str,), True, "an RFC 3339 timestamp string"),
+}
+_RESPONSE_TYPES = {
+    "content": ((str,), True, "a string"),
+    "session_id": (_OPTIONAL_STR, False, "a string or null"),
+    "seed_id": (_OPTIONAL_STR, False, "a string or null"),
+    "phase_reached": (_OPTIONAL_STR, False, "a string or null"),
+    "evaluation_passed": (_OPTIONAL_BOOL, False, "true, false or null"),
+    "timestamp": ((str,), True, "an RFC 3339 timestamp string"),
+}
+
+
+def _check_record(record: object, path: str, source: str, types: dict) -> None:
+    if type(record) is not dict:
+        raise _expect(source, path, record, "an object")
+    for name, (accepted, required, description) in types.items():
+        value = record.get(name, _MISSING)
+        if value is _MISSING:
+            if required:
+                raise _fail(source, path, f"the required field `{name}` is missing")
+            continue
+        if type(value) not in accepted:
+            raise _expect(source, f"{path}.{name}", value, description)
+
+
+def _layout(record: dict, known: frozenset, standard: tuple[str, ...]) -> tuple[dict, tuple[str, ...] | None]:
+    keys = tuple(record)
+    if keys == standard:
+        return {}, None
+    return {key: value for key, value in record.items() if key not in known}, keys
+
+
+def _parse_time(text: str, source: str, path: str) -> Timestamp:
+    try:
+        return Timestamp.parse(text)
+    except ValueError as err:
+        raise _fail(source, path, str(err)) from None
+
+
+def session_from_raw(obj: dict, source: str = "<text>") -> Session:
+    """Build a ``Session`` from decoded JSON that ``check_session`` accepted."""
+    messages = []
+    for i, raw in enumerate(obj.get("user_messages", _EMPTY_LIST)):
+        extra, order = _layout(raw, _MESSAGE_KNOWN, MESSAGE_FIELDS)
+        messages.append(
+            UserMessage(
+                raw["content"],
+                _parse_time(raw["timestamp"], source, f"$.user_messages[{i}].timestamp"),
+                extra,
+                order,
+            )
+        )
+    responses = []
+    for i, raw in enumerate(obj.get("agent_responses", _EMPTY_LIST)):
+        extra, order = _layout(raw, _RESPONSE_KNOWN, RESPONSE_FIELDS)
+        responses.append(
+            AgentResponse(
+                content=raw["content"],
+                session_id=raw.get("session_id"),
+                seed_id=raw.get("seed_id"),
+                phase_reached=raw.get("phase_reached"),
+                evaluation_passed=raw.get("evaluation_passed"),
+                timestamp=_parse_time(raw["timestamp"], source, f"$.agent_responses[{i}].timestamp"),
+                extra=extra,
+                field_order=order,
+            )
+        )
+    seed, persona = obj.get("active_seed_id"), obj.get("active_persona_id")
+    extra, order = _layout(obj, _SESSION_KNOWN, _SESSION_LAYOUTS[seed is not None, persona is not None])
+    return Session(
+        id=obj["id"],
+        user_id=obj["user_id"],
+        user_messages=messages,
+        agent_responses=responses,
+        active_seed_id=seed,
+        active_persona_id=persona,
+        created_at=_parse_time(obj["created_at"], source, "$.created_at"),
+        updated_at=_parse_time(obj["updated_at"], source, "$.updated_at"),
+        metadata=obj.get("metadata", {}),
+        extra=extra,
+        field_order=order,
+    )
+
+
+def session_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
+    """The (extra fields, field order) of a decoded session's top level."""
+    seed, persona = obj.get("active_seed_id"), obj.get("active_persona_id")
+    return _layout(obj, _SESSION_KNOWN, _SESSION_LAYOUTS[seed is not None, persona is not None])
+
+
+def message_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
+    """The (extra fields, field order) of a decoded user message."""
+    return _layout(obj, _MESSAGE_KNOWN, MESSAGE_FIELDS)
+
+
+def response_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
+    """The (extra fields, field order) of a decoded agent response."""
+    return _layout(obj, _RESPONSE_KNOWN, RESPONSE_FIELDS)
+
+
+# -- encoding ---------------------------------------------------------------------------------
