@@ -205,6 +205,20 @@ def sql(dataset: Path, query: str, fmt: str) -> None:
     _print_table(table, fmt)
 
 
+def _with_nanoseconds(frame: Any) -> dict[str, Any]:
+    """The one row of a frame, timestamps as RFC 3339 text with all their digits (a Python
+    datetime would drop the nanoseconds)."""
+    import polars as pl
+
+    from sessionkit._timestamp import Timestamp
+
+    row = frame.row(0, named=True)
+    for name, kind in frame.schema.items():
+        if isinstance(kind, pl.Datetime) and row[name] is not None:
+            row[name] = str(Timestamp(frame[name].dt.epoch("ns")[0]))
+    return row
+
+
 def _privacy_record(dataset: Path) -> dict | None:
     """The privacy settings of the dataset's last export run, if it had any."""
     import json
@@ -269,7 +283,7 @@ def stats(dataset: Path, top: int, as_json: bool) -> None:
 
     con = connect(dataset)
     try:
-        row = totals(con).row(0, named=True)
+        row = _with_nanoseconds(totals(con))
         seeds = seed_usage(con).head(top)
         personas = persona_usage(con).head(top)
     finally:
@@ -278,7 +292,6 @@ def stats(dataset: Path, top: int, as_json: bool) -> None:
     if as_json:
         from sessionkit.model import encode_compact
 
-        row = {k: (str(v) if v is not None and not isinstance(v, int) else v) for k, v in row.items()}
         out = {**row, "top_seeds": seeds.to_dicts(), "top_personas": personas.to_dicts(), "privacy": applied}
         click.echo(encode_compact(out))
         return

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import BAD, FIXTURES, ROOT, fixture_files
 
+from sessionkit._timestamp import Timestamp
 from sessionkit.cli import main
 
 
@@ -58,6 +59,12 @@ def test_stats(exported: dict[str, Path], capsys: pytest.CaptureFixture[str]) ->
     code, out, _ = run(capsys, "stats", exported["oxios-v1"], "--json")
     data = json.loads(out)
     assert data["exchanges"] == 2694 and len(data["top_seeds"]) == 5
+    import pyarrow.compute as pc
+
+    from sessionkit.storage import read_parquet
+
+    first = pc.min(read_parquet(exported["oxios-v1"]).sessions["created_at"].cast("int64")).as_py()
+    assert data["first_created"] == str(Timestamp(first))  # all nine digits, not a datetime's six
 
 
 @pytest.mark.parametrize("bad", sorted(p.name for p in BAD.glob("*.json")))
