@@ -7,18 +7,17 @@ oxios keeps each session as ``<state>/sessions/<id>.json``. While it writes, it 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit.exceptions import SourceNotFoundError
-from sessionkit.model import Session, check_session, decode_session, encode_session
+from sessionkit.model import Session, encode_session
 
 __all__ = [
     "find_sessions_dir",
     "list_session_files",
-    "load_raw",
     "read_session",
     "read_sessions",
     "session_filename",
@@ -82,14 +81,6 @@ def _read_bytes(file: Path) -> bytes:
         raise SourceNotFoundError(msg) from None
 
 
-def load_raw(file: str | os.PathLike[str]) -> dict:
-    """Read one session file as checked, decoded JSON (timestamps still text)."""
-    source = str(file)
-    obj = decode_session(_read_bytes(Path(file)), source=source)
-    check_session(obj, source)
-    return obj
-
-
 def read_session(file: str | os.PathLike[str]) -> Session:
     """Read one oxios session file.
 
@@ -125,12 +116,6 @@ def read_sessions(path: str | os.PathLike[str], *, progress: Progress = None) ->
     finally:
         done()
     return sessions
-
-
-def iter_sessions(path: str | os.PathLike[str]) -> Iterator[Session]:
-    """Like ``read_sessions``, one session at a time, in file-name order."""
-    for file in list_session_files(path):
-        yield read_session(file)
 
 
 _UNSAFE = ("/", "\\", "..", "\x00")

@@ -423,8 +423,3 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
         "evaluation_passed",
     )
     return frames
-
-
-# names of the first release, kept for callers
-_check_dataset = check_dataset
-_table_files = table_files

@@ -5,7 +5,15 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from sessionkit._timestamp import NS_MAX, NS_MIN, Timestamp
-from sessionkit.model import MESSAGE_FIELDS, PHASES, RESPONSE_FIELDS, AgentResponse, Session, UserMessage
+from sessionkit.model import (
+    MESSAGE_FIELDS,
+    PHASES,
+    RESPONSE_FIELDS,
+    SESSION_FIELDS,
+    AgentResponse,
+    Session,
+    UserMessage,
+)
 
 # every escape class: quotes, backslashes, control characters, DEL, astral, combining,
 # bidi controls, line separators, HTML and SQL; no lone surrogates (UTF-8 cannot carry them)
@@ -79,26 +87,13 @@ def responses(draw: st.DrawFn) -> AgentResponse:
 
 
 _SESSION_REQUIRED = ("id", "user_id", "created_at", "updated_at")
-_SESSION_FIELDS = (
-    "id",
-    "user_id",
-    "user_messages",
-    "agent_responses",
-    "active_seed_id",
-    "active_persona_id",
-    "created_at",
-    "updated_at",
-    "metadata",
-)
 
 
 @st.composite
 def sessions(draw: st.DrawFn) -> Session:
     """A session as decoding a file would give it: layouts only list keys the file would hold."""
     extra = draw(
-        st.one_of(
-            st.just({}), st.dictionaries(text.filter(lambda k: k not in _SESSION_FIELDS), json_values, max_size=3)
-        )
+        st.one_of(st.just({}), st.dictionaries(text.filter(lambda k: k not in SESSION_FIELDS), json_values, max_size=3))
     )
     session = Session(
         id=draw(ids),
@@ -111,6 +106,6 @@ def sessions(draw: st.DrawFn) -> Session:
         updated_at=draw(timestamps),
         metadata=draw(metadata),
         extra=extra,
-        field_order=draw(layouts(_SESSION_FIELDS, _SESSION_REQUIRED, extra)),
+        field_order=draw(layouts(SESSION_FIELDS, _SESSION_REQUIRED, extra)),
     )
     return session

@@ -200,32 +200,24 @@ def persona_usage(data: Data, *, by: str | None = None) -> pl.DataFrame:
         >>> sk.persona_usage("build/sample-dataset", by="seed")  # doctest: +SKIP
     """
     check_option("persona_usage", "by", by, (None, "day", "week", "month", "user", "seed"))
-    if by == "user":  # a session's exchanges all share its user and persona: no need to join them
-        return _split_usage(
-            data,
-            by=by,
-            subject="persona_id",
-            session_subject="s.active_persona_id",
-            events="sessions AS s",
-            event_subject="s.active_persona_id",
-            event_time="s.created_at",
-            event_column="exchanges",
-            event_dims={"user": "s.user_id"},
-            columns=("sessions", "users", "exchanges"),
-            event_count="coalesce(sum(s.exchange_count), 0)",
-        )
     if by is not None:
+        # a session's exchanges all share its user and persona: by user, sum its exchange_count
+        # instead of joining the exchanges themselves
+        per_session = by == "user"
         return _split_usage(
             data,
             by=by,
             subject="persona_id",
             session_subject="s.active_persona_id",
-            events="exchanges AS x LEFT JOIN sessions AS s ON s.session_id = x.session_id",
+            events="sessions AS s"
+            if per_session
+            else "exchanges AS x LEFT JOIN sessions AS s ON s.session_id = x.session_id",
             event_subject="s.active_persona_id",
             event_time="x.response_timestamp",
             event_column="exchanges",
             event_dims={"user": "s.user_id", "seed": "x.seed_id"},
             columns=("sessions", "users", "exchanges"),
+            event_count="coalesce(sum(s.exchange_count), 0)" if per_session else "count(*)",
         )
     return frame(
         data,

@@ -217,13 +217,12 @@ def _export_part(task: _PartTask) -> _PartResult:
             if decoded is None:
                 continue
             tables, sources, stats = decoded
-            named = [
-                os.path.basename(src) == f"{sid}.json"
-                for sid, src in zip(tables.sessions["session_id"].to_pylist(), sources, strict=True)
-            ]
+            ids = tables.sessions["session_id"].to_pylist()
+            named = [os.path.basename(src) == f"{sid}.json" for sid, src in zip(ids, sources, strict=True)]
             if task.privacy is not None and not task.privacy.is_noop:
                 tables, counts = task.privacy.apply(tables)
                 result.privacy = counts if result.privacy is None else result.privacy + counts
+                ids = tables.sessions["session_id"].to_pylist()  # the pseudonyms, for the index
             if not writers:
                 writers = {
                     name: TableWriter(Path(task.staging) / name / task.name, SCHEMAS[name], task.row_group_rows)
@@ -231,7 +230,6 @@ def _export_part(task: _PartTask) -> _PartResult:
                 }
             for name, table in tables.items():
                 writers[name].add(table)
-            ids = tables.sessions["session_id"].to_pylist()
             updated = tables.sessions["updated_at"].cast(pa.int64()).to_pylist()
             for sid, ns, source, st, is_named in zip(ids, updated, sources, stats, named, strict=True):
                 records.append(

@@ -153,7 +153,7 @@ class _Pairs(dict):
         self.repeated = [k for k, n in _Counter(k for k, _ in pairs).items() if n > 1] if len(self) < len(pairs) else []
 
 
-def check_duplicate_keys(data: str | bytes, obj: dict, source: str = "<text>") -> None:
+def check_duplicate_keys(data: str | bytes, obj: dict, source: str = "<text>", *, keys: int | None = None) -> None:
     """Raise ``SessionFormatError`` when the session, a message or a response names a key twice.
 
     The text's keys are counted with a byte count (``":`` ends a key; inside a string a quote
@@ -161,7 +161,8 @@ def check_duplicate_keys(data: str | bytes, obj: dict, source: str = "<text>") -
     repeated key, or an unusual layout) is the text parsed again to find the repeated key.
     """
     raw = data.encode(errors="surrogatepass") if isinstance(data, str) else data
-    keys = _key_count(obj)
+    if keys is None:  # a caller that walked the records already passes their count
+        keys = _key_count(obj)
     found = raw.count(b'":')
     if found == keys or (found > keys and found - raw.count(b'\\":') == keys):
         return

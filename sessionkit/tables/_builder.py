@@ -146,13 +146,11 @@ class TableBuilder:
             for name, value in obj.items():
                 if type(value) is dict or (type(value) is list and name not in _RECORD_LISTS):
                     keys += count_keys(value)
-            found = data.count(b'":')
-            if found != keys and not (found > keys and found - data.count(b'\\":') == keys):
-                try:
-                    check_duplicate_keys(data, obj, source)
-                except SessionFormatError:
-                    self._rollback(mark)
-                    raise
+            try:
+                check_duplicate_keys(data, obj, source, keys=keys)
+            except SessionFormatError:
+                self._rollback(mark)
+                raise
 
     def _append_raw(self, obj: dict, source: str) -> int:
         """Append one session's rows; returns the object keys of its messages and responses."""

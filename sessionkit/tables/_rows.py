@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -141,15 +141,34 @@ def _check_orphans(*groups: dict[str, list]) -> None:
             raise DatasetError(msg)
 
 
-def _message_raw_rows(table: pa.Table) -> Iterator[dict]:
-    """Messages as JSON values in file order."""
-    for content, ts, extra, order in zip(
+_RESPONSE_VALUES = ("content", "response_session_id", "seed_id", "phase_reached", "evaluation_passed")
+
+
+def _message_columns(table: pa.Table, stamps: Callable[[pa.ChunkedArray], list]) -> Iterator[tuple]:
+    """(content, timestamp, extra, field_order) of each message row; ``stamps`` converts the times."""
+    return zip(
         table.column("content").to_pylist(),
-        autosi_text(table.column("timestamp")),
+        stamps(table.column("timestamp")),
         table.column("extra").to_pylist(),
         table.column("field_order").to_pylist(),
         strict=True,
-    ):
+    )
+
+
+def _response_columns(table: pa.Table, stamps: Callable[[pa.ChunkedArray], list]) -> Iterator[tuple]:
+    """The named values, then timestamp, extra and field_order, of each response row."""
+    return zip(
+        *(table.column(name).to_pylist() for name in _RESPONSE_VALUES),
+        stamps(table.column("timestamp")),
+        table.column("extra").to_pylist(),
+        table.column("field_order").to_pylist(),
+        strict=True,
+    )
+
+
+def _message_raw_rows(table: pa.Table) -> Iterator[dict]:
+    """Messages as JSON values in file order."""
+    for content, ts, extra, order in _message_columns(table, autosi_text):
         values = {"content": content, "timestamp": ts}
         yield (
             values
@@ -160,16 +179,7 @@ def _message_raw_rows(table: pa.Table) -> Iterator[dict]:
 
 def _response_raw_rows(table: pa.Table) -> Iterator[dict]:
     """Responses as JSON values in file order."""
-    for content, rsid, seed, phase, passed, ts, extra, order in zip(
-        *(
-            table.column(name).to_pylist()
-            for name in ("content", "response_session_id", "seed_id", "phase_reached", "evaluation_passed")
-        ),
-        autosi_text(table.column("timestamp")),
-        table.column("extra").to_pylist(),
-        table.column("field_order").to_pylist(),
-        strict=True,
-    ):
+    for content, rsid, seed, phase, passed, ts, extra, order in _response_columns(table, autosi_text):
         values = {
             "content": content,
             "session_id": rsid,
@@ -219,27 +229,12 @@ def _decode_or(value: str | None, default: Any) -> Any:
 
 
 def _message_rows(table: pa.Table) -> Iterator[UserMessage]:
-    for content, ts, extra, order in zip(
-        table.column("content").to_pylist(),
-        _ts_list(table.column("timestamp")),
-        table.column("extra").to_pylist(),
-        table.column("field_order").to_pylist(),
-        strict=True,
-    ):
-        yield UserMessage(content, ts, _decode_or(extra, {}), tuple(_JSON.decode(order)) if order is not None else None)
+    for content, ts, extra, order in _message_columns(table, _ts_list):
+        yield UserMessage(content, ts, _decode_or(extra, {}), _order(order))
 
 
 def _response_rows(table: pa.Table) -> Iterator[AgentResponse]:
-    for content, rsid, seed, phase, passed, ts, extra, order in zip(
-        *(
-            table.column(name).to_pylist()
-            for name in ("content", "response_session_id", "seed_id", "phase_reached", "evaluation_passed")
-        ),
-        _ts_list(table.column("timestamp")),
-        table.column("extra").to_pylist(),
-        table.column("field_order").to_pylist(),
-        strict=True,
-    ):
+    for content, rsid, seed, phase, passed, ts, extra, order in _response_columns(table, _ts_list):
         yield AgentResponse(
             content=content,
             session_id=rsid,
@@ -248,7 +243,7 @@ def _response_rows(table: pa.Table) -> Iterator[AgentResponse]:
             evaluation_passed=passed,
             timestamp=ts,
             extra=_decode_or(extra, {}),
-            field_order=tuple(_JSON.decode(order)) if order is not None else None,
+            field_order=_order(order),
         )
 
 
