@@ -7,8 +7,14 @@ never see a half-written one::
     OUT/sessions -> .sessionkit/current/sessions      (likewise messages, responses, metadata,
     OUT/_sessionkit.json -> .sessionkit/current/manifest.json    runs and errors)
     OUT/.sessionkit/current -> versions/000007         (switched atomically, last)
-    OUT/.sessionkit/versions/000007/<table>/part-*.parquet
+    OUT/.sessionkit/versions/000007/<table>/created_date=2026-05-01/part-<run>-00003.parquet
     OUT/quarantine/                                     (copies of files that were not sessions)
+
+The four session tables are partitioned Hive-style by the UTC date of the session's
+``created_at`` (a session's messages, responses and metadata sit in its partition), so
+engines that read ``created_date=`` folders (DuckDB's ``hive_partitioning``, polars, Spark)
+skip the dates a query filters out. File names carry the run id, so files of different runs
+never collide. Within a date, rows follow the order in which export read the files.
 
 A writer builds the next version in ``.sessionkit/staging-*`` (hard links for unchanged
 parts), renames it into ``versions/``, then switches ``current`` with one atomic rename.
@@ -32,7 +38,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sessionkit.exceptions import DatasetError, DatasetExistsError, DatasetLockedError, SourceNotFoundError
-from sessionkit.tables import ARCHIVE_SCHEMAS, SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, SessionTables, empty_table
+from sessionkit.tables import (
+    ARCHIVE_SCHEMAS,
+    SCHEMA_VERSION,
+    SCHEMAS,
+    TABLE_NAMES,
+    SessionTables,
+    empty_table,
+    take_sessions,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -40,8 +54,10 @@ if TYPE_CHECKING:
 __all__ = [
     "ALL_TABLES",
     "MANIFEST_NAME",
+    "PARTITION_COLUMN",
     "ROW_GROUP_ROWS",
     "TableWriter",
+    "by_created_date",
     "check_dataset",
     "failpoint",
     "is_dataset",
@@ -52,6 +68,9 @@ __all__ = [
     "write_parquet",
 ]
 
+#: The Hive partition of the session tables: the UTC date of the session's ``created_at``.
+PARTITION_COLUMN = "created_date"
+_NS_PER_DAY = 86_400_000_000_000
 #: The file in a dataset's folder that says what it is and how it was made.
 MANIFEST_NAME = "_sessionkit.json"
 DATASET_FORMAT = "sessionkit-dataset"
@@ -70,6 +89,19 @@ def _version() -> str:
 def table_glob(dataset: str | os.PathLike[str], table: str) -> str:
     """The glob that reads one table with any engine: ``OUT/<table>/**/*.parquet``."""
     return str(Path(dataset) / table / "**" / "*.parquet")
+
+
+def by_created_date(sessions: pa.Table, name: str) -> list[tuple[str, list[int]]]:
+    """The sessions' positions grouped by the UTC date of their ``created_at``, each with the
+    key of its file, ``created_date=YYYY-MM-DD/<name>``; dates in order, positions in order."""
+    import numpy as np
+
+    days = np.floor_divide(sessions["created_at"].cast(pa.int64()).to_numpy(), _NS_PER_DAY)
+    groups = []
+    for day in np.unique(days):
+        date = (np.datetime64(0, "D") + int(day)).item().isoformat()
+        groups.append((f"{PARTITION_COLUMN}={date}/{name}", np.flatnonzero(days == day).tolist()))
+    return groups
 
 
 def is_dataset(path: str | os.PathLike[str]) -> bool:
@@ -211,6 +243,35 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _sync_tree(folder: Path) -> None:
+    """Make every file and folder under ``folder`` durable: one ``syncfs`` of its file system
+    where Linux offers it (a partitioned version has thousands of small files), else an
+    ``fsync`` of each."""
+    if _syncfs is not None:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if _syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            _fsync(Path(parent) / name)
+        _fsync(Path(parent), directory=True)
+
+
+def _find_syncfs() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_syncfs = _find_syncfs()
+
+
 def publish(out: Path, staging: Path, *, durable: bool = True) -> Path:
     """Make ``staging`` the dataset's current version: rename it into ``versions/``, switch the
     pointer with one atomic rename, then drop versions older than the previous one.
@@ -222,10 +283,7 @@ def publish(out: Path, staging: Path, *, durable: bool = True) -> Path:
     versions = state / "versions"
     versions.mkdir(parents=True, exist_ok=True)
     if durable:
-        for folder, _, names in os.walk(staging):
-            for name in names:
-                _fsync(Path(folder) / name)
-            _fsync(Path(folder), directory=True)
+        _sync_tree(staging)
     previous = current_version(out)
     number = 1 + max((int(p.name) for p in versions.iterdir() if p.name.isdigit()), default=0)
     final = versions / f"{number:06d}"
@@ -341,11 +399,17 @@ def write_parquet(tables: SessionTables, out: str | os.PathLike[str], *, row_gro
         run = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
         staging = new_staging(out, run)
         try:
-            for name, schema in ALL_SCHEMAS.items():
-                writer = TableWriter(staging / name / f"part-{run}-00000.parquet", schema, row_group_rows)
-                if name in SCHEMAS:
-                    writer.add(tables[name].cast(schema))
-                writer.close()
+            tables = SessionTables(**{name: tables[name].cast(SCHEMAS[name]) for name in TABLE_NAMES})
+            groups = by_created_date(tables.sessions, f"part-{run}-00000.parquet")
+            for key, rows in groups or [(f"part-{run}-00000.parquet", [])]:
+                piece = tables if len(rows) == tables.sessions.num_rows else take_sessions(tables, rows)
+                for name, schema in SCHEMAS.items():
+                    (staging / name / key).parent.mkdir(parents=True, exist_ok=True)
+                    writer = TableWriter(staging / name / key, schema, row_group_rows)
+                    writer.add(piece[name])
+                    writer.close()
+            for name, schema in ARCHIVE_SCHEMAS.items():
+                TableWriter(staging / name / f"part-{run}-00000.parquet", schema, row_group_rows).close()
             counts = {name: t.num_rows for name, t in tables.items()}
             write_manifest(staging, {"counts": counts}, name="manifest.json")
             publish(out, staging)

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from sessionkit.storage import by_created_date
+from sessionkit.tables import SessionTables, take_sessions
+
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
 FIXTURE_NAMES = ("oxios-v1", "oxios-v2", "oxios-edge")
@@ -41,3 +44,18 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         export(FIXTURES / name, target, jobs=1)
         out[name] = target
     return out
+
+
+def in_partition_order(tables: SessionTables) -> SessionTables:
+    """``tables`` in the order a dataset holds them: grouped by creation date (the Hive
+    partitions), in their own order within a date."""
+    rows = [i for _, group in by_created_date(tables.sessions, "") for i in group]
+    return take_sessions(tables, rows)
+
+
+def by_session_id(tables: SessionTables) -> SessionTables:
+    """``tables`` sorted by session id (stable), to compare datasets whatever their file order."""
+    import numpy as np
+
+    ids = np.array(tables.sessions["session_id"].to_pylist(), dtype=object)
+    return take_sessions(tables, np.argsort(ids, kind="stable").tolist())

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import BAD, FIXTURES, fixture_files
+from conftest import BAD, FIXTURES, by_session_id, fixture_files
 
 from sessionkit.archive import ExportError, errors, export, restore
 from sessionkit.exceptions import DatasetExistsError
+from sessionkit.generate import write_demo_state
 from sessionkit.oxios import read_sessions
 from sessionkit.storage import read_parquet
 from sessionkit.tables import TABLE_NAMES, to_tables
 
 
 def _same_tables(a, b) -> None:
+    """The same sessions with the same rows, whatever the order of the files they came from."""
+    a, b = by_session_id(a), by_session_id(b)
     for name in TABLE_NAMES:
         assert a[name].equals(b[name]), name
+
+
+def _without_run(path: Path, out: Path) -> str:
+    """A file's path in a dataset, with the run id of its name blanked: ``part-RUN-00001``."""
+    return re.sub(r"part-[0-9T]+-[0-9a-f]+-", "part-RUN-", path.relative_to(out).as_posix())
+
+
+def _keys(out: Path) -> list[str]:
+    """The part keys of a dataset, ``created_date=.../part-….parquet``."""
+    return sorted(p.relative_to(out / "sessions").as_posix() for p in (out / "sessions").rglob("*.parquet"))
 
 
 def test_export_equals_the_model_path(exported: dict[str, Path], fixture_name: str) -> None:
@@ -28,7 +42,7 @@ def test_export_equals_the_model_path(exported: dict[str, Path], fixture_name: s
 def test_parallel_streaming_export_equals_the_serial_one(tmp_path: Path) -> None:
     serial = export(FIXTURES / "oxios-v1", tmp_path / "serial", jobs=1)
     parallel = export(FIXTURES / "oxios-v1", tmp_path / "parallel", jobs=2, files_per_part=70, row_group_rows=50)
-    assert parallel.jobs == 2 and parallel.parts_written == 5
+    assert parallel.jobs == 2 and parallel.parts_written == len(_keys(tmp_path / "parallel"))
     _same_tables(read_parquet(tmp_path / "serial"), read_parquet(tmp_path / "parallel"))
     assert (serial.sessions, serial.messages, serial.responses) == (
         parallel.sessions,
@@ -38,16 +52,20 @@ def test_parallel_streaming_export_equals_the_serial_one(tmp_path: Path) -> None
 
 
 def test_row_groups_stay_bounded(tmp_path: Path) -> None:
-    summary = export(FIXTURES / "oxios-v1", tmp_path / "out", jobs=1, files_per_part=100, row_group_rows=100)
-    assert summary.parts_written == 3
+    # 2,400 generated sessions over 120 days: 20 a day, so a day's file of a part of 1,200
+    # files holds some 200 messages, more than one row group of 100
+    source = write_demo_state(tmp_path / "state", 2400)
+    summary = export(source, tmp_path / "out", jobs=1, files_per_part=1200, row_group_rows=100)
+    assert summary.parts_written == len(_keys(tmp_path / "out"))
     for name in TABLE_NAMES:
-        files = sorted((tmp_path / "out" / name).glob("*.parquet"))
-        assert len(files) == 3
+        files = sorted((tmp_path / "out" / name).rglob("*.parquet"))
+        assert len(files) == summary.parts_written
         sizes = []
         for file in files:
             meta = pq.ParquetFile(file).metadata
             sizes += [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         assert max(sizes) <= 100 and sum(sizes) == getattr(summary, name)
+        assert name not in ("messages", "responses") or len(sizes) > len(files)
         assert summary.row_groups[name] == len(sizes)
     assert summary.row_groups["messages"] >= 2722 // 100
 
@@ -159,9 +177,11 @@ def test_the_output_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> 
     export(FIXTURES / "oxios-v2", tmp_path / "one", jobs=1, files_per_part=32, row_group_rows=64)
     export(FIXTURES / "oxios-v2", tmp_path / "two", jobs=2, files_per_part=32, row_group_rows=64)
     for name in TABLE_NAMES:
-        one = sorted((tmp_path / "one" / name).glob("*.parquet"))
-        two = sorted((tmp_path / "two" / name).glob("*.parquet"))
-        assert len(one) == len(two) == 5
+        one = sorted((tmp_path / "one" / name).rglob("*.parquet"))
+        two = sorted((tmp_path / "two" / name).rglob("*.parquet"))
+        # the same files, but for the run id in their names
+        assert [_without_run(p, tmp_path / "one") for p in one] == [_without_run(p, tmp_path / "two") for p in two]
+        assert len(one) > 5
         for a, b in zip(one, two, strict=True):
             assert pq.read_table(a).equals(pq.read_table(b))
             assert pq.ParquetFile(a).metadata.num_row_groups == pq.ParquetFile(b).metadata.num_row_groups

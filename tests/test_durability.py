@@ -313,7 +313,7 @@ def test_a_full_disk_fails_cleanly_and_keeps_the_dataset(tmp_path: Path) -> None
         shutil.copy(path, src / path.name)
 
     def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024, 8 * 1024))
 
     result = subprocess.run(
         [sys.executable, "-m", "sessionkit", "export", str(src), str(tmp_path / "out"), "-j", "1"],

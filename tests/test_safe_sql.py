@@ -187,7 +187,8 @@ ORDINARY = [
     "SELECT session_id, seq FROM responses WHERE phase_reached IN ('Evaluate', 'Evolve') ORDER BY ALL",
     "SELECT key, count(*) FROM metadata WHERE key <> 'channel' GROUP BY key ORDER BY ALL",
     "SELECT session_id, epoch_ns(timestamp) FROM messages WHERE epoch_ns(timestamp) % 1000 <> 0 ORDER BY ALL",
-    "SELECT phase_reached, count(*), avg(latency_s) FROM exchanges GROUP BY ALL ORDER BY ALL",
+    # rounded: a float sum depends on the order rows arrive in, which parallel scans do not fix
+    "SELECT phase_reached, count(*), round(avg(latency_s), 6) FROM exchanges GROUP BY ALL ORDER BY ALL",
     "SELECT s.user_id, count(*) FROM sessions s JOIN messages m USING (session_id) GROUP BY ALL ORDER BY ALL",
     "SELECT session_id, seq, row_number() OVER (PARTITION BY session_id ORDER BY seq DESC) FROM messages ORDER BY ALL",
     "SELECT json_extract(value, '$') IS NOT NULL, count(*) FROM metadata GROUP BY ALL ORDER BY ALL",

@@ -35,6 +35,7 @@ from sessionkit.archive._state import (
     _write_index,
     _write_run,
     errors,
+    part_keys,
 )
 from sessionkit.archive._summary import ExportError, ExportSummary
 from sessionkit.privacy import Privacy, PrivacyCounts, check_same_privacy
@@ -261,8 +262,7 @@ class _Run:
             new_errors.extend(part.errors)
             if part.privacy is not None:
                 self.counts = part.privacy if self.counts is None else self.counts + part.privacy
-            if part.rows:
-                new_parts.append(part.name)
+            new_parts.extend(part.keys)
             for name in TABLE_NAMES:
                 row_groups[name] += part.row_groups.get(name, 0)
             if self.progress is not None:
@@ -303,38 +303,41 @@ class _Run:
         _count(summary, staging)
 
     def _assemble(self, new_parts: list[str], decisions: _Decisions) -> None:
-        """The new version's parts: new ones (filtered where they hold losers), old ones linked or filtered."""
+        """The new version's files: new ones (filtered where they hold losers), old ones linked or filtered.
+
+        A file is named by its key, ``created_date=YYYY-MM-DD/<part name>``, the same in every table.
+        """
         summary, staging, previous, rows = self.summary, self.staging, self.previous, self.row_group_rows
         summary.parts_written = len(new_parts)
-        for name in new_parts:
-            drop = decisions.drop_ordinals.get(name)
+        for key in new_parts:
+            drop = decisions.drop_ordinals.get(key)
             if drop:
                 scratch = staging / ".rewrite"
+                kept = _filter_part(staging, scratch, key, ordinals=drop, row_group_rows=rows)
                 for table in TABLE_NAMES:
-                    (scratch / table).mkdir(parents=True, exist_ok=True)
-                kept = _filter_part(staging, scratch, name, ordinals=drop, row_group_rows=rows)
-                for table in TABLE_NAMES:
-                    os.remove(staging / table / name)
+                    os.remove(staging / table / key)
                     if kept:
-                        os.replace(scratch / table / name, staging / table / name)
+                        os.replace(scratch / table / key, staging / table / key)
                 shutil.rmtree(scratch)
                 if not kept:
                     summary.parts_written -= 1
         if previous is not None:
-            for path in sorted((previous / "sessions").glob("*.parquet")):
-                name = path.name
-                drop = decisions.drop_ids.get(name)
+            for key in part_keys(previous):
+                drop = decisions.drop_ids.get(key)
                 if drop:
                     summary.parts_rewritten += 1
-                    new_name = f"{Path(name).stem.split('~')[0]}~{summary.run_id}.parquet"
-                    kept = _filter_part(previous, staging, name, ids=drop, row_group_rows=rows)
+                    folder, _, name = key.rpartition("/")
+                    new_key = f"{folder}/{Path(name).stem.split('~')[0]}~{summary.run_id}.parquet".lstrip("/")
+                    kept = _filter_part(previous, staging, key, ids=drop, row_group_rows=rows)
                     if kept:
                         for table in TABLE_NAMES:
-                            os.replace(staging / table / name, staging / table / new_name)
+                            os.replace(staging / table / key, staging / table / new_key)
                 else:
                     summary.parts_kept += 1
                     for table in TABLE_NAMES:
-                        link_or_copy(previous / table / name, staging / table / name)
-        if not any((staging / "sessions").glob("*.parquet")):  # one (empty) file per table, for every engine's glob
+                        target = staging / table / key
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        link_or_copy(previous / table / key, target)
+        if not part_keys(staging):  # one (empty) file per table, for every engine's glob
             for table in TABLE_NAMES:
                 TableWriter(staging / table / f"part-{summary.run_id}-empty.parquet", SCHEMAS[table], rows).close()

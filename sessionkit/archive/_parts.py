@@ -17,9 +17,7 @@ from sessionkit.archive._listing import stored_path
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
 from sessionkit.model import decode_json
 from sessionkit.privacy import Privacy, PrivacyCounts, mask_text
-from sessionkit.storage import (
-    TableWriter,
-)
+from sessionkit.storage import TableWriter, by_created_date
 from sessionkit.tables import (
     SCHEMAS,
     TABLE_NAMES,
@@ -58,6 +56,7 @@ class _PartResult:
     errors: list[dict[str, Any]] = field(default_factory=list)  # bad files, rows of the errors table
     bad_stats: list[tuple] = field(default_factory=list)  # bad files: path, stat...
     vanished: int = 0
+    keys: list[str] = field(default_factory=list)  # the files written, as created_date=.../<name>
 
 
 def _read(path: str) -> tuple[bytes, os.stat_result]:
@@ -206,10 +205,11 @@ def _decode_general(
 
 
 def _export_part(task: _PartTask) -> _PartResult:
-    """Worker: one part, i.e. one Parquet file per table for ``task.files``."""
+    """Worker: one part, i.e. for each creation date among ``task.files``, one Parquet file per
+    table at ``<table>/created_date=YYYY-MM-DD/<task.name>`` (Hive-style partitions)."""
     result = _PartResult(task.index, task.name, files=len(task.files))
-    writers: dict[str, TableWriter] = {}
-    ordinal = 0
+    writers: dict[str, dict[str, TableWriter]] = {}  # key -> table -> writer
+    ordinals: dict[str, int] = {}  # key -> sessions written under it so far
     records: list[tuple] = []
     try:
         for start in range(0, len(task.files), FILES_PER_BATCH):
@@ -223,24 +223,40 @@ def _export_part(task: _PartTask) -> _PartResult:
                 tables, counts = task.privacy.apply(tables)
                 result.privacy = counts if result.privacy is None else result.privacy + counts
                 ids = tables.sessions["session_id"].to_pylist()  # the pseudonyms, for the index
-            if not writers:
-                writers = {
-                    name: TableWriter(Path(task.staging) / name / task.name, SCHEMAS[name], task.row_group_rows)
-                    for name in TABLE_NAMES
-                }
-            for name, table in tables.items():
-                writers[name].add(table)
             updated = tables.sessions["updated_at"].cast(pa.int64()).to_pylist()
-            for sid, ns, source, st, is_named in zip(ids, updated, sources, stats, named, strict=True):
-                records.append(
-                    (stored_path(source, task.privacy), source, *_stat_tuple(st), sid, ns, ordinal, is_named, task.name)
-                )
-                ordinal += 1
+            for key, rows in by_created_date(tables.sessions, task.name):
+                piece = tables if len(rows) == tables.sessions.num_rows else take_sessions(tables, rows)
+                if key not in writers:
+                    writers[key] = {}
+                    for name in TABLE_NAMES:
+                        path = Path(task.staging) / name / key
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        writers[key][name] = TableWriter(path, SCHEMAS[name], task.row_group_rows)
+                for name, table in piece.items():
+                    writers[key][name].add(table)
+                ordinal = ordinals.get(key, 0)
+                for i in rows:
+                    records.append(
+                        (
+                            stored_path(sources[i], task.privacy),
+                            sources[i],
+                            *_stat_tuple(stats[i]),
+                            ids[i],
+                            updated[i],
+                            ordinal,
+                            named[i],
+                            key,
+                        )
+                    )
+                    ordinal += 1
+                ordinals[key] = ordinal
     finally:
-        for name, writer in writers.items():
-            writer.close()
-            result.rows[name] = writer.rows
-            result.row_groups[name] = writer.row_groups
+        for by_table in writers.values():
+            for name, writer in by_table.items():
+                writer.close()
+                result.rows[name] = result.rows.get(name, 0) + writer.rows
+                result.row_groups[name] = result.row_groups.get(name, 0) + writer.row_groups
+    result.keys = list(writers)
     result.records = _records_table(records)  # compact Arrow, not tuples, for the main process to hold
     return result
 

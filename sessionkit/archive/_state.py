@@ -75,7 +75,8 @@ def _classify(listing: _Listing, privacy: Privacy | None, index: pa.Table) -> tu
     """
     if index.num_rows == 0:  # a first export: read everything (and leave pyarrow cold till later)
         none = empty_table(_KNOWN_FILES_SCHEMA)
-        return listing.paths, none, none
+        paths, mtimes = listing.paths, listing.mtime_ns
+        return [paths[i] for i in sorted(range(len(paths)), key=lambda i: (mtimes[i], paths[i]))], none, none
     listing = listing.table(privacy)
     # a lookup with compute kernels, not Table.join: that goes through Acero, which imports pandas
     position = pc.index_in(listing["path"], value_set=index["path"])
@@ -95,7 +96,10 @@ def _classify(listing: _Listing, privacy: Privacy | None, index: pa.Table) -> tu
         ),
         False,
     )
-    to_read = joined.filter(pc.invert(same))["real"].to_pylist()
+    # in order of modification time: oxios writes a file when its session changes, so files
+    # near in time hold sessions created near in time, and each part spans few date partitions
+    to_read = joined.filter(pc.invert(same)).sort_by([("mtime_ns", "ascending"), ("real", "ascending")])
+    to_read = to_read["real"].to_pylist()
     unchanged = joined.filter(same)
     keep = unchanged.select(
         [
@@ -116,20 +120,27 @@ def _classify(listing: _Listing, privacy: Privacy | None, index: pa.Table) -> tu
     return to_read, keep.filter(pc.invert(bad)), keep.filter(bad)
 
 
+def part_keys(version: Path) -> list[str]:
+    """The keys of a version's files, ``created_date=YYYY-MM-DD/<part>.parquet``, sorted; each
+    names one file in every table folder."""
+    folder = version / "sessions"
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet"))
+
+
 def _existing_sessions(previous: Path | None) -> pa.Table:
-    """session_id, updated_at_ns and part of every session of the previous version."""
+    """session_id, updated_at_ns and part (its key) of every session of the previous version."""
     schema = pa.schema([("session_id", pa.string()), ("updated_at_ns", pa.int64()), ("part", pa.string())])
     if previous is None:
         return empty_table(schema)
     pieces = []
-    for path in sorted((previous / "sessions").glob("*.parquet")):
-        table = pq.read_table(path, columns=["session_id", "updated_at"])
+    for key in part_keys(previous):
+        table = pq.read_table(previous / "sessions" / key, columns=["session_id", "updated_at"])
         pieces.append(
             pa.table(
                 {
                     "session_id": table["session_id"],
                     "updated_at_ns": table["updated_at"].cast(pa.int64()),
-                    "part": pa.array([path.name] * table.num_rows, pa.string()),
+                    "part": pa.array([key] * table.num_rows, pa.string()),
                 }
             )
         )
@@ -254,6 +265,7 @@ def _filter_part(
         if len(mask) != table.num_rows:
             msg = f"{source / table_name / name}: its rows do not follow the sessions of the part. Hint: the dataset is damaged; export it again into a new folder"
             raise DatasetError(msg)
+        (target / table_name / name).parent.mkdir(parents=True, exist_ok=True)
         writer = TableWriter(target / table_name / name, SCHEMAS[table_name], row_group_rows)
         writer.add(table.filter(pa.array(mask)))
         writer.close()
@@ -342,11 +354,11 @@ def _write_errors(staging: Path, previous: Path | None, new_errors: list[dict[st
 def _count(summary: ExportSummary, staging: Path) -> None:
     """The dataset's totals, from the Parquet footers of the new version."""
     for table in TABLE_NAMES:
-        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (staging / table).glob("*.parquet"))
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (staging / table).rglob("*.parquet"))
         setattr(summary, table, rows)
     summary.exchanges = sum(
         int(pc.sum(pq.read_table(p, columns=["exchange_count"])["exchange_count"]).as_py() or 0)
-        for p in (staging / "sessions").glob("*.parquet")
+        for p in (staging / "sessions").rglob("*.parquet")
     )
 
 
