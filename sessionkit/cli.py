@@ -17,6 +17,20 @@ import click
 
 from sessionkit.exceptions import SessionkitError
 
+
+class _Dataset(click.ParamType):
+    """A dataset: a local folder (a Path) or ``s3://bucket/prefix`` (kept as text: a Path would
+    fold its double slash)."""
+
+    name = "dataset"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        text = str(value)
+        return text if text.startswith("s3://") else Path(text)
+
+
+DATASET = _Dataset()
+
 __all__ = ["cli", "main"]
 
 _DEMO_MARKER = ".sessionkit-demo"
@@ -61,7 +75,7 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("src", type=click.Path(path_type=Path))
-@click.argument("out", type=click.Path(path_type=Path))
+@click.argument("out", type=DATASET)
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--strict", is_flag=True, help="Exit 1 when any file was quarantined (the good ones are still exported).")
 @click.option(
@@ -87,10 +101,15 @@ def cli() -> None:
     help="A file of metadata keys to keep, one per line; the others are dropped.",
 )
 @click.option("--drop-metadata-keys", "drop", default="", help="Metadata keys to drop, separated by commas.")
+@click.option(
+    "--break-lock",
+    is_flag=True,
+    help="On s3://, take over the writer's lock of a writer known to be dead (it goes stale by itself after 2 minutes).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
 def export(
     src: Path,
-    out: Path,
+    out: Path | str,
     jobs: int | None,
     strict: bool,
     keyfile: Path | None,
@@ -98,16 +117,18 @@ def export(
     redact: str,
     allow: Path | None,
     drop: str,
+    break_lock: bool,
     quiet: bool,
 ) -> None:
-    """Export the sessions under SRC into the Parquet dataset folder OUT, new or existing.
+    """Export the sessions under SRC into the Parquet dataset OUT, new or existing.
 
     SRC is an oxios state directory (holding sessions/), a sessions/ folder, or one .json
     file. OUT gets one folder per table: sessions/, messages/, responses/, metadata/, plus
     runs/ and errors/. Run it again (e.g. from cron) to add new sessions, update changed
     ones and keep the ones oxios pruned; unchanged files are skipped without being read.
     Files that are not valid sessions are copied to OUT/quarantine/ and listed by
-    `sessionkit errors OUT`; the exit code is 0 unless --strict.
+    `sessionkit errors OUT`; the exit code is 0 unless --strict. OUT may be
+    s3://bucket/prefix (credentials, region and endpoint from the AWS environment variables).
     """
     from sessionkit.archive import ExportError
     from sessionkit.archive import export as run_export
@@ -115,7 +136,9 @@ def export(
     privacy = _privacy(keyfile, pseudonymize_sessions, redact, allow, drop)
     with _progress("export", quiet=quiet) as update:
         try:
-            summary = run_export(src, out, jobs=jobs, strict=strict, privacy=privacy, progress=update)
+            summary = run_export(
+                src, out, jobs=jobs, strict=strict, privacy=privacy, progress=update, break_lock=break_lock
+            )
         except ExportError as err:
             if not quiet and err.summary is not None:
                 click.echo(err.summary.line())
@@ -168,12 +191,12 @@ def keygen(keyfile: Path) -> None:
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dataset", type=DATASET)
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--overwrite", is_flag=True, help="Replace session files that already exist in DEST.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
-def restore(dataset: Path, dest: Path, overwrite: bool, jobs: int | None, quiet: bool) -> None:
+def restore(dataset: Path | str, dest: Path, overwrite: bool, jobs: int | None, quiet: bool) -> None:
     """Write the sessions of DATASET back as oxios files, DEST/sessions/<id>.json.
 
     A dataset exported from oxios files restores them byte for byte.
@@ -187,10 +210,10 @@ def restore(dataset: Path, dest: Path, overwrite: bool, jobs: int | None, quiet:
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dataset", type=DATASET)
 @click.argument("query")
 @output_options
-def sql(dataset: Path, query: str, fmt: str) -> None:
+def sql(dataset: Path | str, query: str, fmt: str) -> None:
     """Run a SQL QUERY over DATASET's views: sessions, messages, responses, metadata, exchanges."""
     from sessionkit.query import connect
 
@@ -219,7 +242,7 @@ def _with_nanoseconds(frame: Any) -> dict[str, Any]:
     return row
 
 
-def _privacy_record(dataset: Path) -> dict | None:
+def _privacy_record(dataset: Path | str) -> dict | None:
     """The privacy settings of the dataset's last export run, if it had any."""
     import json
 
@@ -272,10 +295,10 @@ def _print_table(table: Any, fmt: str) -> None:
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dataset", type=DATASET)
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Seeds and personas to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def stats(dataset: Path, top: int, as_json: bool) -> None:
+def stats(dataset: Path | str, top: int, as_json: bool) -> None:
     """Totals of DATASET, and its most used seeds and personas."""
     from sessionkit.analytics import persona_usage, seed_usage
     from sessionkit.analytics import stats as totals
@@ -369,9 +392,9 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dataset", type=DATASET)
 @output_options
-def errors(dataset: Path, fmt: str) -> None:
+def errors(dataset: Path | str, fmt: str) -> None:
     """List the files of DATASET's exports that could not be read as sessions.
 
     Each was copied, bytes unchanged, to DATASET/quarantine/; the list gives the file, its
@@ -389,7 +412,7 @@ def errors(dataset: Path, fmt: str) -> None:
 
 
 @cli.command()
-@click.argument("dataset", type=click.Path(path_type=Path))
+@click.argument("dataset", type=DATASET)
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--title", default=None, help="The page's title (default: sessionkit report).")
 @click.option(
@@ -402,7 +425,7 @@ def errors(dataset: Path, fmt: str) -> None:
     help="Include the transcript of this session id (repeatable; replaces --samples).",
 )
 @click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Seeds and personas to chart.")
-def report(dataset: Path, out: Path, title: str | None, samples: int, session_ids: tuple[str, ...], top: int) -> None:
+def report(dataset: Path | str, out: Path, title: str | None, samples: int, session_ids: tuple[str, ...], top: int) -> None:
     """Write a self-contained HTML report of DATASET to OUT, to open offline or mail around.
 
     One page: totals, charts (embedded SVG), the helpers' tables, the metadata census and

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Union
 
 from sessionkit.exceptions import PrivacyError
-from sessionkit.storage import check_dataset, table_files, table_glob
+from sessionkit.storage import check_dataset, open_dataset, table_glob
 from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables, empty_table
 
 if TYPE_CHECKING:
@@ -79,7 +79,8 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with views ``sessions``, ``messages``, ``responses``, ``metadata``, ``exchanges``.
 
-    ``data`` is a ``SessionTables`` (registered as Arrow tables, no copy) or a dataset folder.
+    ``data`` is a ``SessionTables`` (registered as Arrow tables, no copy), a dataset folder, or
+    ``s3://bucket/prefix`` (read through pyarrow's S3 file system; see ``sessionkit._s3``).
     A connection passed in is returned as it is (with ``read_only=True``, only if it is locked).
 
     ``read_only`` (default: True for a dataset folder, False for tables in memory) locks the
@@ -127,18 +128,17 @@ def connect(
             _view(con, name, table)
         read_only = bool(read_only)
     elif isinstance(data, (str, os.PathLike)):
-        folder = check_dataset(data)
+        snapshot = open_dataset(data)
         con = duckdb.connect(config=dict(config or {}))
         read_only = True if read_only is None else read_only
         for name in TABLE_NAMES:
-            files = table_files(folder, name)
+            files = snapshot.files[name]
             if not files:
                 _view(con, name, empty_table(SCHEMAS[name]))
-            elif read_only:
-                import pyarrow.dataset as ds
-
-                _view(con, name, ds.dataset(files, schema=SCHEMAS[name], format="parquet"))
+            elif read_only or snapshot.filesystem is not None:  # S3: through pyarrow, no DuckDB extension
+                _view(con, name, snapshot.dataset(name))
             else:
+                folder = check_dataset(data)
                 source = f"read_parquet({sql_string(table_glob(folder, name))}, union_by_name = true)"
                 columns = ", ".join(field.name for field in SCHEMAS[name])
                 con.execute(f"CREATE VIEW {name} AS SELECT {columns} FROM {source}")

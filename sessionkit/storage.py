@@ -31,12 +31,14 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sessionkit._s3 import is_s3
 from sessionkit.exceptions import DatasetError, DatasetExistsError, DatasetLockedError, SourceNotFoundError
 from sessionkit.tables import (
     ARCHIVE_SCHEMAS,
@@ -56,11 +58,13 @@ __all__ = [
     "MANIFEST_NAME",
     "PARTITION_COLUMN",
     "ROW_GROUP_ROWS",
+    "Snapshot",
     "TableWriter",
     "by_created_date",
     "check_dataset",
     "failpoint",
     "is_dataset",
+    "open_dataset",
     "read_parquet",
     "scan_parquet",
     "table_files",
@@ -120,6 +124,9 @@ def check_dataset(path: str | os.PathLike[str]) -> Path:
         SourceNotFoundError: there is no such folder.
         DatasetError: the folder holds no sessionkit dataset.
     """
+    if is_s3(path):
+        msg = f"{path}: an s3:// dataset has no folder to check. Hint: use sessionkit.storage.open_dataset, which reads its manifest"
+        raise DatasetError(msg)
     path = Path(path)
     if not path.exists():
         msg = f"{path}: no such dataset folder. Hint: create one with `sessionkit export SRC {path}`"
@@ -134,7 +141,75 @@ def check_dataset(path: str | os.PathLike[str]) -> Path:
 
 
 def table_files(dataset: Path, table: str) -> list[str]:
+    """The Parquet files of one table of a checked local dataset folder (see ``check_dataset``)."""
     return sorted(str(p) for p in (dataset / table).rglob("*.parquet") if not p.name.startswith((".", "_")))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One version of a dataset, local or on S3: the files of every table, and how to read them.
+
+    ``filesystem`` is None for a local dataset, else pyarrow's file system the paths belong to.
+    """
+
+    location: str
+    files: dict[str, list[str]]
+    filesystem: Any = None
+    version: int | None = None
+    sizes: dict[str, int] | None = None  # path -> bytes, where the manifest records them
+
+    def dataset(self, table: str) -> Any:
+        """A ``pyarrow.dataset.Dataset`` of one table with its declared schema (nothing read yet)."""
+        import pyarrow.dataset as ds  # here, not at the top: it imports pandas when installed
+
+        paths, schema = self.files.get(table, []), ALL_SCHEMAS[table]
+        if self.sizes is None or not paths or any(p not in self.sizes for p in paths):
+            return ds.dataset(paths, schema=schema, format="parquet", filesystem=self.filesystem)
+        # sizes known: no request per file to learn them (on S3, one round trip fewer each)
+        form = ds.ParquetFileFormat()
+        fragments = [form.make_fragment(p, filesystem=self.filesystem, file_size=self.sizes[p]) for p in paths]
+        return ds.FileSystemDataset(fragments, schema, form, self.filesystem)
+
+    def read(self, table: str) -> pa.Table:
+        """One table, read whole into memory."""
+        try:
+            return self.dataset(table).to_table()
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
+            msg = f"{self.location}/{table}: cannot be read as the {table} table ({err}). Hint: the dataset may be damaged, from another tool, or changed by an export while it was read; read it again or re-export it"
+            raise DatasetError(msg) from err
+
+    def rows(self, table: str) -> int:
+        """The rows of one table, from the Parquet footers alone."""
+        return sum(fragment.metadata.num_rows for fragment in self.dataset(table).get_fragments())
+
+
+def open_dataset(dataset: str | os.PathLike[str]) -> Snapshot:
+    """The current version of a dataset: a local folder, or ``s3://bucket/prefix``.
+
+    Resolved once, so everything read through the snapshot comes from one version, even
+    while an export publishes the next.
+
+    Raises:
+        SourceNotFoundError: no such folder, or nothing published at that S3 prefix.
+        DatasetError: the folder or prefix holds no sessionkit dataset, or S3 cannot be reached.
+    """
+    if is_s3(dataset):
+        from sessionkit import _s3
+
+        location = _s3.S3Location.parse(str(dataset))
+        fs = _s3.filesystem()
+        latest = _s3.latest_manifest(fs, location)
+        if latest is None:
+            msg = f"{location.uri}: no sessionkit dataset there (no {_s3.MANIFESTS}/). Hint: create one with `sessionkit export SRC {location.uri}`"
+            raise SourceNotFoundError(msg)
+        version, manifest = latest
+        files = {name: [location.path(key) for key in manifest["files"].get(name, [])] for name in ALL_TABLES}
+        sizes = {location.path(key): size for key, size in manifest.get("sizes", {}).items()}
+        return Snapshot(location.uri, files, fs, version, sizes)
+    folder = check_dataset(dataset)
+    current = current_version(Path(dataset))
+    files = {name: table_files(folder, name) for name in ALL_TABLES}
+    return Snapshot(str(dataset), files, None, int(current.name) if current is not None else None)
 
 
 def failpoint(name: str) -> None:
@@ -420,7 +495,7 @@ def write_parquet(tables: SessionTables, out: str | os.PathLike[str], *, row_gro
 
 
 def read_parquet(dataset: str | os.PathLike[str]) -> SessionTables:
-    """Read a dataset folder into memory as ``SessionTables`` (columns cast to the declared schemas).
+    """Read a dataset (a folder, or ``s3://bucket/prefix``) into memory as ``SessionTables`` (columns cast to the declared schemas).
 
     Example:
         >>> import sessionkit as sk
@@ -428,19 +503,8 @@ def read_parquet(dataset: str | os.PathLike[str]) -> SessionTables:
         >>> data.sessions.num_rows  # doctest: +SKIP
         300
     """
-    folder = check_dataset(dataset)
-    tables = {}
-    for name in TABLE_NAMES:
-        schema = SCHEMAS[name]
-        files = table_files(folder, name)
-        try:
-            import pyarrow.dataset as ds  # here, not at the top: it imports pandas when installed
-
-            table = ds.dataset(files, schema=schema, format="parquet").to_table()
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
-            msg = f"{folder / name}: cannot be read as the {name} table ({err}). Hint: the dataset may be damaged or from another tool; re-export it"
-            raise DatasetError(msg) from err
-        tables[name] = table
+    snapshot = open_dataset(dataset)
+    tables = {name: snapshot.read(name) for name in TABLE_NAMES}
     return SessionTables(**tables)
 
 
@@ -454,12 +518,17 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
     """
     import polars as pl
 
-    folder = check_dataset(dataset)
+    snapshot = open_dataset(dataset)
     frames: dict[str, pl.LazyFrame] = {}
     for name in TABLE_NAMES:
-        files = table_files(folder, name)
+        files = snapshot.files[name]
         schema = pl.Schema(pl.from_arrow(empty_table(SCHEMAS[name])).schema)
-        frames[name] = pl.scan_parquet(files, schema=schema) if files else pl.LazyFrame(schema=schema)
+        if not files:
+            frames[name] = pl.LazyFrame(schema=schema)
+        elif snapshot.filesystem is None:
+            frames[name] = pl.scan_parquet(files, schema=schema)
+        else:  # on S3, through pyarrow's file system and its AWS settings; still lazy
+            frames[name] = pl.scan_pyarrow_dataset(snapshot.dataset(name))
     messages = frames["messages"].select(
         "session_id", "seq", pl.col("content").alias("user_content"), pl.col("timestamp").alias("user_timestamp")
     )

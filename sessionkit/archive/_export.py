@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
-from sessionkit.archive._listing import list_source, stored_path
+from sessionkit._s3 import is_s3
+from sessionkit.archive._listing import _Listing, list_source, stored_path
 from sessionkit.archive._parts import _export_part, _PartTask, _read, _records_table, quarantine
 from sessionkit.archive._pool import WorkerPool, default_jobs
 from sessionkit.archive._state import (
@@ -73,8 +74,9 @@ def export(
     files_per_part: int = FILES_PER_PART,
     row_group_rows: int = ROW_GROUP_ROWS,
     progress: Progress = None,
+    break_lock: bool = False,
 ) -> ExportSummary:
-    """Export oxios session files into a dataset folder: a new one, or an update of an existing one.
+    """Export oxios session files into a dataset: a new one, or an update of an existing one.
 
     Re-running into the same ``out`` adds new sessions, replaces the ones whose files changed
     (the newest ``updated_at`` wins; on a tie, the content read now), and keeps the ones whose
@@ -84,7 +86,8 @@ def export(
 
     Args:
         source: an oxios state directory, a ``sessions/`` folder, or one ``.json`` file.
-        out: the dataset folder (absent, empty, or made by an earlier export).
+        out: the dataset folder (absent, empty, or made by an earlier export), or
+            ``s3://bucket/prefix`` (see ``sessionkit._s3`` for the layout and settings).
         jobs: worker processes (default: all cores); 1 works in this process.
         strict: raise ``ExportError`` after publishing when any file was quarantined.
         files_per_part: files per part (per Parquet file of each table).
@@ -95,6 +98,9 @@ def export(
             privacy settings, ``OUT.quarantine`` beside the dataset, which may then be shared).
         progress: a progress bar (None: when in a notebook or on a terminal; True; False) or a
             callable ``progress(files_read, files_to_read)`` called after each part.
+        break_lock: on S3, take over the writer's lock even if it is not stale yet, for a
+            writer known to be dead (a lock left by a killed writer goes stale by itself after
+            two minutes). On disk the lock is dropped by the kernel and this has no effect.
 
     Raises:
         ExportError: with ``strict``, when files were quarantined.
@@ -109,8 +115,27 @@ def export(
     """
     started_ns = time.time_ns()
     started = time.perf_counter()
-    out = Path(out)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    if is_s3(out):
+        from sessionkit.archive._s3export import export_s3
+
+        with WorkerPool(jobs) as pool:
+            summary, listing = export_s3(
+                source,
+                str(out),
+                pool,
+                strict=strict,
+                privacy=privacy,
+                quarantine_dir=quarantine_dir,
+                files_per_part=files_per_part,
+                row_group_rows=row_group_rows,
+                progress=progress,
+                started=started,
+                started_ns=started_ns,
+                break_lock=break_lock,
+            )
+        return _finish(summary, listing, privacy, str(out), strict)
+    out = Path(out)
     with WorkerPool(jobs) as pool:
         return _export(
             source,
@@ -180,7 +205,16 @@ def _export(
         finally:
             done()
     summary.seconds = time.perf_counter() - started
+    return _finish(summary, listing, privacy, out, strict)
+
+
+def _finish(
+    summary: ExportSummary, listing: _Listing, privacy: Privacy | None, out: Path | str, strict: bool
+) -> ExportSummary:
+    """Check the buckets add up; with ``strict``, raise for the files quarantined."""
     summary.check()
+    if privacy is not None and privacy.is_noop:
+        privacy = None
     if strict and summary.quarantined:
         listed = pa.array([stored_path(p, privacy) for p in listing.paths], pa.string())
         table = errors(out)
@@ -191,7 +225,7 @@ def _export(
     return summary
 
 
-def _check_privacy(previous: Path | None, privacy: Privacy | None, out: Path) -> None:
+def _check_privacy(previous: Path | None, privacy: Privacy | None, out: Path | str) -> None:
     """One dataset, one set of privacy settings (see ``check_same_privacy``)."""
     if previous is None:
         return
@@ -219,6 +253,10 @@ class _Run:
     progress: Callable[[int, int], None] | None
     pool: WorkerPool
     counts: PrivacyCounts | None = None
+    #: where the previous version lives only in part locally (S3): fetch a key's files before
+    #: filtering them, and leave unchanged files where they are, listing their keys in ``kept``
+    fetch: Callable[[str], None] | None = None
+    kept: list[str] | None = None
 
     def privacy_record(self) -> dict[str, Any] | None:
         if self.privacy is None:
@@ -300,7 +338,7 @@ class _Run:
             )
         )
         _write_errors(staging, self.previous, new_errors, good)
-        _count(summary, staging)
+        _count(summary, staging, None if self.kept is None else (self.previous, self.kept))
 
     def _assemble(self, new_parts: list[str], decisions: _Decisions) -> None:
         """The new version's files: new ones (filtered where they hold losers), old ones linked or filtered.
@@ -326,18 +364,23 @@ class _Run:
                 drop = decisions.drop_ids.get(key)
                 if drop:
                     summary.parts_rewritten += 1
+                    if self.fetch is not None:
+                        self.fetch(key)
                     folder, _, name = key.rpartition("/")
                     new_key = f"{folder}/{Path(name).stem.split('~')[0]}~{summary.run_id}.parquet".lstrip("/")
                     kept = _filter_part(previous, staging, key, ids=drop, row_group_rows=rows)
                     if kept:
                         for table in TABLE_NAMES:
                             os.replace(staging / table / key, staging / table / new_key)
+                elif self.kept is not None:
+                    summary.parts_kept += 1
+                    self.kept.append(key)
                 else:
                     summary.parts_kept += 1
                     for table in TABLE_NAMES:
                         target = staging / table / key
                         target.parent.mkdir(parents=True, exist_ok=True)
                         link_or_copy(previous / table / key, target)
-        if not part_keys(staging):  # one (empty) file per table, for every engine's glob
+        if not part_keys(staging) and not self.kept:  # one (empty) file per table, for every engine's glob
             for table in TABLE_NAMES:
                 TableWriter(staging / table / f"part-{summary.run_id}-empty.parquet", SCHEMAS[table], rows).close()

@@ -15,6 +15,8 @@ from typing import TypeVar
 
 import pyarrow as pa
 
+from sessionkit import _s3
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -44,7 +46,9 @@ def _no_gc() -> Iterator[None]:
 def _pool_context() -> multiprocessing.context.BaseContext:
     """``fork`` when this process runs no other thread (the workers then start at once and share
     what is already imported), else a fork server (safe beside threads, as in a notebook)."""
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
+    # the AWS SDK under pyarrow's S3 file system runs native threads that threading cannot see,
+    # and a forked child of a process that started it crashes on its first request
+    if sys.platform.startswith("linux") and threading.active_count() == 1 and not _s3.started():
         return multiprocessing.get_context("fork")
     method = "forkserver" if sys.platform.startswith("linux") else "spawn"
     context = multiprocessing.get_context(method)

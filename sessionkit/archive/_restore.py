@@ -5,20 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import pyarrow.parquet as pq
+from typing import Any
 
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit.archive._pool import _no_gc, default_jobs, ordered_map
 from sessionkit.exceptions import DatasetError
 from sessionkit.oxios import session_filename
-from sessionkit.storage import (
-    check_dataset,
-    table_files,
-)
+from sessionkit.storage import Snapshot, open_dataset
 from sessionkit.tables import (
-    SCHEMAS,
     TABLE_NAMES,
     SessionTables,
     iter_session_json,
@@ -31,6 +26,8 @@ class _RestoreTask:
     files: dict[str, list[str]]  # table -> its Parquet files
     folder: str
     overwrite: bool
+    filesystem: Any = None  # pyarrow's, for a dataset on S3
+    sizes: dict[str, int] | None = None  # the files' sizes, where the manifest gives them
 
 
 def _write_file(path: str, data: bytes, overwrite: bool) -> None:
@@ -62,25 +59,40 @@ def _restore_tables(tables: SessionTables, folder: str, overwrite: bool) -> int:
 
 def _restore_part(task: _RestoreTask) -> int:
     """Worker: the sessions of one part back to oxios files."""
-    import pyarrow.dataset as ds
-
-    tables = {
-        name: ds.dataset(paths, schema=SCHEMAS[name], format="parquet").to_table() for name, paths in task.files.items()
-    }
+    part = Snapshot("", task.files, task.filesystem, None, task.sizes)
+    tables = {name: part.read(name) for name in task.files}
     return _restore_tables(SessionTables(**tables), task.folder, task.overwrite)
 
 
-def _restore_tasks(dataset: Path, folder: str, overwrite: bool) -> list[_RestoreTask]:
-    """One task per part when every table has the same part files (as export writes them),
-    else one task for the whole dataset."""
-    files = {name: table_files(dataset, name) for name in TABLE_NAMES}
-    names = {name: [os.path.basename(p) for p in paths] for name, paths in files.items()}
-    if all(names[name] == names["sessions"] for name in TABLE_NAMES):
-        return [
-            _RestoreTask({name: [files[name][i]] for name in TABLE_NAMES}, folder, overwrite)
-            for i in range(len(files["sessions"]))
-        ]
-    return [_RestoreTask(files, folder, overwrite)]
+def _restore_tasks(snapshot: Snapshot, folder: str, overwrite: bool) -> list[_RestoreTask]:
+    """Tasks of about ``_FILES_PER_TASK`` part files each when every table has the same part
+    files (as export writes them: ``created_date=.../<part>``), else one for the whole dataset."""
+    files = {name: snapshot.files[name] for name in TABLE_NAMES}
+    keys = {name: [_key(p, name) for p in paths] for name, paths in files.items()}
+    fs = snapshot.filesystem
+    if all(keys[name] == keys["sessions"] for name in TABLE_NAMES):
+        tasks = []
+        for i in range(0, len(files["sessions"]), _FILES_PER_TASK):
+            chunk = {name: files[name][i : i + _FILES_PER_TASK] for name in TABLE_NAMES}
+            sizes = _sizes_of(snapshot, chunk)
+            tasks.append(_RestoreTask(chunk, folder, overwrite, fs, sizes))
+        return tasks
+    return [_RestoreTask(files, folder, overwrite, fs, _sizes_of(snapshot, files))]
+
+
+def _sizes_of(snapshot: Snapshot, files: dict[str, list[str]]) -> dict[str, int] | None:
+    if snapshot.sizes is None:
+        return None
+    return {p: snapshot.sizes[p] for paths in files.values() for p in paths if p in snapshot.sizes}
+
+
+#: Part files restored by one task: a partitioned dataset has many small ones.
+_FILES_PER_TASK = 16
+
+
+def _key(path: str, table: str) -> str:
+    """A file's path below its table folder: ``created_date=.../part-….parquet``."""
+    return path.replace("\\", "/").rpartition(f"/{table}/")[2]
 
 
 def restore(
@@ -91,7 +103,8 @@ def restore(
     jobs: int | None = None,
     progress: Progress = None,
 ) -> int:
-    """Write the sessions of a dataset back as oxios files, ``dest/sessions/<id>.json``, on all cores.
+    """Write the sessions of a dataset (a folder, ``s3://bucket/prefix``, or tables) back as
+    oxios files, ``dest/sessions/<id>.json``, on all cores.
 
     For a dataset exported from oxios files, every file comes back byte for byte. Returns
     the number of files written. An existing file is an error unless ``overwrite``.
@@ -106,9 +119,10 @@ def restore(
     if isinstance(dataset, SessionTables):
         with _no_gc():
             return _restore_tables(dataset, str(folder), overwrite)
-    total = dataset_sessions(dataset)
+    snapshot = open_dataset(dataset)
+    total = snapshot.rows("sessions")
     update, done = resolve_progress(progress, "restore", unit="session", total=total)
-    tasks = _restore_tasks(check_dataset(dataset), str(folder), overwrite)
+    tasks = _restore_tasks(snapshot, str(folder), overwrite)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
     count = 0
     try:
@@ -123,6 +137,4 @@ def restore(
 
 def dataset_sessions(dataset: str | os.PathLike[str]) -> int:
     """The number of sessions in a dataset, from the Parquet footers (nothing else is read)."""
-
-    folder = check_dataset(dataset)
-    return sum(pq.ParquetFile(path).metadata.num_rows for path in table_files(folder, "sessions"))
+    return open_dataset(dataset).rows("sessions")

@@ -20,7 +20,7 @@ from sessionkit.privacy import Privacy
 from sessionkit.storage import (
     ROW_GROUP_ROWS,
     TableWriter,
-    check_dataset,
+    open_dataset,
     write_manifest,
 )
 from sessionkit.tables import (
@@ -351,15 +351,22 @@ def _write_errors(staging: Path, previous: Path | None, new_errors: list[dict[st
     writer.close()
 
 
-def _count(summary: ExportSummary, staging: Path) -> None:
-    """The dataset's totals, from the Parquet footers of the new version."""
-    for table in TABLE_NAMES:
-        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in (staging / table).rglob("*.parquet"))
-        setattr(summary, table, rows)
-    summary.exchanges = sum(
-        int(pc.sum(pq.read_table(p, columns=["exchange_count"])["exchange_count"]).as_py() or 0)
-        for p in (staging / "sessions").rglob("*.parquet")
-    )
+def _count(summary: ExportSummary, staging: Path, kept: tuple[Path, list[str]] | None = None) -> None:
+    """The dataset's totals, from the sessions files of the new version (each session counts
+    its messages, responses and metadata entries); ``kept``: files left in the previous version
+    (a folder and the keys of its sessions files there), for a dataset on S3."""
+    paths = sorted((staging / "sessions").rglob("*.parquet"))
+    if kept is not None:
+        paths += [kept[0] / "sessions" / key for key in kept[1]]
+    columns = {"messages": "n_user_messages", "responses": "n_agent_responses", "metadata": "n_metadata"}
+    totals = dict.fromkeys([*TABLE_NAMES, "exchanges"], 0)
+    for path in paths:
+        table = pq.read_table(path, columns=[*columns.values(), "exchange_count"])
+        totals["sessions"] += table.num_rows
+        for name, column in (*columns.items(), ("exchanges", "exchange_count")):
+            totals[name] += int(pc.sum(table[column]).as_py() or 0)
+    for name, total in totals.items():
+        setattr(summary, name, total)
 
 
 def _write_run(
@@ -410,11 +417,9 @@ def errors(dataset: str | os.PathLike[str]) -> pa.Table:
     ``message``, ``quarantined_as`` (a copy of the bytes, under the dataset folder),
     ``run_id`` and ``seen_at``.
     """
-    folder = check_dataset(dataset)
-    return _read_table(folder, "errors", ERRORS_SCHEMA) if (folder / "errors").is_dir() else empty_table(ERRORS_SCHEMA)
+    return open_dataset(dataset).read("errors")
 
 
 def runs(dataset: str | os.PathLike[str]) -> pa.Table:
     """The ``runs`` table of a dataset: one row per export, with the count of every bucket."""
-    folder = check_dataset(dataset)
-    return _read_table(folder, "runs", RUNS_SCHEMA) if (folder / "runs").is_dir() else empty_table(RUNS_SCHEMA)
+    return open_dataset(dataset).read("runs")

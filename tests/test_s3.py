@@ -1,0 +1,287 @@
+"""Datasets on S3, against a real S3-compatible server (moto, in server mode on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+import pyarrow.fs as pafs
+import pytest
+from conftest import BAD, FIXTURES, by_session_id, fixture_files
+from polars.testing import assert_frame_equal
+
+import sessionkit as sk
+from sessionkit import _s3
+from sessionkit.archive import errors, export, restore, runs
+from sessionkit.exceptions import DatasetLockedError, SourceNotFoundError
+from sessionkit.tables import TABLE_NAMES
+
+pytest.importorskip("moto")  # a test dependency; listed in pyproject.toml
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """An S3 server on a free port of 127.0.0.1, in its own process (so it does not compete
+    with the tests for this one's GIL), with the AWS variables pointing at it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    running = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or running.poll() is not None:
+                running.kill()
+                pytest.fail("the moto S3 server did not start")
+            time.sleep(0.1)
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.kill()
+        running.wait()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+_buckets = iter(range(10_000))
+
+
+@pytest.fixture
+def bucket(server: str) -> str:
+    """A new, empty bucket for one test."""
+    name = f"team-{next(_buckets)}"
+    _s3.client().create_bucket(Bucket=name)
+    return name
+
+
+def _objects(bucket: str, prefix: str) -> set[str]:
+    """Every parquet object under ``s3://bucket/prefix`` (what a plain glob would read)."""
+    selector = pafs.FileSelector(f"{bucket}/{prefix}", recursive=True, allow_not_found=True)
+    return {
+        info.path
+        for info in _s3.filesystem().get_file_info(selector)
+        if info.type == pafs.FileType.File and info.path.endswith(".parquet")
+    }
+
+
+def _listed(bucket: str, prefix: str) -> set[str]:
+    """The parquet files the latest manifest lists, the index included."""
+    _, manifest = _s3.latest_manifest(_s3.filesystem(), _s3.S3Location(bucket, prefix))
+    keys = {key for files in manifest["files"].values() for key in files} | {manifest["index"]}
+    return {f"{bucket}/{prefix}/{key}" for key in keys}
+
+
+def _some_files(tmp_path: Path, fixture: str, n: int) -> Path:
+    """A source folder holding the first ``n`` files of a fixture."""
+    src = tmp_path / "sessions"
+    src.mkdir()
+    for path in fixture_files(fixture)[:n]:
+        shutil.copy(path, src / path.name)
+    return src
+
+
+def _same(a: sk.SessionTables, b: sk.SessionTables) -> None:
+    a, b = by_session_id(a), by_session_id(b)
+    for name in TABLE_NAMES:
+        assert a[name].equals(b[name]), name
+
+
+def test_export_read_helpers_and_restore_on_s3(bucket: str, tmp_path: Path) -> None:
+    uri = f"s3://{bucket}/oxios/v1"
+    summary = export(FIXTURES / "oxios-v1", uri, jobs=2)
+    assert summary.exported == 300 and summary.out == uri
+    local = tmp_path / "local"
+    export(FIXTURES / "oxios-v1", local, jobs=1)
+    _same(sk.read_parquet(uri), sk.read_parquet(local))
+    # the partitions: every session table file sits under created_date=YYYY-MM-DD/
+    objects = _objects(bucket, "oxios/v1")
+    assert objects == _listed(bucket, "oxios/v1")
+    assert all("/created_date=20" in p for p in objects if p.split("/")[3] in TABLE_NAMES)
+    # the helpers, on a locked connection over S3
+    con = sk.connect(uri)
+    for helper in (sk.seed_usage, sk.persona_usage, sk.turn_latency):  # every helper: test_spark, test_analytics
+        assert_frame_equal(helper(con), helper(local))
+    assert_frame_equal(sk.exchange_counts(uri), sk.exchange_counts(local))
+    assert con.sql("SELECT count(*) FROM exchanges").fetchall() == [(2694,)]
+    frames = sk.scan_parquet(uri)
+    assert frames["exchanges"].select("session_id").collect().height == 2694
+    # restore: byte for byte
+    assert restore(uri, tmp_path / "back") == 300
+    for path in fixture_files("oxios-v1"):
+        assert (tmp_path / "back" / "sessions" / path.name).read_bytes() == path.read_bytes()
+    assert runs(uri).num_rows == 1 and errors(uri).num_rows == 0
+
+
+def test_incremental_export_on_s3_equals_a_fresh_one(bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "sessions"
+    src.mkdir()
+    files = fixture_files("oxios-v2")
+    for path in files[:150]:
+        shutil.copy(path, src / path.name)
+    uri = f"s3://{bucket}/inc"
+    first = export(src, uri, jobs=1)
+    assert first.exported == 150
+    # add files, change one (newer updated_at), prune one
+    for path in files[150:]:
+        shutil.copy(path, src / path.name)
+    changed = src / files[3].name
+    raw = json.loads(changed.read_text())
+    raw["updated_at"] = "2030-01-01T00:00:00.123456789Z"
+    raw["metadata"]["touched"] = True
+    changed.write_text(json.dumps(raw, indent=2))
+    pruned = src / files[7].name
+    pruned_id = json.loads(pruned.read_text())["id"]
+    pruned.unlink()
+    second = export(src, uri, jobs=2)
+    assert second.unchanged == 148 and second.parts_kept > 0 and second.parts_rewritten >= 1
+    # equals a fresh export of the same files plus the pruned session, which the archive keeps
+    fresh_src = tmp_path / "fresh"
+    shutil.copytree(src, fresh_src)
+    shutil.copy(files[7], fresh_src / files[7].name)
+    export(fresh_src, tmp_path / "fresh-out", jobs=1)
+    _same(sk.read_parquet(uri), sk.read_parquet(tmp_path / "fresh-out"))
+    assert pruned_id in sk.read_parquet(uri).sessions["session_id"].to_pylist()
+    # the replaced files are gone: a plain glob of the prefix reads exactly the new version
+    assert _objects(bucket, "inc") == _listed(bucket, "inc")
+    assert runs(uri).num_rows == 2
+    # unchanged again: nothing read, nothing uploaded but the run's own tables
+    third = export(src, uri, jobs=1)
+    assert third.exported == 0 and third.parts_written == 0
+
+
+def test_bad_files_are_quarantined_on_s3(bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "sessions"
+    src.mkdir()
+    for path in fixture_files("oxios-v1")[:5]:
+        shutil.copy(path, src / path.name)
+    bad = sorted(BAD.glob("*.json"))[0]
+    shutil.copy(bad, src / "broken.json")
+    uri = f"s3://{bucket}/q"
+    summary = export(src, uri, jobs=1)
+    assert summary.quarantined == 1
+    table = errors(uri).to_pylist()
+    assert len(table) == 1 and table[0]["quarantined_as"].startswith(f"{uri}/quarantine/")
+    copy = table[0]["quarantined_as"][len("s3://") :]
+    with _s3.filesystem().open_input_stream(copy) as stream:
+        assert stream.read() == bad.read_bytes()
+
+
+def test_a_second_writer_fails_at_once_and_a_stale_lock_is_taken_over(bucket: str) -> None:
+    uri = f"s3://{bucket}/locked"
+    location = _s3.S3Location.parse(uri)
+    with _s3.S3Lock(location, _s3.client(), run_id="first"):
+        with pytest.raises(DatasetLockedError, match="another export is writing this dataset"):
+            export(FIXTURES / "oxios-v1", uri, jobs=1)
+        assert export(FIXTURES / "oxios-v1", uri, jobs=1, break_lock=True).exported == 300
+    # a lock that was not refreshed for longer than its time to live is taken over
+    held = _s3.S3Lock(location, _s3.client(), run_id="dead")
+    held.__enter__()
+    held._stop.set()  # the holder "dies": no refresh, no release
+    with mock.patch.object(_s3, "LOCK_TTL_S", 0.0):
+        assert export(FIXTURES / "oxios-v1", uri, jobs=1).unchanged == 300
+
+
+def test_two_writers_cannot_publish_the_same_version(bucket: str, tmp_path: Path) -> None:
+    uri = f"s3://{bucket}/race"
+    src = _some_files(tmp_path, "oxios-v2", 20)
+    export(src, uri, jobs=1)
+    for path in fixture_files("oxios-v2")[20:30]:
+        shutil.copy(path, src / path.name)
+    # a writer that read version 0 (nothing) while another published version 1 meanwhile
+    with (
+        mock.patch.object(_s3, "latest_manifest", return_value=None),
+        pytest.raises(DatasetLockedError, match="another export published version 1"),
+    ):
+        export(src, uri, jobs=1)
+    assert sk.read_parquet(uri).sessions.num_rows == 20  # version 1, untouched
+
+
+@pytest.mark.parametrize("failpoint", ["s3-uploaded", "s3-published"])
+def test_a_kill_during_an_s3_export_leaves_a_readable_dataset(bucket: str, tmp_path: Path, failpoint: str) -> None:
+    src = _some_files(tmp_path, "oxios-v1", 30)
+    uri = f"s3://{bucket}/killed"
+    export(src, uri, jobs=1)
+    before = sk.read_parquet(uri)
+    for path in fixture_files("oxios-v1")[30:60]:
+        shutil.copy(path, src / path.name)
+    killed = subprocess.run(
+        [sys.executable, "-m", "sessionkit", "export", str(src), uri, "-j", "1", "-q"],
+        env={**os.environ, "SESSIONKIT_FAILPOINT": failpoint},
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == -9
+    after = sk.read_parquet(uri)
+    if failpoint == "s3-uploaded":  # killed before its manifest: the previous version, whole
+        _same(after, before)
+    else:  # killed after its manifest: the new version, whole
+        assert after.sessions.num_rows == 60
+    # its lock is left behind: the next writer is told, and --break-lock recovers
+    with pytest.raises(DatasetLockedError, match="break-lock"):
+        export(src, uri, jobs=1)
+    recovered = subprocess.run(
+        [sys.executable, "-m", "sessionkit", "export", str(src), uri, "-j", "1", "-q", "--break-lock"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert recovered.returncode == 0, recovered.stderr
+    assert sk.read_parquet(uri).sessions.num_rows == 60
+    assert _objects(bucket, "killed") == _listed(bucket, "killed")  # the killed run's debris is gone
+
+
+def test_the_command_line_takes_s3_uris(bucket: str, tmp_path: Path) -> None:
+    uri = f"s3://{bucket}/cli"
+    run = [sys.executable, "-m", "sessionkit"]
+    src = _some_files(tmp_path, "oxios-edge", 40)
+    done = subprocess.run([*run, "export", str(src), uri, "-q"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    stats = subprocess.run([*run, "stats", uri, "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(stats.stdout)["sessions"] == sk.read_parquet(uri).sessions.num_rows
+    sql = subprocess.run(
+        [*run, "sql", uri, "SELECT count(*) AS n FROM sessions", "--format", "csv"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert sql.stdout.splitlines()[1] == str(sk.read_parquet(uri).sessions.num_rows)
+    back = subprocess.run([*run, "restore", uri, str(tmp_path / "back"), "-q"], capture_output=True, text=True)
+    assert back.returncode == 0, back.stderr
+    assert len(list((tmp_path / "back" / "sessions").iterdir())) == sk.read_parquet(uri).sessions.num_rows
+
+
+def test_what_is_not_there_is_said_clearly(bucket: str) -> None:
+    with pytest.raises(SourceNotFoundError, match="no sessionkit dataset there"):
+        sk.read_parquet(f"s3://{bucket}/nothing")
+    with pytest.raises(SourceNotFoundError, match="no bucket"):
+        sk.read_parquet("s3://")
+    done = subprocess.run(
+        [sys.executable, "-m", "sessionkit", "stats", f"s3://{bucket}/nothing"], capture_output=True, text=True
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr and "no sessionkit dataset" in done.stderr
