@@ -118,9 +118,7 @@ def client() -> Any:
         raise SessionkitError(msg) from None
     from botocore.config import Config
 
-    return boto3.client(
-        "s3", endpoint_url=_endpoint(), region_name=_region(), config=Config(max_pool_connections=32)
-    )
+    return boto3.client("s3", endpoint_url=_endpoint(), region_name=_region(), config=Config(max_pool_connections=32))
 
 
 def _error_code(err: Exception) -> str:
@@ -254,6 +252,4 @@ class S3Lock:
 
 
 def _s3_error(location: S3Location, what: str, err: Exception) -> DatasetError:
-    return DatasetError(
-        f"{location.uri}: {what} ({err}). Hint: check the bucket, AWS credentials and AWS_ENDPOINT_URL"
-    )
+    return DatasetError(f"{location.uri}: {what} ({err}). Hint: check the bucket, AWS credentials and AWS_ENDPOINT_URL")

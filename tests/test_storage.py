@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -88,3 +89,37 @@ def test_all_fixtures_at_once(tmp_path: Path) -> None:
     sessions = [s for name in FIXTURE_NAMES for s in read_sessions(FIXTURES / name)]
     write_parquet(to_tables(sessions), tmp_path / "all")
     assert read_parquet(tmp_path / "all").to_sessions() == in_partition_order(to_tables(sessions)).to_sessions()
+
+
+def test_engines_prune_by_the_created_date_partition(exported: dict[str, Path]) -> None:
+    out = exported["oxios-v1"]
+    sessions = read_parquet(out).sessions
+    day = sessions["created_at"][0].as_py().date().isoformat()
+    expected = sorted(
+        s
+        for s, created in zip(sessions["session_id"].to_pylist(), sessions["created_at"].to_pylist(), strict=True)
+        if created.date().isoformat() == day
+    )
+    con = duckdb.connect()
+    glob = table_glob(out, "sessions")
+    plan = con.sql(
+        f"EXPLAIN ANALYZE SELECT session_id FROM read_parquet('{glob}', hive_partitioning = true) "
+        f"WHERE created_date = DATE '{day}'"
+    ).fetchall()[0][1]
+    rows = con.sql(
+        f"SELECT session_id FROM read_parquet('{glob}', hive_partitioning = true, filename = true) "
+        f"WHERE created_date = DATE '{day}' ORDER BY 1"
+    ).fetchall()
+    assert [r[0] for r in rows] == expected
+    assert re.search(r"Scanning Files: 1/\d+", plan), plan  # the other dates' files are skipped
+    # polars reads the partition column from the path and gives the same sessions
+    lazy = pl.scan_parquet(glob, hive_partitioning=True)
+    picked = lazy.filter(pl.col("created_date") == pl.date(*map(int, day.split("-")))).collect()
+    assert sorted(picked["session_id"]) == expected
+    # a session's messages sit in its own partition
+    by_day = con.sql(
+        f"SELECT count(*) FROM read_parquet('{table_glob(out, 'messages')}', hive_partitioning = true) AS m "
+        f"JOIN read_parquet('{glob}', hive_partitioning = true) AS s USING (session_id) "
+        "WHERE m.created_date <> s.created_date"
+    ).fetchall()
+    assert by_day == [(0,)]

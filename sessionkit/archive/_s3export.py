@@ -64,7 +64,11 @@ def export_s3(
         privacy = None
     run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     summary = ExportSummary(
-        source=str(source), out=location.uri, run_id=run_id, seen=len(listing) + listing.ignored, ignored=listing.ignored
+        source=str(source),
+        out=location.uri,
+        run_id=run_id,
+        seen=len(listing) + listing.ignored,
+        ignored=listing.ignored,
     )
     with (
         tempfile.TemporaryDirectory(prefix="sessionkit-s3-") as scratch,
@@ -272,4 +276,3 @@ def _collect_garbage(fs: Any, s3: Any, location: _s3.S3Location, manifest: dict[
     for start in range(0, len(keys), 1000):  # a DeleteObjects request takes up to 1,000 keys
         batch = [{"Key": key} for key in keys[start : start + 1000]]
         s3.delete_objects(Bucket=location.bucket, Delete={"Objects": batch, "Quiet": True})
-
