@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from sessionkit.model import PHASES
-from sessionkit.storage import TableWriter, write_manifest
-from sessionkit.tables import SCHEMAS, TABLE_NAMES
+from sessionkit.storage import TableWriter, by_created_date, write_manifest
+from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables, take_sessions
 
 PART = 100_000
 _TEXTS = [f"text {i} " + "lorem ipsum dolor sit amet " * (1 + i % 7) for i in range(1000)]
@@ -36,7 +36,8 @@ def _strings(prefix: str, codes: np.ndarray, null: np.ndarray | None = None) -> 
     return array
 
 
-def build_part(rng: np.random.Generator, start: int, n: int) -> dict[str, pa.Table]:
+def build_part(rng: np.random.Generator, start: int, n: int, days: tuple[float, float] = (0, 365)) -> dict[str, pa.Table]:
+    """``n`` sessions from id ``start`` on, created between ``days[0]`` and ``days[1]`` days into 2026."""
     ids = np.arange(start, start + n)
     session_ids = pa.array([f"{i:08x}-0000-4000-8000-{i:012x}" for i in ids])
     users = _zipf(rng, 20_000, n, 1.1)
@@ -44,9 +45,8 @@ def build_part(rng: np.random.Generator, start: int, n: int) -> dict[str, pa.Tab
     no_seed = rng.random(n) < 0.35
     personas = _zipf(rng, 8, n, 1.0)
     no_persona = rng.random(n) < 0.45
-    created = (np.datetime64("2026-01-01", "ns").astype(np.int64) + rng.integers(0, 365 * 86400 * 10**9, n)).astype(
-        np.int64
-    )
+    first, last = (int(d * 86400 * 10**9) for d in days)
+    created = (np.datetime64("2026-01-01", "ns").astype(np.int64) + rng.integers(first, last, n)).astype(np.int64)
     exchanges = np.minimum(20, rng.geometric(1 / 6.0, n) - 1)
     n_msg = exchanges + (rng.random(n) < 0.08)
     n_resp = exchanges + (rng.random(n) < 0.03)
@@ -137,13 +137,20 @@ def main() -> None:
     for name in TABLE_NAMES:
         (out / name).mkdir(parents=True, exist_ok=True)
     counts = dict.fromkeys(TABLE_NAMES, 0)
-    for index, start in enumerate(range(0, total, PART)):
-        tables = build_part(rng, start, min(PART, total - start))
-        for name, table in tables.items():
-            writer = TableWriter(out / name / f"part-synth-{index:05d}.parquet", SCHEMAS[name], 128 * 1024)
-            writer.add(table)
-            writer.close()
-            counts[name] += table.num_rows
+    parts = range(0, total, PART)
+    for index, start in enumerate(parts):
+        # a year, in order: each part holds its share of the days, as export's parts (read in
+        # modification-time order) do; written partitioned by created_date like an export
+        span = 365 / len(parts)
+        tables = SessionTables(**build_part(rng, start, min(PART, total - start), (index * span, (index + 1) * span)))
+        for key, rows in by_created_date(tables.sessions, f"part-synth-{index:05d}.parquet"):
+            piece = take_sessions(tables, rows)
+            for name, table in piece.items():
+                (out / name / key).parent.mkdir(parents=True, exist_ok=True)
+                writer = TableWriter(out / name / key, SCHEMAS[name], 128 * 1024)
+                writer.add(table)
+                writer.close()
+                counts[name] += table.num_rows
     write_manifest(out, {"counts": counts, "synthetic": True})
     print(counts)
 
