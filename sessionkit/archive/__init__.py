@@ -8,7 +8,8 @@ with the number of sessions and the output does not depend on the number of work
 newest ``updated_at`` of a session wins (on a tie, the content read now); sessions whose
 files oxios pruned are kept. A file that is not a session is copied, bytes unchanged, to
 ``OUT/quarantine/`` with a row in the ``errors`` table. The new version of the dataset is
-staged beside the current one and published with one atomic rename (see ``storage``).
+staged beside the current one and published with one atomic rename (see ``storage``); on
+``s3://bucket/prefix``, by a manifest created last with a conditional write (see ``_s3``).
 
 Every file seen lands in exactly one bucket: ``exported``, ``unchanged``, ``quarantined``,
 ``vanished`` (deleted between listing and reading) or ``ignored`` (not a ``*.json`` session
