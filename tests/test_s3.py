@@ -100,7 +100,7 @@ def _listed(bucket: str, prefix: str) -> set[str]:
 def _some_files(tmp_path: Path, fixture: str, n: int) -> Path:
     """A source folder holding the first ``n`` files of a fixture."""
     src = tmp_path / "sessions"
-    src.mkdir()
+    src.mkdir(parents=True)
     for path in fixture_files(fixture)[:n]:
         shutil.copy(path, src / path.name)
     return src
@@ -285,3 +285,17 @@ def test_what_is_not_there_is_said_clearly(bucket: str) -> None:
         [sys.executable, "-m", "sessionkit", "stats", f"s3://{bucket}/nothing"], capture_output=True, text=True
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr and "no sessionkit dataset" in done.stderr
+
+
+def test_nodes_take_turns_in_one_dataset_and_skip_their_unchanged_files(bucket: str, tmp_path: Path) -> None:
+    uri = f"s3://{bucket}/fleet"
+    node_a = _some_files(tmp_path / "a", "oxios-v1", 15)
+    node_b = _some_files(tmp_path / "b", "oxios-v2", 15)
+    assert export(node_a, uri, jobs=1).exported == 15
+    assert export(node_b, uri, jobs=1).exported == 15
+    again_a, again_b = export(node_a, uri, jobs=1), export(node_b, uri, jobs=1)
+    assert (again_a.exported, again_a.unchanged) == (0, 15)  # node b's run did not make node a start over
+    assert (again_b.exported, again_b.unchanged) == (0, 15)
+    assert sk.read_parquet(uri).sessions.num_rows == 30
+    runs_in_files = {p.rsplit("/", 1)[1].split("-")[1] for p in _objects(bucket, "fleet") if "/sessions/" in p}
+    assert len(runs_in_files) == 2  # each node's files, named by its own run: none overwrote another's

@@ -184,7 +184,7 @@ def _export(
         previous = current_version(out)
         _check_privacy(previous, privacy, out)
         index = _read_table(previous, _INDEX, FILES_SCHEMA)
-        to_read, unchanged_ok, unchanged_bad = _classify(listing, privacy, index)
+        to_read, unchanged_ok, unchanged_bad, elsewhere = _classify(listing, privacy, index)
         files_per_part = max(1, int(files_per_part))
         chunks = [to_read[i : i + files_per_part] for i in range(0, len(to_read), files_per_part)]
         summary.jobs = min(pool.jobs, max(1, len(chunks)))
@@ -193,7 +193,7 @@ def _export(
         update, done = resolve_progress(progress, "export", total=len(to_read))
         run = _Run(summary, previous, staging, Path(quarantine_dir), privacy, row_group_rows, update, pool)
         try:
-            run.read_and_merge(chunks, unchanged_ok, unchanged_bad)
+            run.read_and_merge(chunks, unchanged_ok, unchanged_bad, elsewhere)
             failpoint("merged")
             summary.seconds = time.perf_counter() - started
             _write_run(summary, previous, staging, started_ns, run.privacy_record())
@@ -263,7 +263,9 @@ class _Run:
             return None
         return self.privacy.run_record(self.counts or PrivacyCounts())
 
-    def read_and_merge(self, chunks: list[list[str]], unchanged_ok: pa.Table, unchanged_bad: pa.Table) -> None:
+    def read_and_merge(
+        self, chunks: list[list[str]], unchanged_ok: pa.Table, unchanged_bad: pa.Table, elsewhere: pa.Table
+    ) -> None:
         """Read the changed files into new parts, then merge them with the previous version."""
         summary, staging, run_id = self.summary, self.staging, self.summary.run_id
         tasks = (
@@ -329,7 +331,7 @@ class _Run:
         summary.quarantined = len(bad_stats) + unchanged_bad.num_rows + len(duplicate_paths)
         summary.errors = new_errors
         summary.row_groups = row_groups
-        _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths)
+        _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths, elsewhere)
         good = (
             new["path"]
             if not duplicate_paths

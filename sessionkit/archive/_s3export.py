@@ -83,7 +83,7 @@ def export_s3(
             _download(s3, _mirror_pairs(location, manifest, previous))
         _check_privacy(previous, privacy, location.uri)
         index = _read_table(previous, _INDEX, FILES_SCHEMA)
-        to_read, unchanged_ok, unchanged_bad = _classify(listing, privacy, index)
+        to_read, unchanged_ok, unchanged_bad, elsewhere = _classify(listing, privacy, index)
         files_per_part = max(1, int(files_per_part))
         chunks = [to_read[i : i + files_per_part] for i in range(0, len(to_read), files_per_part)]
         summary.jobs = min(pool.jobs, max(1, len(chunks)))
@@ -101,7 +101,7 @@ def export_s3(
             summary, previous, staging, local_quarantine, privacy, row_group_rows, update, pool, fetch=fetch, kept=[]
         )
         try:
-            run.read_and_merge(chunks, unchanged_ok, unchanged_bad)
+            run.read_and_merge(chunks, unchanged_ok, unchanged_bad, elsewhere)
             summary.seconds = time.perf_counter() - started
             _write_run(summary, previous, staging, started_ns, run.privacy_record())
         finally:

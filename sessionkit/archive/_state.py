@@ -67,8 +67,11 @@ def _read_table(folder: Path | None, name: str, schema: pa.Schema) -> pa.Table:
 _KNOWN_FILES_SCHEMA = FILES_SCHEMA.append(pa.field("real", pa.string(), nullable=False))
 
 
-def _classify(listing: _Listing, privacy: Privacy | None, index: pa.Table) -> tuple[list[str], pa.Table, pa.Table]:
-    """Split the listing into files to read, unchanged good files, and unchanged bad files.
+def _classify(
+    listing: _Listing, privacy: Privacy | None, index: pa.Table
+) -> tuple[list[str], pa.Table, pa.Table, pa.Table]:
+    """Split the listing into files to read, unchanged good files, and unchanged bad files; and
+    the index rows of files not listed now (kept in the next index).
 
     A file is unchanged when its path, size, mtime, ctime and inode all equal the ones the
     last run recorded; its bytes are not read.
@@ -76,8 +79,13 @@ def _classify(listing: _Listing, privacy: Privacy | None, index: pa.Table) -> tu
     if index.num_rows == 0:  # a first export: read everything (and leave pyarrow cold till later)
         none = empty_table(_KNOWN_FILES_SCHEMA)
         paths, mtimes = listing.paths, listing.mtime_ns
-        return [paths[i] for i in sorted(range(len(paths)), key=lambda i: (mtimes[i], paths[i]))], none, none
+        order = sorted(range(len(paths)), key=lambda i: (mtimes[i], paths[i]))
+        return [paths[i] for i in order], none, none, empty_table(FILES_SCHEMA)
     listing = listing.table(privacy)
+    # files the last run knew that are not listed now: pruned by oxios, or another node's
+    # (nodes exporting into one dataset take turns): remembered, so that node's next run
+    # skips them again
+    index_elsewhere = index.filter(pc.invert(pc.is_in(index["path"], value_set=listing["path"])))
     # a lookup with compute kernels, not Table.join: that goes through Acero, which imports pandas
     position = pc.index_in(listing["path"], value_set=index["path"])
     previous = index.take(position)
@@ -117,7 +125,7 @@ def _classify(listing: _Listing, privacy: Privacy | None, index: pa.Table) -> tu
     )
     keep = keep.rename_columns([*FILES_SCHEMA.names, "real"])
     bad = pc.equal(keep["outcome"], "quarantined")
-    return to_read, keep.filter(pc.invert(bad)), keep.filter(bad)
+    return to_read, keep.filter(pc.invert(bad)), keep.filter(bad), index_elsewhere
 
 
 def part_keys(version: Path) -> list[str]:
@@ -280,8 +288,10 @@ def _write_index(
     unchanged_bad: pa.Table,
     bad_stats: list[tuple],
     duplicate_paths: set[str],
+    elsewhere: pa.Table | None = None,
 ) -> None:
-    """Remember every listed file's stat and outcome, so the next run can skip the unchanged ones."""
+    """Remember every listed file's stat and outcome, so the next run can skip the unchanged
+    ones; and ``elsewhere``, what earlier runs knew of files not listed now."""
     outcome = pa.array(["exported"] * new.num_rows, pa.string())  # the usual case, without a Python loop
     for paths, label in ((decisions.stale, "stale"), (duplicate_paths, "quarantined")):
         if paths:
@@ -322,7 +332,13 @@ def _write_index(
         schema=FILES_SCHEMA,
     )
     index = pa.concat_tables(
-        [read, ok.cast(FILES_SCHEMA), unchanged_bad.select(FILES_SCHEMA.names).cast(FILES_SCHEMA), bad]
+        [
+            read,
+            ok.cast(FILES_SCHEMA),
+            unchanged_bad.select(FILES_SCHEMA.names).cast(FILES_SCHEMA),
+            bad,
+            *([] if elsewhere is None else [elsewhere.select(FILES_SCHEMA.names).cast(FILES_SCHEMA)]),
+        ]
     )
     pq.write_table(index, staging / _INDEX, compression="zstd")
 
