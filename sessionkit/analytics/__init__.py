@@ -3,6 +3,8 @@
 Each takes ``data``: ``SessionTables``, a dataset folder, or a connection from
 ``sessionkit.connect`` (left open); computes in DuckDB, so a dataset larger than memory
 works; and returns a ``polars.DataFrame`` with documented columns in a deterministic order.
+``data`` may also be a source on another engine (an ``SqlSource``, such as the
+``sessionkit.spark.register`` of a dataset), which runs the same SQL and returns the same frame.
 Options are keyword-only; a bad option value raises ``ValueError`` naming the choices.
 
 Example:

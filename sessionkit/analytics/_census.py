@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessionkit.analytics._common import connection, frame
-from sessionkit.query import Data, sql_string
+from sessionkit.analytics._common import Source, SqlSource, connection, frame
+from sessionkit.query import sql_string
 from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ _JSON_TYPE = """CASE left(value, 1)
     ELSE 'number' END"""
 
 
-def metadata_keys(data: Data) -> pl.DataFrame:
+def metadata_keys(data: Source) -> pl.DataFrame:
     """A census of metadata keys: the drift report for an open-ended field.
 
     One row per key: ``key``, ``sessions`` carrying it, their ``share`` of all sessions,
@@ -61,7 +61,7 @@ def metadata_keys(data: Data) -> pl.DataFrame:
     )
 
 
-def get_session(data: Data, session_id: str) -> Session:
+def get_session(data: Source, session_id: str) -> Session:
     """One session of a dataset as a ``Session``, e.g. to read its transcript in a notebook.
 
     Only that session's rows are read, so it is quick on a large dataset folder.
@@ -76,12 +76,15 @@ def get_session(data: Data, session_id: str) -> Session:
     if isinstance(data, SessionTables):
         return data.session(session_id)
     order = {"sessions": "", "messages": " ORDER BY seq", "responses": " ORDER BY seq", "metadata": " ORDER BY ord"}
-    with connection(data) as con:
-        tables = {}
-        for name in TABLE_NAMES:
-            columns = ", ".join(f'"{field.name}"' for field in SCHEMAS[name])
-            sql = f"SELECT {columns} FROM {name} WHERE session_id = {sql_string(session_id)}{order[name]}"
-            tables[name] = con.sql(sql).to_arrow_table().cast(SCHEMAS[name])
+    queries = {}
+    for name in TABLE_NAMES:
+        columns = ", ".join(f'"{field.name}"' for field in SCHEMAS[name])
+        queries[name] = f"SELECT {columns} FROM {name} WHERE session_id = {sql_string(session_id)}{order[name]}"
+    if isinstance(data, SqlSource):
+        tables = {name: data.sql_frame(sql).to_arrow().cast(SCHEMAS[name]) for name, sql in queries.items()}
+    else:
+        with connection(data) as con:
+            tables = {name: con.sql(sql).to_arrow_table().cast(SCHEMAS[name]) for name, sql in queries.items()}
     found = SessionTables(**tables).to_sessions()
     if not found:
         msg = f"no session with id {session_id!r} in this dataset. Hint: list the ids with sk.exchange_counts(data)"

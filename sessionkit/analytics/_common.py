@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sessionkit.model import PHASES
 from sessionkit.query import Data, connect, sql_string
@@ -17,6 +17,25 @@ _NS_PER_DAY = 86_400_000_000_000
 
 #: z of a two-sided 95% interval, for the Wilson score interval of a pass rate.
 Z_95 = 1.959963984540054
+
+
+@runtime_checkable
+class SqlSource(Protocol):
+    """Data on an engine other than DuckDB, which the helpers take like a dataset folder.
+
+    ``sql_frame`` runs one query of a helper, written in DuckDB's dialect over the views
+    ``sessions``, ``messages``, ``responses``, ``metadata`` and ``exchanges``, and returns its
+    result as DuckDB would: the same rows in the same order, the same column names and dtypes.
+    ``sessionkit.spark.register`` returns one; the helpers never import the engine.
+    """
+
+    def sql_frame(self, sql: str) -> pl.DataFrame:
+        """The result of ``sql`` (DuckDB's dialect), fully read into a polars frame."""
+        ...
+
+
+#: What the helpers accept as data: what ``connect`` takes, or another engine's ``SqlSource``.
+Source = Data | SqlSource
 
 
 @contextmanager
@@ -32,8 +51,10 @@ def connection(data: Data) -> Iterator[duckdb.DuckDBPyConnection]:
             con.close()
 
 
-def frame(data: Data, sql: str) -> pl.DataFrame:
+def frame(data: Source, sql: str) -> pl.DataFrame:
     """The result of one query over ``data``, fully read into a polars frame."""
+    if isinstance(data, SqlSource):
+        return data.sql_frame(sql)
     with connection(data) as con:
         return in_utc(con.sql(sql).pl())
 

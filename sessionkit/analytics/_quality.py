@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessionkit.analytics._common import bucket, check_option, frame, known_phases_sql, phase_rank, wilson_sql
+from sessionkit.analytics._common import (
+    Source,
+    bucket,
+    check_option,
+    frame,
+    known_phases_sql,
+    phase_rank,
+    wilson_sql,
+)
 from sessionkit.model import PHASES
-from sessionkit.query import Data
 
 if TYPE_CHECKING:
     import polars as pl
@@ -16,7 +23,7 @@ __all__ = ["evaluation_rates", "phase_funnel", "turn_latency"]
 _UNKNOWN = len(PHASES)  # the rank of a phase sessionkit does not know; null is one more
 
 
-def phase_funnel(data: Data, *, by: str | None = None) -> pl.DataFrame:
+def phase_funnel(data: Source, *, by: str | None = None) -> pl.DataFrame:
     """How far turns and sessions get through the oxios phases.
 
     One row per phase: the five oxios phases in order (Interview, Seed, Execute, Evaluate,
@@ -119,7 +126,7 @@ _RATE_GROUPS = {
 }
 
 
-def evaluation_rates(data: Data, *, by: str = "seed") -> pl.DataFrame:
+def evaluation_rates(data: Source, *, by: str = "seed") -> pl.DataFrame:
     """How often responses pass evaluation, per seed, persona, phase, day or week.
 
     Columns: the group (``seed_id``, ``persona_id`` of the session, ``phase``, or a ``day`` /
@@ -173,7 +180,7 @@ _LATENCY_GROUPS = {
 }
 
 
-def turn_latency(data: Data, *, by: str | None = None) -> pl.DataFrame:
+def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
     """How long the agent takes to answer: response timestamp minus user-message timestamp.
 
     Every user message is paired with the response at its position. Columns:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessionkit.analytics._common import bucket, check_option, frame
-from sessionkit.query import Data
+from sessionkit.analytics._common import Source, bucket, check_option, frame
 
 if TYPE_CHECKING:
     import polars as pl
@@ -32,7 +31,7 @@ _BY_COLUMN = {
 }
 
 
-def exchange_counts(data: Data) -> pl.DataFrame:
+def exchange_counts(data: Source) -> pl.DataFrame:
     """One row per session: ``session_id``, ``user_id``, ``exchange_count``; by ``session_id``.
 
     Example:
@@ -45,7 +44,7 @@ def exchange_counts(data: Data) -> pl.DataFrame:
     )
 
 
-def exchange_histogram(data: Data) -> pl.DataFrame:
+def exchange_histogram(data: Source) -> pl.DataFrame:
     """How long conversations are: ``exchange_count`` → ``sessions`` with it, and their ``share``.
 
     One row per exchange count that occurs (0 for sessions without a full exchange), sorted by
@@ -70,7 +69,7 @@ def exchange_histogram(data: Data) -> pl.DataFrame:
 
 
 def _split_usage(
-    data: Data,
+    data: Source,
     *,
     by: str,
     subject: str,
@@ -119,7 +118,7 @@ def _split_usage(
     return result.select(column, subject, *columns)
 
 
-def seed_usage(data: Data, *, by: str | None = None) -> pl.DataFrame:
+def seed_usage(data: Source, *, by: str | None = None) -> pl.DataFrame:
     """Use of each seed: ``seed_id`` (null: no seed), ``sessions``, ``responses``, ``users``.
 
     ``sessions`` counts sessions whose ``active_seed_id`` is the seed, ``responses`` the
@@ -176,7 +175,7 @@ def seed_usage(data: Data, *, by: str | None = None) -> pl.DataFrame:
     )
 
 
-def persona_usage(data: Data, *, by: str | None = None) -> pl.DataFrame:
+def persona_usage(data: Source, *, by: str | None = None) -> pl.DataFrame:
     """Use of each persona: ``persona_id`` (null: none), ``sessions``, ``users``, ``exchanges``.
 
     ``exchanges`` sums the exchange counts of the persona's sessions. Sorted by sessions
@@ -237,7 +236,7 @@ def persona_usage(data: Data, *, by: str | None = None) -> pl.DataFrame:
 _EVERY = {"1d": "day", "1w": "week", "1mo": "month"}
 
 
-def activity(data: Data, *, every: str = "1d") -> pl.DataFrame:
+def activity(data: Source, *, every: str = "1d") -> pl.DataFrame:
     """Activity per period: ``period``, ``sessions``, ``active_users``, ``messages``, ``responses``.
 
     ``every`` is ``"1d"``, ``"1w"`` (weeks start on Monday) or ``"1mo"``; ``period`` is the
@@ -292,7 +291,7 @@ def activity(data: Data, *, every: str = "1d") -> pl.DataFrame:
     )
 
 
-def user_summary(data: Data) -> pl.DataFrame:
+def user_summary(data: Source) -> pl.DataFrame:
     """One row per user: what they use and how much.
 
     Columns: ``user_id``, ``sessions``, ``exchanges`` (summed exchange counts), ``messages``,
@@ -338,7 +337,7 @@ def user_summary(data: Data) -> pl.DataFrame:
     )
 
 
-def stats(data: Data) -> pl.DataFrame:
+def stats(data: Source) -> pl.DataFrame:
     """One row of totals: sessions, users, messages, responses, exchanges, first and last activity.
 
     Example:
