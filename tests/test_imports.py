@@ -1,15 +1,21 @@
-"""`import sessionkit` stays light: no duckdb, polars or matplotlib until they are needed."""
+"""`import sessionkit` stays light: no duckdb, polars, matplotlib, pyspark or sqlglot until they are needed."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-HEAVY = ("duckdb", "polars", "matplotlib")
+HEAVY = ("duckdb", "polars", "matplotlib", "pyspark", "sqlglot")
 
 
 def test_import_does_not_load_heavy_libraries() -> None:
     code = f"import sys, sessionkit; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_import_spark_loads_spark_only_when_used() -> None:
+    code = f"import sys, sessionkit.spark; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
 

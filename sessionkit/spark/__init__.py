@@ -1,0 +1,103 @@
+"""The helpers on Apache Spark: the same tables and answers as DuckDB, past one machine.
+
+``register(spark, dataset)`` creates the temp views ``sessions``, ``messages``, ``responses``,
+``metadata`` and ``exchanges`` on a ``SparkSession`` and returns a ``SparkSource``, which every
+helper takes in place of a dataset folder. Each helper's SQL is written once, for DuckDB;
+on Spark it is transpiled with SQLGlot and the result comes back as a polars frame equal to
+DuckDB's: the same rows in the same order, the same column names and dtypes (timestamps exact
+to the nanosecond). Two kinds of column may differ from DuckDB's in the last bits, because
+the engines add up floats in another order and interpolate percentiles with another formula:
+``turn_latency``'s ``mean_s`` and ``p50_s`` / ``p90_s`` / ``p99_s`` (relative difference
+below 1e-12). Everything else is equal to the bit.
+
+Each helper is also here as a function of ``(spark, dataset, ...)``, e.g.
+``sessionkit.spark.seed_usage(spark, dataset, by="month")``, which registers the dataset
+first. Needs ``pip install 'sessionkit[spark]'`` (pyspark, sqlglot) and Java 17 or newer;
+importing this module loads neither, registering does.
+
+Example:
+    >>> from pyspark.sql import SparkSession
+    >>> import sessionkit as sk
+    >>> import sessionkit.spark
+    >>> spark = SparkSession.builder.master("local[2]").getOrCreate()  # doctest: +SKIP
+    >>> source = sessionkit.spark.register(spark, "build/sample-dataset")  # doctest: +SKIP
+    >>> sk.seed_usage(source, by="month")  # doctest: +SKIP
+    >>> spark.sql("SELECT seed_id, avg(latency_s) FROM exchanges GROUP BY ALL").show()  # doctest: +SKIP
+    >>> sessionkit.spark.turn_latency(spark, "build/sample-dataset", by="day")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from sessionkit.analytics import _census, _quality, _usage
+from sessionkit.spark._source import VIEWS, SparkSource, register
+from sessionkit.spark._transpile import to_spark_sql
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = [
+    "VIEWS",
+    "SparkSource",
+    "activity",
+    "evaluation_rates",
+    "exchange_counts",
+    "exchange_histogram",
+    "get_session",
+    "metadata_keys",
+    "persona_usage",
+    "phase_funnel",
+    "register",
+    "seed_usage",
+    "stats",
+    "to_spark_sql",
+    "turn_latency",
+    "user_summary",
+]
+
+T = TypeVar("T")
+
+
+def _on_spark(helper: Callable[..., T]) -> Callable[..., T]:
+    """``helper`` as a function of ``(spark, dataset, ...)``: register, then call it on the source."""
+    name = helper.__name__
+
+    @functools.wraps(helper)
+    def on_spark(spark: SparkSession, dataset: str | os.PathLike[str], /, *args: object, **options: object) -> T:
+        return helper(register(spark, dataset), *args, **options)
+
+    parameters = list(inspect.signature(helper).parameters.values())[1:]
+    first = [
+        inspect.Parameter("spark", inspect.Parameter.POSITIONAL_ONLY, annotation="SparkSession"),
+        inspect.Parameter("dataset", inspect.Parameter.POSITIONAL_ONLY, annotation="str | os.PathLike[str]"),
+    ]
+    on_spark.__signature__ = inspect.signature(helper).replace(parameters=[*first, *parameters])
+    on_spark.__module__ = __name__
+    on_spark.__qualname__ = name
+    on_spark.__doc__ = (
+        f"``sessionkit.{name}`` on Spark: ``sessionkit.{name}(register(spark, dataset), ...)``.\n\n"
+        f"Registers the dataset's views on ``spark`` first (replacing temp views of the same names),\n"
+        f"then returns what DuckDB would. The helper's own documentation follows.\n\n"
+        f"{inspect.cleandoc(helper.__doc__ or '')}"
+    )
+    del on_spark.__wrapped__  # the signature is the one above, not the helper's
+    return on_spark
+
+
+activity = _on_spark(_usage.activity)
+evaluation_rates = _on_spark(_quality.evaluation_rates)
+exchange_counts = _on_spark(_usage.exchange_counts)
+exchange_histogram = _on_spark(_usage.exchange_histogram)
+get_session = _on_spark(_census.get_session)
+metadata_keys = _on_spark(_census.metadata_keys)
+persona_usage = _on_spark(_usage.persona_usage)
+phase_funnel = _on_spark(_quality.phase_funnel)
+seed_usage = _on_spark(_usage.seed_usage)
+stats = _on_spark(_usage.stats)
+turn_latency = _on_spark(_quality.turn_latency)
+user_summary = _on_spark(_usage.user_summary)
