@@ -237,9 +237,14 @@ def _metadata(rng: random.Random, progress: float) -> dict:
 
 
 def write_demo_state(state_dir: str | os.PathLike[str], n: int, *, seed: int = 0) -> Path:
-    """Write ``n`` generated sessions as an oxios state directory; returns ``state_dir/sessions``."""
+    """Write ``n`` generated sessions as an oxios state directory; returns ``state_dir/sessions``.
+
+    Each file's modification time is its session's ``updated_at``, as oxios leaves it."""
     folder = Path(state_dir) / "sessions"
     folder.mkdir(parents=True, exist_ok=True)
     for session in generate_sessions(n, seed=seed):
-        (folder / f"{session.id}.json").write_bytes(encode_session(session))
+        path = folder / f"{session.id}.json"
+        path.write_bytes(encode_session(session))
+        # oxios writes a session's file when the session changes: its mtime is the last update
+        os.utime(path, ns=(session.updated_at.ns, session.updated_at.ns))
     return folder
