@@ -28,6 +28,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import psutil
+from spark_vs_duckdb import markdown as spark_markdown
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -339,6 +340,18 @@ def bench_helpers(sessions: int, runs: int, data: Path) -> list[Measure]:
     return results
 
 
+def bench_spark(sessions: int, runs: int, data: Path) -> list[dict]:
+    """The helpers on DuckDB and on Spark local[2], warm, on bench_helpers' dataset (spark_vs_duckdb.py)."""
+    folder = data / f"synth{sessions}"
+    command = [PY, str(HERE / "spark_vs_duckdb.py"), str(folder), "--runs", str(runs), "--json"]
+    _, peak, stdout = run_tree(command)
+    rows = json.loads(stdout.splitlines()[-1])
+    for row in rows:
+        print(f"  spark vs duckdb: {row['helper']:<34} {row['duckdb_s']:8.3f} s {row['spark_s']:8.3f} s", flush=True)
+    print(f"  (peak memory of the Spark run: {peak:.0f} MB)", flush=True)
+    return rows
+
+
 def machine() -> dict:
     return {
         "cpu": platform.processor() or platform.machine(),
@@ -417,14 +430,19 @@ def main() -> None:
         for size in sizes:
             results += bench_files(size, runs, args.data, Path(scratch), with_baselines=True)
     results += bench_helpers(helper_sessions, runs, args.data)
+    spark_rows = bench_spark(helper_sessions, runs, args.data)
     notes = ratios(results)
     print("\n".join(notes))
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "results.json").write_text(
-        json.dumps({"machine": info, "results": [m.row() for m in results], "notes": notes}, indent=2) + "\n"
+        json.dumps(
+            {"machine": info, "results": [m.row() for m in results], "notes": notes, "spark_vs_duckdb": spark_rows},
+            indent=2,
+        )
+        + "\n"
     )
-    (out / "results.md").write_text(markdown(results, info, notes))
+    (out / "results.md").write_text(markdown(results, info, notes) + "\n" + spark_markdown(spark_rows, helper_sessions))
     print(f"\nwrote {out / 'results.json'} and {out / 'results.md'}")
 
 
