@@ -147,15 +147,17 @@ def _generate_chunk(args: tuple[str, int, int]) -> int:
 
     folder, seed, count = args
     for session in generate_sessions(count, seed=seed, users=max(5, count // 12)):
-        with open(os.path.join(folder, f"{session.id}.json"), "wb") as handle:
+        path = os.path.join(folder, f"{session.id}.json")
+        with open(path, "wb") as handle:
             handle.write(encode_session(session))
+        os.utime(path, ns=(session.updated_at.ns, session.updated_at.ns))  # as oxios leaves it
     return count
 
 
 def dataset_of(size: int, data: Path) -> Path:
     """``data/s<size>/sessions`` from the demo generator (seeded, cached between runs)."""
     folder = data / f"s{size}" / "sessions"
-    stamp = folder.parent / "complete"
+    stamp = folder.parent / "complete-v2"  # v2: files' mtimes are their sessions' updated_at
     if stamp.exists():
         return folder.parent
     shutil.rmtree(folder.parent, ignore_errors=True)
