@@ -13,8 +13,8 @@ latencies with another formula (``(hi - pos) * a + (pos - lo) * b`` on Spark, ``
 
 Each helper is also here as a function of ``(spark, dataset, ...)``, e.g.
 ``sessionkit.spark.seed_usage(spark, dataset, by="month")``, which registers the dataset
-first. Needs ``pip install 'sessionkit[spark]'`` (pyspark, sqlglot) and Java 17 or newer;
-importing this module loads neither, registering does.
+first. Needs ``pip install 'sessionkit[spark]'`` (pyspark 4 or newer, sqlglot) and Java 17 or
+newer; importing this module loads neither, registering does.
 
 Example:
     >>> from pyspark.sql import SparkSession

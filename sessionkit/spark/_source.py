@@ -39,13 +39,18 @@ _REMOTE_HINT = (
 
 
 def require() -> None:
-    """Raise ModuleNotFoundError with an install hint when pyspark or sqlglot is missing."""
+    """Raise ImportError with an install hint when pyspark (4 or newer) or sqlglot is missing."""
     for module in ("pyspark", "sqlglot"):
         try:
             __import__(module)
         except ModuleNotFoundError as err:
             msg = f"sessionkit.spark needs {module}, which is not installed. {_INSTALL_HINT}"
             raise ModuleNotFoundError(msg, name=module) from err
+    import pyspark
+
+    if int(pyspark.__version__.split(".")[0]) < 4:  # DataFrame.toArrow is new in Spark 4.0
+        msg = f"sessionkit.spark needs pyspark 4.0 or newer, not {pyspark.__version__}. Hint: pip install 'pyspark>=4'"
+        raise ImportError(msg, name="pyspark")
 
 
 class SparkSource:
@@ -189,7 +194,7 @@ def register(spark: SparkSession, dataset: str | os.PathLike[str]) -> SparkSourc
     Raises:
         SourceNotFoundError: there is no such folder.
         DatasetError: the folder holds no sessionkit dataset, or it is on object storage.
-        ModuleNotFoundError: pyspark or sqlglot is not installed.
+        ImportError: pyspark 4 or newer, or sqlglot, is not installed.
 
     Example:
         >>> import sessionkit as sk
