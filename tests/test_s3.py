@@ -297,5 +297,7 @@ def test_nodes_take_turns_in_one_dataset_and_skip_their_unchanged_files(bucket: 
     assert (again_a.exported, again_a.unchanged) == (0, 15)  # node b's run did not make node a start over
     assert (again_b.exported, again_b.unchanged) == (0, 15)
     assert sk.read_parquet(uri).sessions.num_rows == 30
-    runs_in_files = {p.rsplit("/", 1)[1].split("-")[1] for p in _objects(bucket, "fleet") if "/sessions/" in p}
+    runs_in_files = {
+        "-".join(p.rsplit("/", 1)[1].split("-")[1:3]) for p in _objects(bucket, "fleet") if "/sessions/" in p
+    }
     assert len(runs_in_files) == 2  # each node's files, named by its own run: none overwrote another's
