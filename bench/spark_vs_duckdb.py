@@ -4,8 +4,8 @@ Both engines are warm: each call runs once, then ``runs`` more times, and the me
 DuckDB runs on one connection from ``sessionkit.connect`` (all cores), Spark on one
 ``SparkSource`` from ``sessionkit.spark.register``; opening them is timed apart. Spark runs
 with its defaults but for no UI, ``spark.driver.memory`` (local mode: the driver is the
-executor) and 4 shuffle partitions per core (the default, 200, is meant for clusters). Every Spark result is checked against DuckDB's on the way (same rows, float
-columns to 1e-12).
+executor) and 4 shuffle partitions per core (the default, 200, is meant for clusters).
+Every Spark result is checked against DuckDB's on the way: the same rows, every value exact.
 
 usage: python bench/spark_vs_duckdb.py DATASET [--runs 3] [--json]
 """
@@ -100,7 +100,7 @@ def compare(dataset: str | Path, *, runs: int = 3, spark: Any = None) -> list[di
             helper = getattr(sk, name)
             duck_s, want = _median_seconds(lambda h=helper, o=options: h(con, **o), runs)
             spark_s, got = _median_seconds(lambda h=helper, o=options: h(source, **o), runs)
-            assert_frame_equal(got, want, check_exact=False, rel_tol=1e-12, abs_tol=0.0)
+            assert_frame_equal(got, want, check_exact=True)
             label = name + "".join(f" {key}={value}" for key, value in options.items())
             rows.append(_row(label, duck_s, spark_s))
             print(f"  {label:<32} DuckDB {duck_s:8.3f} s  Spark {spark_s:8.3f} s", file=sys.stderr, flush=True)
@@ -125,7 +125,7 @@ def markdown(rows: list[dict[str, Any]], sessions: int | None = None) -> str:
     lines = [
         f"## Helpers on DuckDB and on Spark local[2]{size}",
         "",
-        "Warm, median of the runs, in one process each; the Spark results checked against DuckDB's.",
+        "Warm, median of the runs, in one process each; every Spark result equal to DuckDB's, exactly.",
         "",
         "| helper | DuckDB s | Spark s | Spark / DuckDB |",
         "| --- | ---: | ---: | ---: |",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pytest
 from conftest import FIXTURES, oracle
 from crafted import quality_sessions
@@ -40,7 +41,7 @@ from sessionkit.analytics import (
 )
 from sessionkit.model import PHASES, AgentResponse, Session, UserMessage
 from sessionkit.query import connect
-from sessionkit.tables import to_tables
+from sessionkit.tables import SCHEMAS, SessionTables, empty_table, to_tables
 
 NONE = "<none>"
 Z = 1.959963984540054
@@ -589,6 +590,60 @@ def test_crafted_turn_latency(quality: object) -> None:
         ("ops", 1, 0, 1),
         (None, 1, 0, 1),
     ]
+
+
+def _latency_tables(latencies_ns: list[int], batches: int) -> SessionTables:
+    """One exchange per session with the given latencies, the tables cut into record batches."""
+    n = len(latencies_ns)
+    base = 1_767_225_600_000_000_000  # 2026-01-01, in ns
+    ids = pa.array([f"s{i:07d}" for i in range(n)])
+    seq = pa.array([0] * n, pa.int32())
+    text = pa.array(["x"] * n)
+    columns = {
+        "messages": {"session_id": ids, "seq": seq, "content": text, "timestamp": pa.array([base] * n)},
+        "responses": {
+            "session_id": ids,
+            "seq": seq,
+            "content": text,
+            "timestamp": pa.array([base + v for v in latencies_ns]),
+        },
+    }
+    tables = {}
+    for name in ("messages", "responses"):
+        schema = SCHEMAS[name]
+        arrays = [columns[name].get(f.name, pa.nulls(n, f.type)).cast(f.type) for f in schema]
+        table = pa.Table.from_arrays(arrays, schema=schema)
+        tables[name] = pa.Table.from_batches(table.to_batches(max_chunksize=-(-n // batches)), schema=schema)
+    return SessionTables(sessions=empty_table(SCHEMAS["sessions"]), metadata=empty_table(SCHEMAS["metadata"]), **tables)
+
+
+def test_turn_latency_is_the_same_bits_whatever_the_threads_and_row_order() -> None:
+    # a float sum depends on the order of its terms: a parallel avg() of float seconds gave
+    # another last digit on every run; sums of integer nanoseconds cannot
+    rng = np.random.default_rng(7)
+    latencies = [int(v) for v in rng.integers(-2_000_000_000, 90_000_000_000, 400_003)]
+    tables = _latency_tables(latencies, batches=16)
+    backwards = _latency_tables(latencies[::-1], batches=7)
+    results = []
+    for data, threads in ((tables, 1), (tables, 2), (tables, 4), (backwards, 3)):
+        con = connect(data, config={"threads": threads})
+        results.append(turn_latency(con))
+        results.append(turn_latency(con))
+        con.close()
+    for other in results[1:]:
+        assert_frame_equal(other, results[0], check_exact=True)
+    # and the bits are the exact statistics, rounded as documented
+    valid = sorted(v for v in latencies if v >= 0)
+    last = len(valid) - 1
+    want = {"mean_s": float(sum(valid)) / float(len(valid)) / 1e9, "max_s": valid[-1] / 1e9}
+    for p in (50, 90, 99):
+        lo, rest = divmod(last * p, 100)
+        hi = lo + (rest > 0)
+        want[f"p{p}_s"] = (float(valid[lo]) + float(valid[hi] - valid[lo]) * (rest / 100.0)) / 1e9
+        assert abs(want[f"p{p}_s"] - float(np.percentile(valid, p)) / 1e9) <= 1e-15 * want[f"p{p}_s"]
+    got = results[0].row(0, named=True)
+    assert {k: got[k] for k in want} == want
+    assert (got["count"], got["negative"], got["missing"]) == (len(valid), len(latencies) - len(valid), 0)
 
 
 def test_crafted_activity(quality: object) -> None:

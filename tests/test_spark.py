@@ -5,8 +5,8 @@ UTC+14 so that nothing can lean on the session's zone. The dataset is the three 
 fixture folders and the crafted quality sessions (1969, the last nanosecond of a day, negative
 latencies, responses without messages) exported together, Hive partitions and all.
 
-Equal means ``assert_frame_equal`` with exact values, names and dtypes, except the columns
-where the engines round differently (``FLOAT_TOLERANCE``), compared to a relative 1e-12.
+Equal means ``assert_frame_equal`` with exact values, names and dtypes: every float to the
+last bit, turn_latency's statistics included.
 """
 
 from __future__ import annotations
@@ -41,9 +41,6 @@ pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully suppo
 #: The helpers that return frames (get_session returns a Session and is tested on its own).
 HELPERS = [name for name in analytics.__all__ if name.islower() and name != "get_session"]
 
-#: Columns the engines compute in another order or by another formula: equal to 1e-12.
-FLOAT_TOLERANCE = {"turn_latency": ("mean_s", "p50_s", "p90_s", "p99_s")}
-
 _LOG4J = """\
 rootLogger.level = error
 rootLogger.appenderRef.stderr.ref = console
@@ -70,12 +67,10 @@ def option_values(helper: Callable[..., object]) -> list[dict[str, object]]:
 
 
 def assert_same(got: pl.DataFrame, want: pl.DataFrame, helper: str, options: dict[str, object]) -> None:
-    """Spark's frame equals DuckDB's: rows, order, names, dtypes; values exact but for FLOAT_TOLERANCE."""
-    loose = [c for c in FLOAT_TOLERANCE.get(helper, ()) if c in want.columns]
+    """Spark's frame equals DuckDB's: rows, order, names, dtypes and values, exactly."""
     try:
         assert got.schema == want.schema
-        assert_frame_equal(got.drop(loose), want.drop(loose), check_exact=True)
-        assert_frame_equal(got.select(loose), want.select(loose), check_exact=False, rel_tol=1e-12, abs_tol=0.0)
+        assert_frame_equal(got, want, check_exact=True)
     except AssertionError as err:
         msg = f"{helper}(**{options}) on Spark differs from DuckDB: {err}"
         raise AssertionError(msg) from None

@@ -180,6 +180,10 @@ _LATENCY_GROUPS = {
 }
 
 
+#: The percentiles turn_latency reports, in hundredths: p50, p90, p99.
+_PERCENTS = (50, 90, 99)
+
+
 def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
     """How long the agent takes to answer: response timestamp minus user-message timestamp.
 
@@ -192,6 +196,10 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
     - ``negative``: pairs whose response is stamped before the message (clock trouble);
     - ``missing``: messages without a response at their position, and responses without a
       message: no latency can be had.
+
+    The statistics are computed from the exact integer nanoseconds and turned into seconds
+    last, so they do not depend on the order rows are read in: the same data gives the same
+    bits on every run, with any number of threads, on DuckDB and on Spark.
 
     ``by`` adds a first column: ``seed_id`` or ``phase`` of the response, ``persona_id`` of
     the session, or ``day`` (a DATE, UTC) of the message. Sorted by it (phases in oxios
@@ -206,31 +214,53 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
     source = "messages AS m FULL OUTER JOIN responses AS r ON r.session_id = m.session_id AND r.seq = m.seq"
     if by == "persona":
         source += " LEFT JOIN sessions AS s ON s.session_id = coalesce(m.session_id, r.session_id)"
-    order = f"{phase_rank('g')}, g" if by == "phase" else "g ASC NULLS LAST"
-    ok = "latency_s >= 0"
+    order = f"{phase_rank('c.g')}, c.g" if by == "phase" else "c.g ASC NULLS LAST"
+    # The p-th percentile of n sorted values sits at rank (n - 1) * p / 100, between the
+    # values of ranks lo (its floor) and hi (its ceiling); rank arithmetic in integers.
+    picks, percentiles = [], []
+    for p in _PERCENTS:
+        at = f"(last * {p})"
+        picks.append(
+            f"max(ns) FILTER (i = {at} // 100) AS lo{p}, "
+            f"max(ns) FILTER (i = {at} // 100 + CASE WHEN {at} % 100 > 0 THEN 1 ELSE 0 END) AS hi{p}"
+        )
+        fraction = f"(o.last * {p} % 100)::DOUBLE / 100.0"
+        percentiles.append(f"(o.lo{p}::DOUBLE + (o.hi{p} - o.lo{p})::DOUBLE * {fraction}) / 1e9 AS p{p}_s")
     result = frame(
         data,
         f"""
         WITH x AS (
-            SELECT {group} AS g, (epoch_ns(r.timestamp) - epoch_ns(m.timestamp)) / 1e9 AS latency_s
+            SELECT {group} AS g, epoch_ns(r.timestamp) - epoch_ns(m.timestamp) AS ns
             FROM {source}
         ), c AS (
             SELECT
                 g,
-                count(latency_s)::BIGINT AS exchanges,
-                count(*) FILTER ({ok})::BIGINT AS count,
-                count(*) FILTER (latency_s < 0)::BIGINT AS negative,
-                count(*) FILTER (latency_s IS NULL)::BIGINT AS missing,
-                avg(latency_s) FILTER ({ok}) AS mean_s,
-                quantile_cont(latency_s, [0.5, 0.9, 0.99]) FILTER ({ok}) AS q,
-                max(latency_s) FILTER ({ok}) AS max_s
+                count(ns)::BIGINT AS exchanges,
+                count(*) FILTER (ns >= 0)::BIGINT AS count,
+                count(*) FILTER (ns < 0)::BIGINT AS negative,
+                count(*) FILTER (ns IS NULL)::BIGINT AS missing,
+                sum(ns::DECIMAL(38, 0)) FILTER (ns >= 0) AS total_ns,
+                max(ns) FILTER (ns >= 0) AS max_ns
             FROM x
+            GROUP BY ALL
+        ), ranked AS (
+            SELECT
+                g, ns,
+                row_number() OVER (PARTITION BY g ORDER BY ns) - 1 AS i,
+                count(*) OVER (PARTITION BY g) - 1 AS last
+            FROM x
+            WHERE ns >= 0
+        ), o AS (
+            SELECT g, max(last) AS last, {", ".join(picks)}
+            FROM ranked
             GROUP BY ALL
         )
         SELECT
-            g, exchanges, count, negative, missing, mean_s,
-            q[1]::DOUBLE AS p50_s, q[2]::DOUBLE AS p90_s, q[3]::DOUBLE AS p99_s, max_s::DOUBLE AS max_s
-        FROM c
+            c.g, exchanges, count, negative, missing,
+            total_ns::DOUBLE / count::DOUBLE / 1e9 AS mean_s,
+            {", ".join(percentiles)},
+            max_ns::DOUBLE / 1e9 AS max_s
+        FROM c LEFT JOIN o ON o.g IS NOT DISTINCT FROM c.g
         ORDER BY {order}
         """,
     )

@@ -5,11 +5,13 @@
 helper takes in place of a dataset folder. Each helper's SQL is written once, for DuckDB;
 on Spark it is transpiled with SQLGlot and the result comes back as a polars frame equal to
 DuckDB's: the same rows in the same order, the same column names and dtypes (timestamps exact
-to the nanosecond), every value equal to the bit but four float columns of ``turn_latency``:
-``mean_s`` is a sum of floats, added up in another order on each engine (measured: up to
-6e-15 relative), and ``p50_s`` / ``p90_s`` / ``p99_s`` interpolate between the same two
-latencies with another formula (``(hi - pos) * a + (pos - lo) * b`` on Spark, ``a + (b - a) *
-(pos - lo)`` on DuckDB; measured: one unit in the last place). Both well below 1e-12.
+to the nanosecond), every value equal to the bit. Where floats are computed, the helpers
+do it with the same operations in the same order on both engines (``turn_latency`` sums and
+ranks integer nanoseconds and divides last), so no engine's summation order or
+interpolation formula shows. Your own SQL through ``SparkSource.sql_frame`` gets no such care:
+``avg`` of floats, or ``quantile_cont`` (run as Spark's ``percentile``, which interpolates
+as ``(hi - pos) * a + (pos - lo) * b`` where DuckDB does ``a + (b - a) * (pos - lo)``), can
+differ from DuckDB in the last bits.
 
 Each helper is also here as a function of ``(spark, dataset, ...)``, e.g.
 ``sessionkit.spark.seed_usage(spark, dataset, by="month")``, which registers the dataset

@@ -57,10 +57,9 @@ class SparkSource:
     """A sessionkit dataset registered on a ``SparkSession``: pass it to any helper as ``data``.
 
     Made by ``register``. The helpers run their DuckDB SQL on it transpiled to Spark SQL and
-    return polars frames with DuckDB's rows, column names, dtypes and values (but for the last
-    bits of ``turn_latency``'s mean and percentiles: see ``sessionkit.spark``). It reads views of its own
-    (``sessionkit_<digest>_<view>``), so it keeps reading its dataset after another ``register``
-    replaces the plain ``sessions`` ... ``exchanges`` views.
+    return polars frames with DuckDB's rows, column names, dtypes and values, to the bit. It
+    reads views of its own (``sessionkit_<digest>_<view>``), so it keeps reading its dataset
+    after another ``register`` replaces the plain ``sessions`` ... ``exchanges`` views.
 
     Attributes:
         spark: the session the views are on.
