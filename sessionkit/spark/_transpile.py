@@ -9,7 +9,8 @@ SQLGlot (``read="duckdb", write="spark"``) already turns ``IS NOT DISTINCT FROM`
   ``epoch_ns(c)`` becomes ``c_ns`` and ``min(c)`` is ``min(c_ns)``; the caller turns such a
   result column back into a ``Datetime("ns", "UTC")`` by the schema DuckDB gives the same SQL.
 - ``quantile_cont(x, [p, ...])`` becomes ``percentile(x, array(p, ...))``, Spark's exact
-  percentile with the same linear interpolation between ranks.
+  percentile with the same linear interpolation between ranks (written another way, so the
+  last bit may differ; the helpers pick ranks themselves instead).
 - ``date_trunc('month', d)`` of a DATE becomes ``trunc(d, 'MM')``: a date function, so the
   session time zone plays no part.
 - the five views are renamed to the names a ``SparkSource`` registered them under, so a source
@@ -37,7 +38,7 @@ def to_spark_sql(sql: str, *, timestamps: Set[str], views: Mapping[str, str]) ->
 
     Example:
         >>> to_spark_sql("SELECT epoch_ns(created_at) AS t FROM sessions", timestamps={"created_at"}, views={"sessions": "v"})
-        'SELECT created_at_ns AS t FROM v AS sessions'
+        'SELECT created_at_ns AS t FROM `v` AS sessions'
     """
     import sqlglot
     from sqlglot import exp
