@@ -36,7 +36,9 @@ def _strings(prefix: str, codes: np.ndarray, null: np.ndarray | None = None) -> 
     return array
 
 
-def build_part(rng: np.random.Generator, start: int, n: int, days: tuple[float, float] = (0, 365)) -> dict[str, pa.Table]:
+def build_part(
+    rng: np.random.Generator, start: int, n: int, days: tuple[float, float] = (0, 365)
+) -> dict[str, pa.Table]:
     """``n`` sessions from id ``start`` on, created between ``days[0]`` and ``days[1]`` days into 2026."""
     ids = np.arange(start, start + n)
     session_ids = pa.array([f"{i:08x}-0000-4000-8000-{i:012x}" for i in ids])

@@ -425,7 +425,9 @@ def errors(dataset: Path | str, fmt: str) -> None:
     help="Include the transcript of this session id (repeatable; replaces --samples).",
 )
 @click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Seeds and personas to chart.")
-def report(dataset: Path | str, out: Path, title: str | None, samples: int, session_ids: tuple[str, ...], top: int) -> None:
+def report(
+    dataset: Path | str, out: Path, title: str | None, samples: int, session_ids: tuple[str, ...], top: int
+) -> None:
     """Write a self-contained HTML report of DATASET to OUT, to open offline or mail around.
 
     One page: totals, charts (embedded SVG), the helpers' tables, the metadata census and

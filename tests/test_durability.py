@@ -388,14 +388,22 @@ def test_readers_never_see_a_half_written_dataset(tmp_path: Path) -> None:
         glob = str(tmp_path / "out" / "sessions" / "**" / "*.parquet")
         while not stop.is_set():
             # sessionkit's readers take one version: always complete, never an error
-            n = sk_connect(tmp_path / "out").sql("SELECT count(*), count(DISTINCT session_id) FROM sessions").fetchall()[0]
+            n = (
+                sk_connect(tmp_path / "out")
+                .sql("SELECT count(*), count(DISTINCT session_id) FROM sessions")
+                .fetchall()[0]
+            )
             seen.append(n[0])
             if n[0] != n[1]:
                 problems.append(f"doubled rows: {n}")
             # a plain glob reader: may have to retry when a switch lands between its listing
             # and its reads (a file it listed is gone), but never counts a mix of versions
             try:
-                n = duckdb.connect().sql(f"SELECT count(*), count(DISTINCT session_id) FROM read_parquet('{glob}')").fetchall()[0]
+                n = (
+                    duckdb.connect()
+                    .sql(f"SELECT count(*), count(DISTINCT session_id) FROM read_parquet('{glob}')")
+                    .fetchall()[0]
+                )
                 seen.append(n[0])
                 if n[0] != n[1]:
                     problems.append(f"doubled rows: {n}")

@@ -77,7 +77,9 @@ def _every_text(out: Path) -> tuple[list[str], list[bytes]]:
                 for column in table.columns:
                     if column.type in ("string", "large_string") or str(column.type).startswith(("string", "large")):
                         cells += [v for v in column.to_pylist() if v is not None]
-                        cells += [s for v in column.to_pylist() if v and v[:1] in "{[" for s in _strings(_json_or_none(v))]
+                        cells += [
+                            s for v in column.to_pylist() if v and v[:1] in "{[" for s in _strings(_json_or_none(v))
+                        ]
     return cells, raws
 
 
