@@ -185,3 +185,21 @@ def test_the_output_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> 
         for a, b in zip(one, two, strict=True):
             assert pq.read_table(a).equals(pq.read_table(b))
             assert pq.ParquetFile(a).metadata.num_row_groups == pq.ParquetFile(b).metadata.num_row_groups
+
+
+def test_workers_see_the_environment_as_it_is_now(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a fork server's children inherit the server's environment, from when it started: an
+    # AWS_ENDPOINT_URL set later (a notebook cell, a test fixture) would not reach them
+    import multiprocessing
+    import os
+
+    from sessionkit.archive import _pool
+
+    context = multiprocessing.get_context("forkserver")
+    monkeypatch.setattr(_pool, "_pool_context", lambda: context)
+    monkeypatch.delenv("SESSIONKIT_PROBE", raising=False)
+    with _pool.WorkerPool(2) as pool:  # starts the fork server, if no test did before
+        assert list(pool.map(os.getenv, ["SESSIONKIT_PROBE"] * 4)) == [None] * 4
+    monkeypatch.setenv("SESSIONKIT_PROBE", "now")
+    with _pool.WorkerPool(2) as pool:
+        assert list(pool.map(os.getenv, ["SESSIONKIT_PROBE"] * 4)) == ["now"] * 4

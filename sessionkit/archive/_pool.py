@@ -57,6 +57,17 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def _start_worker(environ: dict[str, str]) -> None:
+    """In a new worker: the caller's environment as it is now, and no cyclic collector.
+
+    A fork server's children inherit the server's environment, from when it started, so an
+    ``AWS_ENDPOINT_URL`` set since (in a notebook cell, say) would not reach them."""
+    gc.disable()
+    if os.environ != environ:
+        os.environ.clear()
+        os.environ.update(environ)
+
+
 def _warm() -> None:
     """In a new worker: the one-time costs (pyarrow imports pandas on its first conversion)."""
     pa.array([0])
@@ -71,7 +82,9 @@ class WorkerPool:
         self.pool: ProcessPoolExecutor | None = None
         if jobs > 1:
             context = _pool_context()
-            self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=gc.disable)
+            self.pool = ProcessPoolExecutor(
+                max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(dict(os.environ),)
+            )
             # start the workers now, warming them up while the caller lists files; a fork server
             # takes a while to come up, so from a thread, not to hold up the caller
             submit = lambda: [self.pool.submit(_warm) for _ in range(jobs)]  # noqa: E731
