@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -33,7 +34,7 @@ from sessionkit.exceptions import DatasetError, SourceNotFoundError
 from sessionkit.model import encode_session
 from sessionkit.query import connect
 from sessionkit.spark import VIEWS, SparkSource, register, to_spark_sql
-from sessionkit.storage import check_dataset, table_files, write_parquet
+from sessionkit.storage import check_dataset, table_files, table_glob, write_parquet
 from sessionkit.tables import TABLE_NAMES, to_tables
 
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
@@ -168,6 +169,28 @@ def test_views_hold_duckdbs_rows_and_exact_nanoseconds(spark: object, source: Sp
     got = pl.from_arrow(spark.sql("SELECT session_id, seq, latency_s FROM exchanges").toArrow())
     want = con.sql("SELECT session_id, seq, latency_s FROM exchanges").pl()
     assert_frame_equal(got.sort("session_id", "seq"), want.sort("session_id", "seq"), check_exact=True)
+
+
+def test_sparks_own_reader_takes_the_documented_layout(spark: object, dataset: Path) -> None:
+    """Without sessionkit, as the README says: nanoseconds as BIGINT, created_date from the paths."""
+    want = (
+        duckdb.connect()
+        .sql(
+            f"SELECT session_id, seq, epoch_ns(timestamp) AS timestamp, created_date "
+            f"FROM read_parquet('{table_glob(dataset, 'messages')}', hive_partitioning = true) ORDER BY 1, 2"
+        )
+        .fetchall()
+    )
+    key = "spark.sql.legacy.parquet.nanosAsLong"  # Spark refuses Parquet's nanosecond timestamps without it
+    spark.conf.set(key, "true")
+    try:
+        folder = spark.read.parquet(str(dataset / "messages"))
+        glob = spark.read.option("basePath", str(dataset / "messages")).parquet(table_glob(dataset, "messages"))
+        for frame in (folder, glob):
+            rows = frame.select("session_id", "seq", "timestamp", "created_date").orderBy("session_id", "seq")
+            assert [tuple(row) for row in rows.collect()] == want
+    finally:
+        spark.conf.unset(key)
 
 
 def test_empty_datasets(spark: object, tmp_path: Path) -> None:
