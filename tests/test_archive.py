@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import shutil
 from pathlib import Path
@@ -10,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import BAD, FIXTURES, by_session_id, fixture_files
 
-from sessionkit.archive import ExportError, errors, export, restore
+from sessionkit.archive import ExportError, _pool, errors, export, restore
 from sessionkit.exceptions import DatasetExistsError
 from sessionkit.generate import write_demo_state
 from sessionkit.oxios import read_sessions
@@ -190,11 +192,6 @@ def test_the_output_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> 
 def test_workers_see_the_environment_as_it_is_now(monkeypatch: pytest.MonkeyPatch) -> None:
     # a fork server's children inherit the server's environment, from when it started: an
     # AWS_ENDPOINT_URL set later (a notebook cell, a test fixture) would not reach them
-    import multiprocessing
-    import os
-
-    from sessionkit.archive import _pool
-
     context = multiprocessing.get_context("forkserver")
     monkeypatch.setattr(_pool, "_pool_context", lambda: context)
     monkeypatch.delenv("SESSIONKIT_PROBE", raising=False)

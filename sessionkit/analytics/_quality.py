@@ -224,7 +224,7 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
             f"max(ns) FILTER (i = {at} // 100) AS lo{p}, "
             f"max(ns) FILTER (i = {at} // 100 + CASE WHEN {at} % 100 > 0 THEN 1 ELSE 0 END) AS hi{p}"
         )
-        fraction = f"(o.last * {p} % 100)::DOUBLE / 100.0"
+        fraction = f"((count - 1) * {p} % 100)::DOUBLE / 100.0"
         percentiles.append(f"(o.lo{p}::DOUBLE + (o.hi{p} - o.lo{p})::DOUBLE * {fraction}) / 1e9 AS p{p}_s")
     result = frame(
         data,
@@ -251,7 +251,7 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
             FROM x
             WHERE ns >= 0
         ), o AS (
-            SELECT g, max(last) AS last, {", ".join(picks)}
+            SELECT g, {", ".join(picks)}
             FROM ranked
             GROUP BY ALL
         )

@@ -63,9 +63,8 @@ def _start_worker(environ: dict[str, str]) -> None:
     A fork server's children inherit the server's environment, from when it started, so an
     ``AWS_ENDPOINT_URL`` set since (in a notebook cell, say) would not reach them."""
     gc.disable()
-    if os.environ != environ:
-        os.environ.clear()
-        os.environ.update(environ)
+    os.environ.clear()
+    os.environ.update(environ)
 
 
 def _warm() -> None:
