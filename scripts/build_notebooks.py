@@ -89,7 +89,7 @@ The chart keeps the largest seeds and folds the rest into one "other" bar, so it
 readable however many seeds there are. It returns the matplotlib `Axes`.
 """),
     code("""
-ax = sk.plot_seed_usage(DATASET, by="responses", top=12)
+ax = sk.plot_seed_usage(DATASET, measure="responses", top=12)
 """),
     md("""
 ## Seeds over time
@@ -97,6 +97,14 @@ ax = sk.plot_seed_usage(DATASET, by="responses", top=12)
 `by="day" | "week" | "month"` splits the same table by time (UTC): sessions fall in the
 bucket of their `created_at`, responses in the bucket of their own timestamp. A pivot makes
 it a table of seeds by month.
+"""),
+    md("""
+The chart takes the same `by=`: the six most used seeds, stacked per month. The first and last
+months are hatched: the sample starts and ends inside them, so their bars are short for that
+reason alone.
+"""),
+    code("""
+ax = sk.plot_seed_usage(DATASET, by="month", top=6)
 """),
     code("""
 monthly = sk.seed_usage(DATASET, by="month")
@@ -117,7 +125,7 @@ which seeds each persona works with (exchanges by the seed of their response).
 sk.persona_usage(DATASET)
 """),
     code("""
-ax = sk.plot_persona_usage(DATASET, by="exchanges")
+ax = sk.plot_persona_usage(DATASET, measure="exchanges")
 """),
     code("""
 pairs = sk.persona_usage(DATASET, by="seed")
@@ -152,8 +160,9 @@ ax = sk.plot_activity(weekly, columns=("sessions", "active_users"))
 
 The longest conversation of the most used seed, read straight from the dataset with
 `sk.get_session` (only that session's rows are read). In Jupyter a `Session` shows as a
-transcript: exchanges in order, with latency, seed, phase and evaluation badges, metadata,
-and long texts folded.
+transcript: exchanges in order, numbered by `seq` from 0 as in the tables, with latency, seed,
+phase and evaluation badges, metadata, and long texts folded; past four exchanges it shows the
+first three and folds the rest under "show all".
 """),
     code("""
 con = sk.connect(DATASET)
@@ -220,9 +229,6 @@ ax = sk.plot_evaluation_rates(rates, top=12)
     code("""
 sk.evaluation_rates(DATASET, by="phase")
 """),
-    code("""
-ax = sk.plot_evaluation_rates(DATASET, by="week")
-"""),
     md("""
 ## Turn latency
 
@@ -238,11 +244,19 @@ sk.turn_latency(DATASET)
 by_phase = sk.turn_latency(DATASET, by="phase")
 by_phase
 """),
+    md("""
+The distribution per phase, on a log axis (`log=True`), and the percentiles as bars with the
+count of turns behind each:
+"""),
     code("""
-ax = sk.plot_turn_latency(DATASET, by="phase")
+ax = sk.plot_turn_latency(DATASET, by="phase", log=True)
+"""),
+    code("""
+ax = sk.plot_latency_percentiles(by_phase)
 """),
     md("""
-The slowest turns, and one of them as a transcript:
+The slowest turns, and the session of the slowest as a transcript. `seq` numbers the exchanges
+of a session from 0, in the tables and in the transcript alike.
 """),
     code("""
 con = sk.connect(DATASET)
@@ -257,13 +271,21 @@ sk.get_session(con, slow["session_id"][0])
     md("""
 ## The report
 
-`sk.write_report` (or `sessionkit report DATASET report.html`) puts the totals, the charts,
-these tables, the metadata census and a few sample transcripts on one self-contained HTML
-page: no scripts, nothing loaded from anywhere.
+`sk.write_report` (or `sessionkit report DATASET report.html`) puts all of this on one
+self-contained HTML page to mail around: a headline of the period's totals against the period
+before and the biggest movers, a section for each kind of data, ranked tables and folded sample
+transcripts; no scripts, nothing loaded from anywhere. `since="all"` covers the whole sample (by
+default, the last 28 days). It is written to `build/` beside the notebooks and shown below
+([open it on its own](../build/quality-report.html)).
 """),
     code("""
-report = sk.write_report(DATASET, DATASET.parent / "report.html", title="oxios sample")
-print(report.name, f"{report.stat().st_size / 1e3:,.0f} kB")
+report = sk.write_report(DATASET, ROOT / "build" / "quality-report.html", title="oxios sample", since="all")
+print(report.relative_to(ROOT))
+"""),
+    code("""
+from IPython.display import IFrame
+
+IFrame("../build/quality-report.html", width="100%", height=640)
 """),
 ]
 
@@ -315,7 +337,7 @@ SELECT
     round(100 * count(*) / sum(count(*)) OVER (), 1) AS pct
 FROM responses
 GROUP BY ALL
-ORDER BY responses DESC
+ORDER BY responses DESC, seed
 LIMIT 8
 """),
     md("""
@@ -328,7 +350,7 @@ LIMIT 8
 SELECT user_id, session_id, exchange_count
 FROM sessions
 QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY exchange_count DESC, session_id) = 1
-ORDER BY exchange_count DESC
+ORDER BY exchange_count DESC, user_id
 LIMIT 8
 """),
     md("""

@@ -365,16 +365,23 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
     if fmt == "csv":
         _print_table(frame.to_arrow(), "csv", max_width=None)
         return
-    seeds = seeds.with_columns(pl.col("seed_id").fill_null("(no seed)")).to_arrow()
-    personas = personas.with_columns(pl.col("persona_id").fill_null("(no persona)")).to_arrow()
+    # data from oxios 1.9 and later has no seeds: no list of one "(no seed)" row (json keeps the key)
+    lists = [
+        (title, frame.with_columns(pl.col(column).fill_null(none)).to_arrow())
+        for title, frame, column, none in (
+            ("seeds", seeds, "seed_id", "(no seed)"),
+            ("personas", personas, "persona_id", "(no persona)"),
+        )
+        if frame[column].drop_nulls().len()
+    ]
     privacy = _privacy_line(applied) if applied else None
     if fmt == "markdown":
         import pyarrow as pa
 
         listed = pa.table({"total": [k.replace("_", " ") for k in row], "value": [_total(v) for v in row.values()]})
-        click.echo(f"## Totals\n\n{_terminal.markdown(listed)}\n")
-        click.echo(f"## Top seeds\n\n{_terminal.markdown(seeds, thousands=True)}\n")
-        click.echo(f"## Top personas\n\n{_terminal.markdown(personas, thousands=True)}")
+        click.echo(f"## Totals\n\n{_terminal.markdown(listed)}")
+        for title, table in lists:
+            click.echo(f"\n## Top {title}\n\n{_terminal.markdown(table, thousands=True)}")
         if privacy:
             click.echo(f"\n## Privacy\n\n{_terminal.visible(privacy)}")
         return
@@ -383,11 +390,11 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
         click.echo(f"{key.replace('_', ' '):<{width}}  {_total(value)}")
     if privacy:
         click.echo(_safe(f"{'privacy':<{width}}  {privacy}"))
-    for title, table in (("top seeds", seeds), ("top personas", personas)):
+    for title, table in lists:
         shown = _terminal.render(
             table, max_width=_width(max_width), max_rows=None, thousands=True, counts=False, hint=_WHOLE_VALUES_HINT
         )
-        click.echo(f"\n{title}\n{shown}")
+        click.echo(f"\ntop {title}\n{shown}")
 
 
 def _total(value: object) -> str:
@@ -478,6 +485,19 @@ def errors(dataset: Path | str, fmt: str, max_width: int | None, max_rows: int) 
 @cli.command()
 @click.argument("dataset", type=DATASET)
 @click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--since",
+    default=None,
+    metavar="WHEN",
+    help="Start of the period (inclusive): a date, a date-time (UTC unless it has an offset), a length "
+    "back from --until (12h, 28d, 4w) or 'all'. Default: 28d.",
+)
+@click.option(
+    "--until",
+    default=None,
+    metavar="WHEN",
+    help="End of the period (exclusive): a date or a date-time. Default: just after the last activity.",
+)
 @click.option("--title", default=None, help="The page's title (default: sessionkit report).")
 @click.option(
     "--samples", type=click.IntRange(min=0), default=3, show_default=True, help="Sample transcripts to include."
@@ -490,19 +510,41 @@ def errors(dataset: Path | str, fmt: str, max_width: int | None, max_rows: int) 
 )
 @click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Seeds and personas to chart.")
 def report(
-    dataset: Path | str, out: Path, title: str | None, samples: int, session_ids: tuple[str, ...], top: int
+    dataset: Path | str,
+    out: Path,
+    since: str | None,
+    until: str | None,
+    title: str | None,
+    samples: int,
+    session_ids: tuple[str, ...],
+    top: int,
 ) -> None:
     """Write a self-contained HTML report of DATASET to OUT, to open offline or mail around.
 
-    One page: totals, charts (embedded SVG), the helpers' tables, the metadata census and
-    sample transcripts. It loads nothing from anywhere and runs no script.
+    One page about the sessions created in a period (by default the last 28 days of the data):
+    a headline of its totals against the period before and the biggest movers, then a section
+    for each kind of data it holds, with charts and ranked tables, and folded sample
+    transcripts. It loads nothing from anywhere and runs no script.
     """
     from sessionkit.report import write_report
 
     try:
-        path = write_report(dataset, out, title=title, samples=samples, sessions=list(session_ids) or None, top=top)
+        path = write_report(
+            dataset,
+            out,
+            title=title,
+            since=since,
+            until=until,
+            samples=samples,
+            sessions=list(session_ids) or None,
+            top=top,
+        )
     except KeyError as err:  # a --session id the dataset does not hold
         raise click.BadParameter(str(err.args[0]), param_hint="--session") from None
+    except ValueError as err:  # a bound the report does not take, or --since after --until
+        text = str(err)
+        hint = "--until" if text.startswith("until:") else "--since"
+        raise click.BadParameter(text, param_hint=hint) from None
     click.echo(_safe(f"wrote the report of {dataset} to {path} ({path.stat().st_size / 1e3:,.0f} kB)"))
 
 

@@ -309,6 +309,27 @@ def test_activity_against_python(exported: dict[str, Path], fixture_name: str) -
             for r in s.get("agent_responses", []):
                 responses[bucket(_ns(r["timestamp"]))] += 1
         periods = sorted(set(sessions) | set(messages) | set(responses))
+        # partial: the data's first instant (created, sent) after the period's start, or its
+        # last (also updated) before the period's end
+        stamps = [
+            [
+                _ns(s["created_at"]),
+                *(_ns(x["timestamp"]) for k in ("user_messages", "agent_responses") for x in s.get(k, [])),
+            ]
+            for s in raw(fixture_name)
+        ]
+        first = min(t for ts in stamps for t in ts)
+        last = max(max(*ts, _ns(s["updated_at"])) for ts, s in zip(stamps, raw(fixture_name), strict=True))
+
+        def starts(p: date) -> int:
+            return (p - date(1970, 1, 1)).days * 86_400_000_000_000
+
+        def ends(p: date, every: str = every) -> int:
+            nxt = {"1d": p + timedelta(days=1), "1w": p + timedelta(days=7)}.get(every) or (
+                date(p.year + p.month // 12, p.month % 12 + 1, 1)
+            )
+            return starts(nxt)
+
         want = pl.DataFrame(
             {
                 "period": periods,
@@ -316,8 +337,10 @@ def test_activity_against_python(exported: dict[str, Path], fixture_name: str) -
                 "active_users": [len(users[p]) for p in periods],
                 "messages": [messages[p] for p in periods],
                 "responses": [responses[p] for p in periods],
+                "partial": [starts(p) < first or ends(p) - 1 > last for p in periods],
             }
         )
+        assert want["partial"].sum() >= 1  # at least the last period
         assert_frame_equal(activity(exported[fixture_name], every=every), want, check_dtypes=False)
 
 
@@ -647,24 +670,32 @@ def test_turn_latency_is_the_same_bits_whatever_the_threads_and_row_order() -> N
 
 
 def test_crafted_activity(quality: object) -> None:
-    columns = ["period", "sessions", "active_users", "messages", "responses"]
+    # the data starts at 1969-12-31T23:59:59.5Z and ends at 2026-02-01T00:00:04Z, inside the
+    # first and last period of every size: those two are partial
+    columns = ["period", "sessions", "active_users", "messages", "responses", "partial"]
     daily = [
-        (date(1969, 12, 31), 1, 1, 0, 0),
-        (date(2026, 1, 4), 1, 1, 1, 0),
-        (date(2026, 1, 5), 1, 2, 4, 4),
-        (date(2026, 2, 1), 1, 1, 1, 2),
+        (date(1969, 12, 31), 1, 1, 0, 0, True),
+        (date(2026, 1, 4), 1, 1, 1, 0, False),
+        (date(2026, 1, 5), 1, 2, 4, 4, False),
+        (date(2026, 2, 1), 1, 1, 1, 2, True),
     ]
     weekly = [
-        (date(1969, 12, 29), 1, 1, 0, 0),
-        (date(2025, 12, 29), 1, 1, 1, 0),
-        (date(2026, 1, 5), 1, 2, 4, 4),
-        (date(2026, 1, 26), 1, 1, 1, 2),
+        (date(1969, 12, 29), 1, 1, 0, 0, True),
+        (date(2025, 12, 29), 1, 1, 1, 0, False),
+        (date(2026, 1, 5), 1, 2, 4, 4, False),
+        (date(2026, 1, 26), 1, 1, 1, 2, True),
     ]
-    monthly = [(date(1969, 12, 1), 1, 1, 0, 0), (date(2026, 1, 1), 2, 2, 5, 4), (date(2026, 2, 1), 1, 1, 1, 2)]
+    monthly = [
+        (date(1969, 12, 1), 1, 1, 0, 0, True),
+        (date(2026, 1, 1), 2, 2, 5, 4, False),
+        (date(2026, 2, 1), 1, 1, 1, 2, True),
+    ]
     for every, rows in (("1d", daily), ("1w", weekly), ("1mo", monthly)):
         want = pl.DataFrame(rows, schema=columns, orient="row")
         assert_frame_equal(activity(quality, every=every), want, check_dtypes=False)
-    assert activity(quality).schema["period"] == pl.Date
+    assert activity(quality).schema["period"] == pl.Date and activity(quality).schema["partial"] == pl.Boolean
+    whole = activity(to_tables(quality_sessions()[:1]), every="1d")  # one day, from 10:00 to 10:05
+    assert whole["partial"].to_list() == [True]
 
 
 def test_crafted_user_summary(quality: object) -> None:

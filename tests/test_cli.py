@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BAD, FIXTURES, fixture_files
+from conftest import BAD, FIXTURES, fixture_files, oracle
 
 from sessionkit._timestamp import Timestamp
 from sessionkit.cli import main
@@ -204,6 +204,25 @@ def test_stats_formats(exported: dict[str, Path], capsys: pytest.CaptureFixture[
     code, out, _ = run(capsys, "stats", ds, "--format", "markdown", "--top", "3")
     assert code == 0 and "## Totals" in out and "## Top seeds" in out and "## Top personas" in out
     assert "| exchanges | 2,694 |" in out
+
+
+def test_stats_lists_seeds_only_when_the_data_has_some(
+    exported: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert set(oracle("oxios-v2")["sessions_by_active_seed"]) == {"<none>"}  # oxios 1.9 and later: no seeds
+    code, out, _ = run(capsys, "stats", exported["oxios-v2"])
+    assert code == 0 and "top seeds" not in out and "(no seed)" not in out and "top personas" in out
+    code, out, _ = run(capsys, "stats", exported["oxios-v2"], "--format", "markdown")
+    assert "## Top seeds" not in out and "## Top personas" in out
+    code, out, _ = run(capsys, "stats", exported["oxios-v2"], "--json")
+    assert json.loads(out)["top_seeds"] == [
+        {
+            "seed_id": None,
+            "sessions": 150,
+            "responses": oracle("oxios-v2")["agent_responses"],
+            "users": json.loads(out)["users"],
+        }
+    ]
 
 
 def test_data_and_file_names_cannot_act_on_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,7 +56,28 @@ def frame(data: Source, sql: str) -> pl.DataFrame:
     if isinstance(data, SqlSource):
         return data.sql_frame(sql)
     with connection(data) as con:
-        return in_utc(con.sql(sql).pl())
+        return tidy(con.sql(sql).pl())
+
+
+def tidy(result: pl.DataFrame) -> pl.DataFrame:
+    """A DuckDB result as sessionkit hands it over: timestamps in UTC, integer sums as integers."""
+    return whole_numbers(in_utc(result))
+
+
+def whole_numbers(result: pl.DataFrame) -> pl.DataFrame:
+    """Decimals of scale 0 as integers: DuckDB sums integers into HUGEINT, which reaches polars as
+    ``decimal(38, 0)``; a sum is Int64 when every value fits, else Int128."""
+    import polars as pl
+
+    casts = []
+    for name, kind in result.schema.items():
+        if isinstance(kind, pl.Decimal) and kind.scale == 0:
+            column = result[name]
+            fits = column.null_count() == column.len() or (
+                column.min() >= -(2**63) and column.max() < 2**63  # type: ignore[operator]
+            )
+            casts.append(pl.col(name).cast(pl.Int64 if fits else pl.Int128))
+    return result.with_columns(casts) if casts else result
 
 
 def in_utc(result: pl.DataFrame) -> pl.DataFrame:
@@ -67,6 +88,36 @@ def in_utc(result: pl.DataFrame) -> pl.DataFrame:
     if stamps:
         result = result.with_columns(pl.col(stamps).dt.convert_time_zone("UTC"))
     return result
+
+
+#: SQL: the first and the last instant of the data, in nanoseconds: sessions created and updated,
+#: messages and responses sent. What the data covers; periods it covers only in part are partial.
+SPAN_SQL = """
+SELECT min(first_ns)::BIGINT AS first_ns, max(last_ns)::BIGINT AS last_ns FROM (
+    SELECT min(epoch_ns(created_at)) AS first_ns,
+           max(greatest(epoch_ns(created_at), epoch_ns(updated_at))) AS last_ns FROM sessions
+    UNION ALL SELECT min(epoch_ns(timestamp)), max(epoch_ns(timestamp)) FROM messages
+    UNION ALL SELECT min(epoch_ns(timestamp)), max(epoch_ns(timestamp)) FROM responses
+)
+"""
+
+
+def span(data: Source) -> tuple[int | None, int | None]:
+    """The first and last instant of ``data`` in nanoseconds (None, None when it is empty)."""
+    row = frame(data, SPAN_SQL).row(0)
+    return row[0], row[1]
+
+
+def partial_periods(periods: pl.Series, unit: str, first_ns: int | None, last_ns: int | None) -> pl.Series:
+    """Which periods (DATE starts of ``unit``: day, week, month) the span ``[first_ns, last_ns]`` covers only in part."""
+    import polars as pl
+
+    starts = periods.cast(pl.Int64) * _NS_PER_DAY
+    step = {"day": "1d", "week": "1w", "month": "1mo"}[unit]
+    ends = periods.dt.offset_by(step).cast(pl.Int64) * _NS_PER_DAY
+    if first_ns is None or last_ns is None:
+        return pl.Series("partial", [False] * len(periods), dtype=pl.Boolean)
+    return ((starts < first_ns) | (ends - 1 > last_ns)).alias("partial")
 
 
 def check_option(helper: str, name: str, value: object, allowed: Sequence[object]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessionkit.analytics._common import Source, bucket, check_option, frame
+from sessionkit.analytics._common import Source, bucket, check_option, frame, partial_periods, span
 
 if TYPE_CHECKING:
     import polars as pl
@@ -237,13 +237,16 @@ _EVERY = {"1d": "day", "1w": "week", "1mo": "month"}
 
 
 def activity(data: Source, *, every: str = "1d") -> pl.DataFrame:
-    """Activity per period: ``period``, ``sessions``, ``active_users``, ``messages``, ``responses``.
+    """Activity per period: ``period``, ``sessions``, ``active_users``, ``messages``, ``responses``, ``partial``.
 
     ``every`` is ``"1d"``, ``"1w"`` (weeks start on Monday) or ``"1mo"``; ``period`` is the
     period's first day (a DATE, UTC). ``sessions`` counts sessions created in the period,
     ``messages`` and ``responses`` those sent in it (by their own timestamps), and
     ``active_users`` the distinct users who created a session or sent a message in it.
-    Only periods with some activity have a row; sorted by ``period``.
+    ``partial`` is true for a period the data covers only in part: the data's first instant
+    (a session created, a message or response sent) is after the period's start, or its last
+    (those, or a session updated) before the period's end; its counts are not those of a
+    whole period. Only periods with some activity have a row; sorted by ``period``.
 
     Example:
         >>> import sessionkit as sk
@@ -251,12 +254,13 @@ def activity(data: Source, *, every: str = "1d") -> pl.DataFrame:
     """
     check_option("activity", "every", every, tuple(_EVERY))
     unit = _EVERY[every]
+    first, last = span(data)
     created, sent, answered = (
         bucket("s.created_at", unit),
         bucket("m.timestamp", unit),
         bucket("r.timestamp", unit),
     )
-    return frame(
+    counts = frame(
         data,
         f"""
         WITH s AS (
@@ -289,6 +293,7 @@ def activity(data: Source, *, every: str = "1d") -> pl.DataFrame:
         ORDER BY p.period
         """,
     )
+    return counts.with_columns(partial_periods(counts["period"], unit, first, last))
 
 
 def user_summary(data: Source) -> pl.DataFrame:
