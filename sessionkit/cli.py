@@ -102,6 +102,12 @@ def cli() -> None:
 )
 @click.option("--drop-metadata-keys", "drop", default="", help="Metadata keys to drop, separated by commas.")
 @click.option(
+    "--partition-by",
+    type=click.Choice(["none", "month", "day"]),
+    default=None,
+    help="For a new dataset: Hive-style folders by month or day of the sessions' creation (default none); an existing dataset keeps its own.",
+)
+@click.option(
     "--break-lock",
     is_flag=True,
     help="On s3://, take over the writer's lock of a writer known to be dead (it goes stale by itself after 2 minutes).",
@@ -117,6 +123,7 @@ def export(
     redact: str,
     allow: Path | None,
     drop: str,
+    partition_by: str | None,
     break_lock: bool,
     quiet: bool,
 ) -> None:
@@ -137,7 +144,14 @@ def export(
     with _progress("export", quiet=quiet) as update:
         try:
             summary = run_export(
-                src, out, jobs=jobs, strict=strict, privacy=privacy, progress=update, break_lock=break_lock
+                src,
+                out,
+                jobs=jobs,
+                strict=strict,
+                privacy=privacy,
+                partition_by=partition_by,
+                progress=update,
+                break_lock=break_lock,
             )
         except ExportError as err:
             if not quiet and err.summary is not None:

@@ -13,50 +13,60 @@ from typing import Any
 import pyarrow as pa
 
 from sessionkit._fastjson import fast_tables
+from sessionkit._layout import DataFile, write_clustered
 from sessionkit.archive._listing import stored_path
+from sessionkit.archive._pool import report_progress
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
 from sessionkit.model import decode_json
 from sessionkit.privacy import Privacy, PrivacyCounts, mask_text
-from sessionkit.storage import TableWriter, by_created_date
 from sessionkit.tables import (
-    SCHEMAS,
+    CLUSTERING,
     TABLE_NAMES,
     SessionTables,
     TableBuilder,
     take_sessions,
 )
 
-#: Files decoded together before their rows join the part's row-group buffer.
+#: Files decoded together, before their rows join the worker's buffer.
 FILES_PER_BATCH = 256
 
 
-# -- the workers: read, decode, write parts -----------------------------------------------------------
+# -- the workers: read, decode, write files -----------------------------------------------------------
+#: A worker writes what it has decoded once it holds this many bytes of tables (so memory stays
+#: bounded whatever the size of its share): one file per table, rows in clustering order.
+FLUSH_BYTES = 128 * 2**20
+#: ... or this many rows in one table (the row count of a large file).
+FLUSH_ROWS = 1_000_000
+
+
 @dataclass
 class _PartTask:
+    """One worker's share of a run: its files, and where and how to write their rows."""
+
     index: int
     files: Sequence[str]
     staging: str
     quarantine: str
-    name: str
     run_id: str
     row_group_rows: int
     privacy: Privacy | None = None
+    partition_by: str = "none"
+    files_per_part: int | None = None  # at most this many source files' rows in one file per table
+    flush_bytes: int = FLUSH_BYTES
 
 
 @dataclass
 class _PartResult:
     index: int
-    name: str
     files: int = 0
     nbytes: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
+    written: dict[str, list[DataFile]] = field(default_factory=dict)  # table -> files written in staging
     row_groups: dict[str, int] = field(default_factory=dict)
     records: pa.Table | None = None  # one row per good file, columns _RECORD_COLUMNS
     privacy: PrivacyCounts | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)  # bad files, rows of the errors table
     bad_stats: list[tuple] = field(default_factory=list)  # bad files: path, stat...
     vanished: int = 0
-    keys: list[str] = field(default_factory=list)  # the files written, as created_date=.../<name>
 
 
 def _read(path: str) -> tuple[bytes, os.stat_result]:
@@ -204,18 +214,114 @@ def _decode_general(
     return (builder.finish(), builder.sources, stats) if len(builder) else None
 
 
-def _export_part(task: _PartTask) -> _PartResult:
-    """Worker: one part, i.e. for each creation date among ``task.files``, one Parquet file per
-    table at ``<table>/created_date=YYYY-MM-DD/<task.name>`` (Hive-style partitions)."""
-    result = _PartResult(task.index, task.name, files=len(task.files))
-    writers: dict[str, dict[str, TableWriter]] = {}  # key -> table -> writer
-    ordinals: dict[str, int] = {}  # key -> sessions written under it so far
-    records: list[tuple] = []
-    try:
-        for start in range(0, len(task.files), FILES_PER_BATCH):
-            decoded = _decode_batch(task.files[start : start + FILES_PER_BATCH], task, result)
-            if decoded is None:
+class _Buffer:
+    """What a worker decoded and has not written yet: tables, and a record per session.
+
+    A session id is held once: of two files with the same id, the one that would lose in the
+    dataset (older ``updated_at``, not named after the id, later path) is not written, and its
+    record says so (the main process quarantines it as a duplicate)."""
+
+    def __init__(self) -> None:
+        self.pieces: list[SessionTables] = []
+        self.records: list[list[Any]] = []
+        self.holder: dict[str, int] = {}  # session id -> index of the record whose rows are held
+        self.nbytes = 0
+        self.table_rows: dict[str, int] = {}
+        self.sources = 0
+
+    def add(self, tables: SessionTables, records: list[list[Any]]) -> None:
+        base = len(self.records)
+        self.records.extend(records)
+        keep: list[int] = []
+        for position, record in enumerate(records):
+            sid = record[_SID]
+            held = self.holder.get(sid)
+            if held is not None and not _beats(record, self.records[held]):
+                record[_WRITTEN] = False
                 continue
+            if held is not None:  # the new one wins: set aside the one held
+                self.records[held][_WRITTEN] = False
+                if held >= base:
+                    keep.remove(held - base)
+                else:
+                    self._drop(sid)
+            self.holder[sid] = base + position
+            keep.append(position)
+        if len(keep) != len(records):
+            tables = take_sessions(tables, keep)
+        self.pieces.append(tables)
+        for name, table in tables.items():
+            self.nbytes += table.nbytes
+            self.table_rows[name] = self.table_rows.get(name, 0) + table.num_rows
+        self.sources += len(records)
+
+    @property
+    def rows(self) -> int:
+        """The rows of its largest table."""
+        return max(self.table_rows.values(), default=0)
+
+    def _drop(self, sid: str) -> None:
+        """Take the rows of one session out of the pieces held (its id is held once)."""
+        import pyarrow.compute as pc
+
+        self.pieces = [
+            SessionTables(
+                **{name: table.filter(pc.not_equal(table[CLUSTERING[name].key], sid)) for name, table in piece.items()}
+            )
+            for piece in self.pieces
+        ]
+
+    def tables(self) -> dict[str, pa.Table]:
+        return {name: pa.concat_tables([piece[name] for piece in self.pieces]) for name in TABLE_NAMES}
+
+
+# the fields of a record (see _RECORD_COLUMNS)
+_PATH, _SID, _UPDATED, _NAMED, _PART, _WRITTEN = 0, 6, 7, 8, 9, 10
+
+
+def _beats(record: list[Any], other: list[Any]) -> bool:
+    """True when ``record``'s file wins over ``other``'s for one session id: the newer
+    ``updated_at``, then the file named after the id, then the first path (as ``_merge``)."""
+    return (-record[_UPDATED], not record[_NAMED], record[_PATH]) < (-other[_UPDATED], not other[_NAMED], other[_PATH])
+
+
+def _export_part(task: _PartTask) -> _PartResult:
+    """Worker: decode a share of a run's files and write their rows, one file per table (and
+    partition) for every ``FLUSH_BYTES`` of decoded tables, at
+    ``<table>/[<partition>/]part-<run>-<share>-<n>.parquet``, rows in clustering order."""
+    result = _PartResult(task.index, files=len(task.files))
+    result.written = {name: [] for name in TABLE_NAMES}
+    buffer = _Buffer()
+    records: list[list[Any]] = []
+
+    def flush() -> None:
+        nonlocal buffer
+        if not buffer.records:
+            return
+        name = f"part-{task.run_id}-{task.index}-{_flushes[0]}.parquet"
+        _flushes[0] += 1
+        for record in buffer.records:
+            record[_PART] = name
+        written = write_clustered(
+            buffer.tables(),
+            Path(task.staging),
+            name,
+            partition_by=task.partition_by,
+            row_group_rows=task.row_group_rows,
+        )
+        for table, files in written.items():
+            result.written[table].extend(files)
+            result.row_groups[table] = result.row_groups.get(table, 0) + sum(
+                -(-f.rows // task.row_group_rows) for f in files if f.rows
+            )
+        records.extend(buffer.records)
+        buffer = _Buffer()
+
+    _flushes = [0]
+    step = min(FILES_PER_BATCH, task.files_per_part or FILES_PER_BATCH)
+    for start in range(0, len(task.files), step):
+        decoded = _decode_batch(task.files[start : start + step], task, result)
+        if decoded is not None:
             tables, sources, stats = decoded
             ids = tables.sessions["session_id"].to_pylist()
             named = [os.path.basename(src) == f"{sid}.json" for sid, src in zip(ids, sources, strict=True)]
@@ -224,40 +330,19 @@ def _export_part(task: _PartTask) -> _PartResult:
                 result.privacy = counts if result.privacy is None else result.privacy + counts
                 ids = tables.sessions["session_id"].to_pylist()  # the pseudonyms, for the index
             updated = tables.sessions["updated_at"].cast(pa.int64()).to_pylist()
-            for key, rows in by_created_date(tables.sessions, task.name):
-                piece = tables if len(rows) == tables.sessions.num_rows else take_sessions(tables, rows)
-                if key not in writers:
-                    writers[key] = {}
-                    for name in TABLE_NAMES:
-                        path = Path(task.staging) / name / key
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        writers[key][name] = TableWriter(path, SCHEMAS[name], task.row_group_rows)
-                for name, table in piece.items():
-                    writers[key][name].add(table)
-                ordinal = ordinals.get(key, 0)
-                for i in rows:
-                    records.append(
-                        (
-                            stored_path(sources[i], task.privacy),
-                            sources[i],
-                            *_stat_tuple(stats[i]),
-                            ids[i],
-                            updated[i],
-                            ordinal,
-                            named[i],
-                            key,
-                        )
-                    )
-                    ordinal += 1
-                ordinals[key] = ordinal
-    finally:
-        for by_table in writers.values():
-            for name, writer in by_table.items():
-                writer.close()
-                result.rows[name] = result.rows.get(name, 0) + writer.rows
-                result.row_groups[name] = result.row_groups.get(name, 0) + writer.row_groups
-    result.keys = list(writers)
-    result.records = _records_table(records)  # compact Arrow, not tuples, for the main process to hold
+            buffer.add(
+                tables,
+                [
+                    [stored_path(src, task.privacy), src, *_stat_tuple(st), sid, up, nm, None, True]
+                    for src, st, sid, up, nm in zip(sources, stats, ids, updated, named, strict=True)
+                ],
+            )
+        report_progress(min(step, len(task.files) - start))
+        full = buffer.nbytes >= task.flush_bytes or buffer.rows >= FLUSH_ROWS
+        if full or (task.files_per_part and buffer.sources >= task.files_per_part):
+            flush()
+    flush()
+    result.records = _records_table(records)  # compact Arrow, not lists, for the main process to hold
     return result
 
 
@@ -270,9 +355,9 @@ _RECORD_COLUMNS = [
     ("inode", pa.int64()),
     ("session_id", pa.string()),
     ("updated_at_ns", pa.int64()),
-    ("ordinal", pa.int64()),
     ("named", pa.bool_()),
-    ("part", pa.string()),
+    ("part", pa.string()),  # the name of the files its rows went into
+    ("written", pa.bool_()),  # False: a duplicate id the worker already set aside
 ]
 
 

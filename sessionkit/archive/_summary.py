@@ -54,9 +54,9 @@ class ExportSummary:
     bytes_read: int = 0
     seconds: float = 0.0
     jobs: int = 1
-    parts_written: int = 0
-    parts_rewritten: int = 0
-    parts_kept: int = 0
+    files_written: int = 0  # Parquet files of the session tables written from the files read
+    files_rewritten: int = 0  # files of the previous version rewritten without sessions replaced
+    files_kept: int = 0  # files of the previous version kept as they are
     row_groups: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
