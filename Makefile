@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test bench lint clean chromium
+.PHONY: demo test notebooks bench lint clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 ## test: the whole test suite, notebooks included
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2 -q
+
+## notebooks: redraw the README's chart (docs/images/seed-usage.png) from the README's own quickstart
+notebooks: $(STAMP)
+	$(BIN)/python scripts/readme_chart.py
 
 # Debian's chromium, for the report's test in a real headless browser (installed when absent)
 chromium:

@@ -814,15 +814,3 @@ def test_get_session_from_a_dataset(exported: dict[str, Path]) -> None:
         get_session(data, "nope")
     tables = to_tables(quality_sessions())
     assert get_session(tables, "q").user_id == "bob"
-
-
-def test_readme_documents_every_helper() -> None:
-    import sessionkit
-    from sessionkit import analytics
-
-    readme = (FIXTURES.parent.parent / "README.md").read_text()
-    section = readme[readme.index("## Analytics in notebooks") :]
-    for name in analytics.__all__:
-        if name.islower():
-            assert f"{name}(" in section, name
-            assert getattr(sessionkit, name) is getattr(analytics, name)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import BAD, FIXTURES, ROOT, fixture_files
+from conftest import BAD, FIXTURES, fixture_files
 
 from sessionkit._timestamp import Timestamp
 from sessionkit.cli import main
@@ -132,9 +132,3 @@ def test_the_installed_command_and_python_m(tmp_path: Path) -> None:
         [sys.executable, "-m", "sessionkit", "stats", str(tmp_path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-
-
-def test_readme_documents_every_command() -> None:
-    readme = (ROOT / "README.md").read_text()
-    for command in ("export", "restore", "sql", "stats", "demo", "errors", "report", "keygen"):
-        assert f"sessionkit {command}" in readme

@@ -108,10 +108,3 @@ def test_import_sessionkit_does_not_load_ipython() -> None:
     code = "import sys, sessionkit; print('IPython' in sys.modules, callable(sessionkit.load_ipython_extension))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "True"]
-
-
-def test_readme_documents_the_magic() -> None:
-    from conftest import ROOT
-
-    readme = (ROOT / "README.md").read_text()
-    assert "%load_ext sessionkit" in readme and "%%sessionkit_sql" in readme

@@ -300,17 +300,3 @@ def test_charts_of_no_data_draw_without_warnings() -> None:
         warnings.simplefilter("error")
         ax = plot.plot_turn_latency(turn_latency(empty))
     assert [t.get_text() for t in ax.texts] == ["no data"]
-
-
-def test_readme_documents_every_chart() -> None:
-    from conftest import ROOT
-
-    import sessionkit
-
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Analytics in notebooks") :]
-    charts = [name for name in plot.__all__ if name.startswith("plot_")]
-    assert len(charts) == 7
-    for name in charts:
-        assert f"sk.{name}(" in section, name
-        assert getattr(sessionkit, name) is getattr(plot, name)

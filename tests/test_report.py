@@ -221,10 +221,3 @@ def test_report_command(exported: dict[str, Path], tmp_path: Path, capsys: pytes
     assert "no session with id 'no-such-id'" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing"), str(out)]) == 1
     assert main(["--help"]) == 0 and "report" in capsys.readouterr().out
-
-
-def test_readme_documents_the_report() -> None:
-    from conftest import ROOT
-
-    readme = (ROOT / "README.md").read_text()
-    assert "sessionkit report" in readme and "sk.write_report(" in readme
