@@ -25,7 +25,7 @@ from sessionkit.analytics import (
     turn_latency,
     user_summary,
 )
-from sessionkit.archive import ExportError, ExportSummary, export, restore
+from sessionkit.archive import CompactSummary, ExportError, ExportSummary, compact, export, restore
 from sessionkit.exceptions import (
     DatasetError,
     DatasetExistsError,
@@ -68,6 +68,7 @@ __all__ = [
     "RESPONSES_SCHEMA",
     "SESSIONS_SCHEMA",
     "AgentResponse",
+    "CompactSummary",
     "DatasetError",
     "DatasetExistsError",
     "DatasetLockedError",
@@ -84,6 +85,7 @@ __all__ = [
     "UserMessage",
     "__version__",
     "activity",
+    "compact",
     "connect",
     "evaluation_rates",
     "exchange_counts",

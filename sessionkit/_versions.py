@@ -122,8 +122,12 @@ def recover(out: Path) -> None:
             _remove(entry)
     versions = state / "versions"
     if versions.is_dir():
+        published = sorted(
+            e.name for e in versions.iterdir() if current is not None and e.name.isdigit() and e.name <= current.name
+        )
+        keep = set(published[-2:])  # the current version and the one before, for readers in flight
         for entry in versions.iterdir():
-            if current is None or not entry.name.isdigit() or entry.name > current.name:
+            if entry.name not in keep:
                 _remove(entry)
     _collect_tables(state)
 

@@ -303,3 +303,34 @@ def test_nodes_take_turns_in_one_dataset_and_skip_their_unchanged_files(bucket: 
         "-".join(p.rsplit("/", 1)[1].split("-")[1:3]) for p in _objects(bucket, "fleet") if "/sessions/" in p
     }
     assert len(runs_in_files) == 2  # each node's files, named by its own run: none overwrote another's
+
+
+def test_compaction_on_s3(bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "sessions"
+    src.mkdir()
+    uri = f"s3://{bucket}/compact"
+    for part in range(3):
+        for path in fixture_files("oxios-v2")[part * 50 : (part + 1) * 50]:
+            shutil.copy(path, src / path.name)
+        export(src, uri, jobs=1)
+    before = sk.read_parquet(uri)
+    assert all(len([p for p in _objects(bucket, "compact") if f"/{name}/" in p]) == 3 for name in TABLE_NAMES)
+    for point in ("compacted", "s3-uploaded", "s3-published"):  # killed: the old version or the new one
+        result = subprocess.run(
+            [sys.executable, "-m", "sessionkit", "compact", uri, "--break-lock"],
+            env={**os.environ, "SESSIONKIT_FAILPOINT": point},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == -9, result.stderr
+        _same(sk.read_parquet(uri), before)
+    summary = sk.compact(uri, break_lock=True)
+    _same(sk.read_parquet(uri), before)
+    objects = _objects(bucket, "compact")
+    assert objects == _listed(bucket, "compact")  # what killed runs uploaded is gone
+    for name in TABLE_NAMES:
+        assert len([p for p in objects if f"/{name}/" in p]) == 1, name
+    assert summary.files_after == dict.fromkeys(TABLE_NAMES, 1)
+    assert export(src, uri, jobs=1).files_written == 0
+    assert restore(uri, tmp_path / "back") == 150

@@ -17,16 +17,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sessionkit._layout import ROW_GROUP_ROWS, DataFile, Layout, check_partition_by, files_record, write_empty
+from sessionkit._layout import ROW_GROUP_ROWS, DataFile, Layout, check_partition_by, write_empty
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit._s3 import is_s3
-from sessionkit._versions import VERSION_MANIFEST
+from sessionkit.archive._compact import _compact_version
 from sessionkit.archive._listing import _Listing, list_source, stored_path
+from sessionkit.archive._next import NextVersion, commit_local
 from sessionkit.archive._parts import _export_part, _PartTask, _read, _records_table, quarantine
 from sessionkit.archive._pool import WorkerPool, default_jobs
 from sessionkit.archive._state import (
-    _INDEX,
     FILES_SCHEMA,
     Previous,
     _classify,
@@ -43,16 +43,12 @@ from sessionkit.archive._summary import ExportError, ExportSummary
 from sessionkit.exceptions import DatasetError
 from sessionkit.privacy import Privacy, PrivacyCounts, check_same_privacy
 from sessionkit.storage import (
-    ALL_TABLES,
     QUARANTINE_DIR,
     check_writable,
     current_version,
     failpoint,
-    link_or_copy,
     new_staging,
-    publish,
     recover,
-    write_manifest,
     writer_lock,
 )
 from sessionkit.tables import CLUSTERING, TABLE_NAMES, empty_table
@@ -193,9 +189,8 @@ def _export(
             failpoint("merged")
             summary.seconds = time.perf_counter() - options.started
             run.record()
-            write_manifest(staging, run.manifest(), name=VERSION_MANIFEST)
             failpoint("before-publish")
-            publish(out, staging, reuse=run.reuse(), keep=run.keep())
+            commit_local(out, run.next)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -265,10 +260,10 @@ class _Run:
     progress: Callable[[int, int], None] | None
     pool: WorkerPool
     counts: PrivacyCounts | None = None
-    #: the next version's files, per table: kept as they are from the previous version, and new (in staging)
-    kept: dict[str, list[DataFile]] = field(default_factory=dict)
-    new: dict[str, list[DataFile]] = field(default_factory=dict)
-    index_changed: bool = True  # False: nothing was read, the file index is the previous one
+    next: NextVersion = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.next = NextVersion(self.previous, self.staging, self.layout)
 
     def privacy_record(self) -> dict[str, Any] | None:
         if self.privacy is None:
@@ -361,8 +356,10 @@ class _Run:
         summary.quarantined = len(bad_stats) + unchanged_bad.num_rows + len(duplicate_paths)
         summary.errors = new_errors
         summary.row_groups = row_groups
-        self.index_changed = bool(to_read or duplicate_paths or self.previous is None or self.previous.index is None)
-        if self.index_changed:
+        self.next.index_changed = bool(
+            to_read or duplicate_paths or self.previous is None or self.previous.index is None
+        )
+        if self.next.index_changed:
             _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths, elsewhere)
         good = (
             new["path"]
@@ -372,8 +369,13 @@ class _Run:
             )
         )
         fresh = _write_errors(staging, self.previous, new_errors, good, run_id)
-        self.kept["errors"] = [] if fresh is not None else list(self.previous.files.get("errors", []))  # type: ignore[union-attr]
-        self.new["errors"] = [fresh] if fresh is not None else []
+        self.next.kept["errors"] = [] if fresh is not None else list(self.previous.files.get("errors", []))  # type: ignore[union-attr]
+        self.next.new["errors"] = [fresh] if fresh is not None else []
+        if self.layout is not None:  # compact a little when small files pile up (not a 0.1 layout's day folders)
+            done = _compact_version(self.next, False, run_id, self.pool.jobs, self.options.row_group_rows, auto=True)
+            summary.compacted, summary.compacted_into = done.merged, done.written
+            failpoint("auto-compacted")
+        summary.files_kept = sum(len(self.next.kept.get(name, [])) for name in TABLE_NAMES)
         self._count()
 
     def _assemble(self, written: dict[str, list[DataFile]], decisions: _Decisions) -> None:
@@ -384,7 +386,7 @@ class _Run:
         summary, staging, previous, rows = self.summary, self.staging, self.previous, self.options.row_group_rows
         run_id = summary.run_id
         for name in TABLE_NAMES:
-            self.new[name], self.kept[name] = [], []
+            self.next.new[name], self.next.kept[name] = [], []
             for file in written.get(name, []):
                 drop = decisions.drop_new.get(os.path.basename(file.key))
                 if drop:
@@ -395,8 +397,8 @@ class _Run:
                         continue
                     os.replace(target, staging / file.key)
                     file = DataFile(file.key, kept.size, kept.rows, file.first, file.last)
-                self.new[name].append(file)
-            summary.files_written += len(self.new[name])
+                self.next.new[name].append(file)
+            summary.files_written += len(self.next.new[name])
         times = np.array(sorted(decisions.drop_old.values()), dtype=np.int64)
         ids = pa.array(sorted(decisions.drop_old), pa.string())
         for name in TABLE_NAMES:
@@ -404,13 +406,13 @@ class _Run:
             how = CLUSTERING[name]
             for file in old:
                 if not len(ids) or how.owner != "sessions" or not file.may_hold(times):
-                    self.kept[name].append(file)
+                    self.next.kept[name].append(file)
                     continue
                 assert previous is not None
                 keys = pq.read_table(previous.path(file.key), columns=[how.key], filesystem=previous.fs)[how.key]
                 hit = pc.is_in(keys, value_set=ids)
                 if not pc.any(hit).as_py():
-                    self.kept[name].append(file)
+                    self.next.kept[name].append(file)
                     continue
                 summary.files_rewritten += 1
                 folder, _, stem = file.key.rpartition("/")
@@ -419,18 +421,19 @@ class _Run:
                     previous.path(file.key), previous.fs, staging / key, name, set(decisions.drop_old), rows
                 )
                 if kept is not None:
-                    self.new[name].append(DataFile(key, kept.size, kept.rows, file.first, file.last))
-            summary.files_kept += len(self.kept[name])
-            if not self.kept[name] and not self.new[name]:  # an empty table still has a file, for every engine's glob
-                self.new[name].append(write_empty(staging, name, f"part-{run_id}-empty.parquet"))
+                    self.next.new[name].append(DataFile(key, kept.size, kept.rows, file.first, file.last))
+            if (
+                not self.next.kept[name] and not self.next.new[name]
+            ):  # an empty table still has a file, for every engine's glob
+                self.next.new[name].append(write_empty(staging, name, f"part-{run_id}-empty.parquet"))
 
     def _count(self) -> None:
         """The dataset's totals: the rows of every table, and the sessions' exchanges (from the
         previous version's count, less the files it no longer keeps, plus the new ones)."""
         summary, previous = self.summary, self.previous
         for name in TABLE_NAMES:
-            total = sum(f.rows or 0 for f in self.new[name])
-            total += sum(previous.rows(f) for f in self.kept[name]) if previous is not None else 0
+            total = sum(f.rows or 0 for f in self.next.new[name])
+            total += sum(previous.rows(f) for f in self.next.kept[name]) if previous is not None else 0
             setattr(summary, name, total)
         column = pa.schema([pa.field("exchange_count", pa.int32())])
 
@@ -442,11 +445,11 @@ class _Run:
         if previous is not None:
             counted = previous.manifest.get("counts", {}).get("exchanges")
             if counted is None:  # not recorded by the version: count what is kept
-                exchanges = old(self.kept["sessions"])
+                exchanges = old(self.next.kept["sessions"])
             else:
-                kept = {f.key for f in self.kept["sessions"]}
+                kept = {f.key for f in self.next.kept["sessions"]}
                 exchanges = counted - old([f for f in previous.files.get("sessions", []) if f.key not in kept])
-        for f in self.new["sessions"]:
+        for f in self.next.new["sessions"]:
             if f.rows:
                 exchanges += int(
                     pc.sum(pq.read_table(self.staging / f.key, columns=["exchange_count"])[0]).as_py() or 0
@@ -454,58 +457,13 @@ class _Run:
         summary.exchanges = exchanges
 
     def record(self) -> None:
-        """Add this run to the runs table."""
-        summary = self.summary
-        runs_file = _write_run(summary, self.previous, self.staging, self.options.started_ns, self.privacy_record())
-        self.kept["runs"], self.new["runs"] = [], [runs_file]
-
-    def files(self) -> dict[str, list[DataFile]]:
-        """Every table's files in the next version."""
-        return {name: self.kept.get(name, []) + self.new.get(name, []) for name in ALL_TABLES}
-
-    def manifest(self) -> dict[str, Any]:
-        """What the next version's manifest records besides format and versions."""
+        """Add this run to the runs table, and say in the next version's manifest what it holds."""
         from sessionkit.archive._state import _source_record
 
         summary = self.summary
+        runs_file = _write_run(summary, self.previous, self.staging, self.options.started_ns, self.privacy_record())
+        self.next.kept["runs"], self.next.new["runs"] = [], [runs_file]
         counts = {name: getattr(summary, name) for name in TABLE_NAMES}
         counts["exchanges"] = summary.exchanges
-        info: dict[str, Any] = {
-            "run_id": summary.run_id,
-            "counts": counts,
-            "source": _source_record(summary.source, self.privacy_record()),
-        }
-        if self.layout is not None:
-            info["layout"] = self.layout.record()
-        return {**info, **files_record(self.files())}
-
-    def changed(self, name: str) -> bool:
-        """True when the next version's files of a table are not the previous version's."""
-        before = self.previous.files.get(name, []) if self.previous is not None else []
-        return bool(self.new.get(name)) or len(self.kept.get(name, [])) != len(before)
-
-    def reuse(self) -> dict[str, Path]:
-        """On disk: the previous version's folders of the tables this run left as they were
-        (and of the file index, when nothing was read)."""
-        if self.previous is None or self.previous.folder is None:
-            return {}
-        folders = {name: self.previous.folder / name for name in ALL_TABLES if not self.changed(name)}
-        if not self.index_changed and self.previous.index is not None:
-            index = Path(self.previous.index)
-            if index.parent.name == Path(_INDEX).parent.name:
-                folders[index.parent.name] = self.previous.folder / index.parent.name
-            else:  # an index of an older version, beside its tables: this version's own copy
-                keep = self.staging / _INDEX
-                keep.parent.mkdir(parents=True, exist_ok=True)
-                link_or_copy(index, keep)
-        return folders
-
-    def keep(self) -> dict[str, list[tuple[Path, str]]]:
-        """On disk: per table changed, the previous version's files it keeps (path, relative path)."""
-        if self.previous is None:
-            return {}
-        return {
-            name: [(Path(self.previous.path(f.key)), f.relative) for f in self.kept.get(name, [])]
-            for name in ALL_TABLES
-            if self.changed(name)
-        }
+        source = _source_record(summary.source, self.privacy_record())
+        self.next.info = {"run_id": summary.run_id, "counts": counts, "source": source}

@@ -26,6 +26,7 @@ from sessionkit import _s3
 from sessionkit._layout import DataFile, files_from_record
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit.archive._listing import list_source
+from sessionkit.archive._next import NextVersion
 from sessionkit.archive._pool import WorkerPool
 from sessionkit.archive._state import _INDEX, FILES_SCHEMA, Previous, _classify
 from sessionkit.archive._summary import ExportSummary
@@ -91,17 +92,11 @@ def export_s3(
         if quarantine_dir is None:
             target = _quarantine_uri(location, privacy)
             _upload_quarantine(s3, local_quarantine, target)
-            run.new["errors"] = [
+            run.next.new["errors"] = [
                 DataFile(f.key, _point_errors_at(staging / f.key, str(local_quarantine), target), f.rows)
-                for f in run.new["errors"]
+                for f in run.next.new["errors"]
             ]
-        index_key = f"{_s3.STATE}/state/files-{run_id}.parquet"
-        if run.index_changed:
-            uploads = [(staging / _INDEX, location.path(index_key))]
-        else:
-            index_key, uploads = manifest["index"], []  # type: ignore[index]
-        info = {**run.manifest(), "index": index_key}
-        _publish(fs, s3, location, staging, version, run.new, uploads, info)
+        publish(fs, s3, location, version, run.next, run_id)
     summary.seconds = time.perf_counter() - options.started
     return summary, listing
 
@@ -166,21 +161,18 @@ def _regex_escape(text: str) -> str:
     return re.escape(text)
 
 
-def _publish(
-    fs: Any,
-    s3: Any,
-    location: _s3.S3Location,
-    staging: Path,
-    version: int,
-    new: dict[str, list[DataFile]],
-    uploads: list[tuple[Path, str]],
-    info: dict[str, Any],
-) -> None:
-    """Upload the new files, create manifest ``version + 1`` if no one else did, then delete
-    what the new version no longer lists."""
+def publish(fs: Any, s3: Any, location: _s3.S3Location, version: int, next_version: NextVersion, run_id: str) -> None:
+    """Upload the new files (and the file index, when it changed), create manifest
+    ``version + 1`` if no one else did, then delete what the new version no longer lists."""
     from sessionkit import __version__
 
-    uploads = uploads + [(staging / f.key, location.path(f.key)) for files in new.values() for f in files]
+    staging = next_version.staging
+    uploads = [(staging / f.key, location.path(f.key)) for files in next_version.new.values() for f in files]
+    if next_version.index_changed or next_version.previous is None:
+        index_key = f"{_s3.STATE}/state/files-{run_id}.parquet"
+        uploads.append((staging / _INDEX, location.path(index_key)))
+    else:
+        index_key = next_version.previous.manifest["index"]
     _upload(s3, uploads)
     failpoint("s3-uploaded")
     manifest = {
@@ -190,7 +182,8 @@ def _publish(
         "version": version + 1,
         "published_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "tables": {name: f"{name}/**/*.parquet" for name in TABLE_NAMES},
-        **info,
+        **next_version.manifest(),
+        "index": index_key,
     }
     body = (json.dumps(manifest, indent=2) + "\n").encode()
     try:
@@ -207,10 +200,10 @@ def _publish(
         raise
     failpoint("s3-published")
     s3.put_object(Bucket=location.bucket, Key=location.key("_sessionkit.json"), Body=body)
-    _collect_garbage(fs, s3, location, manifest)
+    collect_garbage(fs, s3, location, manifest)
 
 
-def _collect_garbage(fs: Any, s3: Any, location: _s3.S3Location, manifest: dict[str, Any]) -> None:
+def collect_garbage(fs: Any, s3: Any, location: _s3.S3Location, manifest: dict[str, Any]) -> None:
     """Delete every table file and index the manifest does not list: the previous version's
     replaced files, and what killed runs uploaded but never published. Call with the lock held."""
     from pyarrow import fs as pafs
