@@ -279,12 +279,14 @@ def write_clustered(
     """Write each table into ``folder/<table>/[<partition>/]<name>``, its rows in clustering
     order, cut at partitions; returns the files written per table (none for an empty table).
 
-    Rows are taken in order one row group at a time, so only one row group is copied at once.
+    Rows are taken in order one row group at a time (from the table made contiguous once: a
+    take from many chunks would gather them all again for every row group).
     """
     order = cluster_order(tables)
     written: dict[str, list[DataFile]] = {}
     for table_name, table in tables.items():
         positions, times = order[table_name]
+        table = table.combine_chunks()
         written[table_name] = []
         for part, start, stop in partition_ranges(times, partition_by):
             key = f"{table_name}/{part}/{name}" if part else f"{table_name}/{name}"
@@ -308,3 +310,58 @@ def write_empty(folder: Path, table: str, name: str) -> DataFile:
     (folder / table).mkdir(parents=True, exist_ok=True)
     TableWriter(folder / key, schema_of(table)).close()
     return DataFile(key, os.path.getsize(folder / key), 0)
+
+
+class RollingWriter:
+    """One table's rows, coming in clustering order, into files ``<table>/[<partition>/]<prefix>-<n>.parquet``
+    in ``folder``: a new file at each partition's end, and past ``target_size`` bytes."""
+
+    def __init__(
+        self,
+        folder: Path,
+        table: str,
+        prefix: str,
+        partition_by: str = "none",
+        row_group_rows: int = ROW_GROUP_ROWS,
+        *,
+        target_size: int | None = None,
+    ) -> None:
+        self.folder, self.table, self.prefix, self.partition_by = folder, table, prefix, partition_by
+        self.row_group_rows, self.target_size = row_group_rows, target_size
+        self.part: str | None = None
+        self.writer: TableWriter | None = None
+        self.key = ""
+        self.rows, self.first, self.last = 0, 0, 0
+        self.done: list[DataFile] = []
+        self.row_groups = 0
+
+    def add(self, rows: pa.Table, times: np.ndarray) -> None:
+        """Rows in clustering order, with the owner time (nanoseconds) of each."""
+        for part, start, stop in partition_ranges(times, self.partition_by):
+            if part != self.part:
+                self._close()
+                self.part = part
+            if self.writer is None:
+                name = f"{self.prefix}-{len(self.done)}.parquet"
+                self.key = f"{self.table}/{part}/{name}" if part else f"{self.table}/{name}"
+                (self.folder / self.key).parent.mkdir(parents=True, exist_ok=True)
+                self.writer = TableWriter(self.folder / self.key, schema_of(self.table), self.row_group_rows)
+                self.rows, self.first = 0, int(times[start])
+            self.writer.add(rows.slice(start, stop - start))
+            self.rows += stop - start
+            self.last = int(times[stop - 1])
+            if self.target_size is not None and os.path.getsize(self.folder / self.key) >= self.target_size:
+                self._close()
+
+    def _close(self) -> None:
+        if self.writer is None:
+            return
+        self.writer.close()
+        self.row_groups += self.writer.row_groups
+        self.done.append(DataFile(self.key, os.path.getsize(self.folder / self.key), self.rows, self.first, self.last))
+        self.writer = None
+
+    def close(self) -> list[DataFile]:
+        """The files written (the last one closed now)."""
+        self._close()
+        return self.done

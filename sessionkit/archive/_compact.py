@@ -26,15 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sessionkit._layout import (
-    DataFile,
-    Layout,
-    TableWriter,
-    check_partition_by,
-    parse_size,
-    partition_ranges,
-    write_empty,
-)
+from sessionkit._layout import DataFile, Layout, RollingWriter, check_partition_by, parse_size, write_empty
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit._s3 import is_s3
@@ -361,7 +353,9 @@ def merge(
                 f"LEFT JOIN owners AS o ON o.{how.key} = t.{how.key} "
                 f"ORDER BY o.{how.time} NULLS FIRST, t.{how.key}{within}"
             )
-        writer = _RollingWriter(staging, table, prefix, layout, row_group_rows)
+        writer = RollingWriter(
+            staging, table, prefix, layout.partition_by, row_group_rows, target_size=layout.target_size
+        )
         try:
             for batch in con.sql(sql).to_arrow_reader(row_group_rows):
                 times = batch.column(batch.num_columns - 1)
@@ -380,44 +374,3 @@ def merge(
         msg = f"compacting {table}: {rows} rows read but {sum(f.rows or 0 for f in written)} written; nothing was published"
         raise DatasetError(msg)
     return written
-
-
-class _RollingWriter:
-    """Rows in clustering order into files of about the target size, one partition per file."""
-
-    def __init__(self, staging: Path, table: str, prefix: str, layout: Layout, row_group_rows: int) -> None:
-        self.staging, self.table, self.prefix, self.layout = staging, table, prefix, layout
-        self.row_group_rows = row_group_rows
-        self.part: str | None = None
-        self.writer: TableWriter | None = None
-        self.key = ""
-        self.rows, self.first, self.last = 0, 0, 0
-        self.done: list[DataFile] = []
-
-    def add(self, rows: pa.Table, times: Any) -> None:
-        for part, start, stop in partition_ranges(times, self.layout.partition_by):
-            if part != self.part:
-                self._close()
-                self.part = part
-            if self.writer is None:
-                name = f"{self.prefix}-{len(self.done)}.parquet"
-                self.key = f"{self.table}/{part}/{name}" if part else f"{self.table}/{name}"
-                (self.staging / self.key).parent.mkdir(parents=True, exist_ok=True)
-                self.writer = TableWriter(self.staging / self.key, SCHEMAS[self.table], self.row_group_rows)
-                self.rows, self.first = 0, int(times[start])
-            self.writer.add(rows.slice(start, stop - start))
-            self.rows += stop - start
-            self.last = int(times[stop - 1])
-            if os.path.getsize(self.staging / self.key) >= self.layout.target_size:
-                self._close()
-
-    def _close(self) -> None:
-        if self.writer is None:
-            return
-        self.writer.close()
-        self.done.append(DataFile(self.key, os.path.getsize(self.staging / self.key), self.rows, self.first, self.last))
-        self.writer = None
-
-    def close(self) -> list[DataFile]:
-        self._close()
-        return self.done

@@ -387,9 +387,18 @@ class _Run:
         run_id = summary.run_id
         for name in TABLE_NAMES:
             self.next.new[name], self.next.kept[name] = [], []
+            key = CLUSTERING[name].key
             for file in written.get(name, []):
-                drop = decisions.drop_new.get(os.path.basename(file.key))
-                if drop:
+                drop = decisions.drop_new.get(os.path.basename(file.key).rsplit("-", 1)[0])  # its group's name
+                if (
+                    drop
+                    and pc.any(
+                        pc.is_in(
+                            pq.read_table(staging / file.key, columns=[key])[key],
+                            value_set=pa.array(sorted(drop), pa.string()),
+                        )
+                    ).as_py()
+                ):
                     target = staging / f"{file.key}.tmp"
                     kept = filter_file(str(staging / file.key), None, target, name, drop, rows)
                     if kept is None:

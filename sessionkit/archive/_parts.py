@@ -10,20 +10,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 
 from sessionkit._fastjson import fast_tables
-from sessionkit._layout import DataFile, write_clustered
+from sessionkit._layout import DataFile, RollingWriter
 from sessionkit.archive._listing import stored_path
 from sessionkit.archive._pool import report_progress
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
 from sessionkit.model import decode_json
 from sessionkit.privacy import Privacy, PrivacyCounts, mask_text
 from sessionkit.tables import (
-    CLUSTERING,
     TABLE_NAMES,
     SessionTables,
     TableBuilder,
+    cluster_order,
     take_sessions,
 )
 
@@ -32,11 +33,9 @@ FILES_PER_BATCH = 256
 
 
 # -- the workers: read, decode, write files -----------------------------------------------------------
-#: A worker writes what it has decoded once it holds this many bytes of tables (so memory stays
-#: bounded whatever the size of its share): one file per table, rows in clustering order.
+#: A worker reads its share in units of this many bytes of source files, each of which
+#: becomes one file per table (so memory stays bounded whatever the size of its share).
 FLUSH_BYTES = 128 * 2**20
-#: ... or this many rows in one table (the row count of a large file).
-FLUSH_ROWS = 1_000_000
 
 
 @dataclass
@@ -52,7 +51,7 @@ class _PartTask:
     privacy: Privacy | None = None
     partition_by: str = "none"
     files_per_part: int | None = None  # at most this many source files' rows in one file per table
-    flush_bytes: int = FLUSH_BYTES
+    flush_bytes: int = FLUSH_BYTES  # ... and about this many bytes of source files
 
 
 @dataclass
@@ -129,14 +128,8 @@ def _stat_tuple(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def _decode_batch(
-    paths: Sequence[str], task: _PartTask, result: _PartResult
-) -> tuple[SessionTables, list[str], list[os.stat_result]] | None:
-    """Read, decode and check files into tables; a bad file is quarantined, a vanished one counted.
-
-    Files in serde's own layout go through Arrow's JSON reader all at once (``_fastjson``);
-    the others, file by file, through ``TableBuilder.add_raw``. The rows come out in file order.
-    """
+def _read_files(paths: Sequence[str], task: _PartTask, result: _PartResult) -> list[tuple[str, bytes, os.stat_result]]:
+    """The bytes and stat of each file; a vanished one is counted, an unreadable one quarantined."""
     read: list[tuple[str, bytes, os.stat_result]] = []
     for path in paths:
         try:
@@ -151,6 +144,17 @@ def _decode_batch(
             continue
         result.nbytes += len(data)
         read.append((path, data, st))
+    return read
+
+
+def _decode_batch(
+    read: list[tuple[str, bytes, os.stat_result]], task: _PartTask, result: _PartResult
+) -> tuple[SessionTables, list[str], list[os.stat_result]] | None:
+    """Decode and check files into tables; a bad file is quarantined.
+
+    Files in serde's own layout go through Arrow's JSON reader all at once (``_fastjson``);
+    the others, file by file, through ``TableBuilder.add_raw``. The rows come out in file order.
+    """
     if not read:
         return None
     fast = fast_tables([data for _, data, _ in read])
@@ -214,65 +218,51 @@ def _decode_general(
     return (builder.finish(), builder.sources, stats) if len(builder) else None
 
 
-class _Buffer:
-    """What a worker decoded and has not written yet: tables, and a record per session.
+_CREATED = b'\n  "created_at": "'
+_ID = b'{\n  "id": "'
 
-    A session id is held once: of two files with the same id, the one that would lose in the
-    dataset (older ``updated_at``, not named after the id, later path) is not written, and its
-    record says so (the main process quarantines it as a duplicate)."""
 
-    def __init__(self) -> None:
-        self.pieces: list[SessionTables] = []
-        self.records: list[list[Any]] = []
-        self.holder: dict[str, int] = {}  # session id -> index of the record whose rows are held
-        self.nbytes = 0
-        self.table_rows: dict[str, int] = {}
-        self.sources = 0
+class _Created(msgspec.Struct):
+    """What the order of files needs, for a file not in serde's own layout."""
 
-    def add(self, tables: SessionTables, records: list[list[Any]]) -> None:
-        base = len(self.records)
-        self.records.extend(records)
-        keep: list[int] = []
-        for position, record in enumerate(records):
-            sid = record[_SID]
-            held = self.holder.get(sid)
-            if held is not None and not _beats(record, self.records[held]):
-                record[_WRITTEN] = False
-                continue
-            if held is not None:  # the new one wins: set aside the one held
-                self.records[held][_WRITTEN] = False
-                if held >= base:
-                    keep.remove(held - base)
-                else:
-                    self._drop(sid)
-            self.holder[sid] = base + position
-            keep.append(position)
-        if len(keep) != len(records):
-            tables = take_sessions(tables, keep)
-        self.pieces.append(tables)
-        for name, table in tables.items():
-            self.nbytes += table.nbytes
-            self.table_rows[name] = self.table_rows.get(name, 0) + table.num_rows
-        self.sources += len(records)
+    id: str = ""
+    created_at: str = ""
 
-    @property
-    def rows(self) -> int:
-        """The rows of its largest table."""
-        return max(self.table_rows.values(), default=0)
 
-    def _drop(self, sid: str) -> None:
-        """Take the rows of one session out of the pieces held (its id is held once)."""
-        import pyarrow.compute as pc
+_CREATED_DECODER = msgspec.json.Decoder(_Created)
 
-        self.pieces = [
-            SessionTables(
-                **{name: table.filter(pc.not_equal(table[CLUSTERING[name].key], sid)) for name, table in piece.items()}
-            )
-            for piece in self.pieces
-        ]
 
-    def tables(self) -> dict[str, pa.Table]:
-        return {name: pa.concat_tables([piece[name] for piece in self.pieces]) for name in TABLE_NAMES}
+def _creation_order(read: list[tuple[str, bytes, os.stat_result]]) -> list[int]:
+    """The positions of files in the order of their sessions' creation time, then id, from the
+    bytes (in serde's layout the key sits at the start of a line; else the JSON is decoded).
+    Decoding puts rows in this order, so a file's rows need no sorting after (checked then)."""
+    import numpy as np
+
+    from sessionkit.tables import parse_timestamps
+
+    texts: list[str | None] = []
+    ids: list[str] = []
+    for _, data, _ in read:
+        at = data.rfind(_CREATED)
+        start = at + len(_CREATED)
+        end = data.find(b'"', start)
+        if at >= 0 and data.startswith(_ID) and 0 < end - start < 64:
+            texts.append(data[start:end].decode("ascii", "replace"))
+            ids.append(data[len(_ID) : data.find(b'"', len(_ID))].decode("utf-8", "replace"))
+            continue
+        try:
+            found = _CREATED_DECODER.decode(data)
+            texts.append(found.created_at or None)
+            ids.append(found.id)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            texts.append(None)
+            ids.append("")
+    try:
+        times = parse_timestamps(pa.array(texts, pa.string())).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        times = np.where(pa.array(texts).is_null().to_numpy(zero_copy_only=False), np.iinfo(np.int64).max, times)
+    except (ValueError, pa.ArrowInvalid):  # a bad timestamp somewhere: the decoder names it; file order
+        return list(range(len(read)))
+    return sorted(range(len(read)), key=lambda i: (int(times[i]), ids[i]))
 
 
 # the fields of a record (see _RECORD_COLUMNS)
@@ -285,43 +275,62 @@ def _beats(record: list[Any], other: list[Any]) -> bool:
     return (-record[_UPDATED], not record[_NAMED], record[_PATH]) < (-other[_UPDATED], not other[_NAMED], other[_PATH])
 
 
+class _Group:
+    """The files a worker is writing now, one per table (and partition), rows in clustering
+    order; a session id is in them once."""
+
+    def __init__(self, task: _PartTask, number: int) -> None:
+        self.name = f"part-{task.run_id}-{task.index}-{number}"
+        self.writers = {
+            name: RollingWriter(Path(task.staging), name, self.name, task.partition_by, task.row_group_rows)
+            for name in TABLE_NAMES
+        }
+        self.ids: set[str] = set()
+        self.last: tuple[int, str] | None = None  # the clustering key of its last session
+        self.sources = 0
+
+    def takes(self, first: tuple[int, str], ids: list[str]) -> bool:
+        """True when sessions from ``first`` on, with these ids, can follow in these files."""
+        return (self.last is None or first >= self.last) and self.ids.isdisjoint(ids)
+
+    def add(self, tables: SessionTables, order: dict[str, tuple[pa.Array, Any]], key: list[tuple[int, str]]) -> None:
+        for name, table in tables.items():
+            self.writers[name].add(table, order[name][1])
+        self.ids.update(k[1] for k in key)
+        self.last = key[-1]
+
+    def close(self, result: _PartResult) -> None:
+        for name, writer in self.writers.items():
+            result.written[name].extend(writer.close())
+            result.row_groups[name] = result.row_groups.get(name, 0) + writer.row_groups
+
+
 def _export_part(task: _PartTask) -> _PartResult:
     """Worker: decode a share of a run's files and write their rows, one file per table (and
-    partition) for every ``FLUSH_BYTES`` of decoded tables, at
-    ``<table>/[<partition>/]part-<run>-<share>-<n>.parquet``, rows in clustering order."""
+    partition) for every ``flush_bytes`` of source files, at
+    ``<table>/[<partition>/]part-<run>-<share>-<n>-<k>.parquet``, rows in clustering order.
+
+    Each such unit of files is read whole and ordered by the creation time of its sessions
+    before it is decoded, so the rows come out in clustering order and go straight to the
+    files, a row group at a time: nothing is sorted after, and memory holds one unit's bytes.
+    A duplicate session id (or, rarely, rows out of order) starts new files, so that a
+    session id is once in a file."""
     result = _PartResult(task.index, files=len(task.files))
     result.written = {name: [] for name in TABLE_NAMES}
-    buffer = _Buffer()
     records: list[list[Any]] = []
+    groups = [0]
 
-    def flush() -> None:
-        nonlocal buffer
-        if not buffer.records:
+    def unit(read: list[tuple[str, bytes, os.stat_result]]) -> None:
+        if not read:
             return
-        name = f"part-{task.run_id}-{task.index}-{_flushes[0]}.parquet"
-        _flushes[0] += 1
-        for record in buffer.records:
-            record[_PART] = name
-        written = write_clustered(
-            buffer.tables(),
-            Path(task.staging),
-            name,
-            partition_by=task.partition_by,
-            row_group_rows=task.row_group_rows,
-        )
-        for table, files in written.items():
-            result.written[table].extend(files)
-            result.row_groups[table] = result.row_groups.get(table, 0) + sum(
-                -(-f.rows // task.row_group_rows) for f in files if f.rows
-            )
-        records.extend(buffer.records)
-        buffer = _Buffer()
-
-    _flushes = [0]
-    step = min(FILES_PER_BATCH, task.files_per_part or FILES_PER_BATCH)
-    for start in range(0, len(task.files), step):
-        decoded = _decode_batch(task.files[start : start + step], task, result)
-        if decoded is not None:
+        ordered = [read[i] for i in _creation_order(read)]
+        group = _Group(task, groups[0])
+        groups[0] += 1
+        for start in range(0, len(ordered), FILES_PER_BATCH):
+            decoded = _decode_batch(ordered[start : start + FILES_PER_BATCH], task, result)
+            report_progress(len(ordered[start : start + FILES_PER_BATCH]))
+            if decoded is None:
+                continue
             tables, sources, stats = decoded
             ids = tables.sessions["session_id"].to_pylist()
             named = [os.path.basename(src) == f"{sid}.json" for sid, src in zip(ids, sources, strict=True)]
@@ -330,20 +339,66 @@ def _export_part(task: _PartTask) -> _PartResult:
                 result.privacy = counts if result.privacy is None else result.privacy + counts
                 ids = tables.sessions["session_id"].to_pylist()  # the pseudonyms, for the index
             updated = tables.sessions["updated_at"].cast(pa.int64()).to_pylist()
-            buffer.add(
-                tables,
-                [
-                    [stored_path(src, task.privacy), src, *_stat_tuple(st), sid, up, nm, None, True]
-                    for src, st, sid, up, nm in zip(sources, stats, ids, updated, named, strict=True)
-                ],
-            )
-        report_progress(min(step, len(task.files) - start))
-        full = buffer.nbytes >= task.flush_bytes or buffer.rows >= FLUSH_ROWS
-        if full or (task.files_per_part and buffer.sources >= task.files_per_part):
-            flush()
-    flush()
+            batch = [
+                [stored_path(src, task.privacy), src, *_stat_tuple(st), sid, up, nm, None, True]
+                for src, st, sid, up, nm in zip(sources, stats, ids, updated, named, strict=True)
+            ]
+            keep = _winners(batch)
+            if len(keep) != len(batch):
+                tables = take_sessions(tables, keep)
+            order = cluster_order(dict(tables.items()))
+            if any(not _is_identity(positions) for positions, _ in order.values()):  # not in order after all
+                tables = SessionTables(**{name: table.take(order[name][0]) for name, table in tables.items()})
+                order = cluster_order(dict(tables.items()))
+            kept = [batch[i] for i in keep]
+            key = [(int(t), r[_SID]) for t, r in zip(order["sessions"][1], kept, strict=True)]
+            if key and not group.takes(key[0], [r[_SID] for r in kept]):
+                group.close(result)
+                group = _Group(task, groups[0])
+                groups[0] += 1
+            if key:
+                group.add(tables, order, key)
+            for record in batch:  # the ones set aside too: they were read now
+                record[_PART] = group.name
+            records.extend(batch)
+        group.close(result)
+
+    read: list[tuple[str, bytes, os.stat_result]] = []
+    size = 0
+    for path in task.files:
+        got = _read_files([path], task, result)
+        if not got:
+            continue
+        read += got
+        size += len(got[0][1])
+        if size >= task.flush_bytes or (task.files_per_part and len(read) >= task.files_per_part):
+            unit(read)
+            read, size = [], 0
+    unit(read)
     result.records = _records_table(records)  # compact Arrow, not lists, for the main process to hold
     return result
+
+
+def _winners(batch: list[list[Any]]) -> list[int]:
+    """The positions of a batch's records to write: of several with one session id, the one
+    that wins (the others are marked not written)."""
+    best: dict[str, int] = {}
+    for i, record in enumerate(batch):
+        held = best.get(record[_SID])
+        if held is None or _beats(record, batch[held]):
+            if held is not None:
+                batch[held][_WRITTEN] = False
+            best[record[_SID]] = i
+        else:
+            record[_WRITTEN] = False
+    return sorted(best.values())
+
+
+def _is_identity(positions: pa.Array) -> bool:
+    import numpy as np
+
+    values = positions.to_numpy(zero_copy_only=False)
+    return bool(np.array_equal(values, np.arange(len(values))))
 
 
 _RECORD_COLUMNS = [
