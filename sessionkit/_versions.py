@@ -157,31 +157,12 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
 
 
 def _sync_tree(folder: Path) -> None:
-    """Make every file and folder under ``folder`` durable: one ``syncfs`` of its file system
-    where Linux offers it, else an ``fsync`` of each."""
-    if _syncfs is not None:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            if _syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
+    """Make every file and folder under ``folder`` durable, one ``fsync`` each: a version's new
+    files are few (a ``syncfs`` would also wait for every other writer's data on the disk)."""
     for parent, _, names in os.walk(folder):
         for name in names:
             _fsync(Path(parent) / name)
         _fsync(Path(parent), directory=True)
-
-
-def _find_syncfs() -> Any:
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-
-
-_syncfs = _find_syncfs()
 
 
 def table_folder(version: Path, table: str) -> Path:

@@ -372,7 +372,8 @@ def stats(dataset: Path | str, top: int, as_json: bool) -> None:
     from sessionkit.analytics import stats as totals
     from sessionkit.query import connect
 
-    con = connect(dataset)
+    con = connect(dataset, read_only=False)  # sessionkit's own queries: DuckDB reads the files itself
+    con.execute("SET enable_progress_bar = false")  # a terminal: DuckDB takes the setting
     try:
         row = _with_nanoseconds(totals(con))
         seeds = seed_usage(con).head(top)

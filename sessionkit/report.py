@@ -149,7 +149,7 @@ def report_html(
     from sessionkit.analytics._census import get_session
     from sessionkit.analytics._common import connection
 
-    with connection(data) as con:
+    with connection(data, own_sql=True) as con:
         totals = a.stats(con)
         histogram = a.exchange_histogram(con)
         seeds = a.seed_usage(con)

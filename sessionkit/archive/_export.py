@@ -24,7 +24,6 @@ from sessionkit._s3 import is_s3
 from sessionkit.archive._compact import _compact_version
 from sessionkit.archive._listing import _Listing, list_source, stored_path
 from sessionkit.archive._next import NextVersion, commit_local
-from sessionkit.archive._parts import _export_part, _PartTask, _read, _records_table, quarantine
 from sessionkit.archive._pool import WorkerPool, default_jobs
 from sessionkit.archive._state import (
     FILES_SCHEMA,
@@ -126,12 +125,12 @@ def export(
     if is_s3(out):
         from sessionkit.archive._s3export import export_s3
 
-        with WorkerPool(jobs) as pool:
+        with WorkerPool(jobs, start=False) as pool:
             summary, listing = export_s3(
                 source, str(out), pool, options, strict=strict, quarantine_dir=quarantine_dir, break_lock=break_lock
             )
         return _finish(summary, listing, privacy, str(out), strict)
-    with WorkerPool(jobs) as pool:
+    with WorkerPool(jobs, start=False) as pool:  # workers start when the files to read are many
         return _export(source, Path(out), pool, options, strict, quarantine_dir)
 
 
@@ -284,6 +283,9 @@ class _Run:
         self, to_read: list[str], unchanged_ok: pa.Table, unchanged_bad: pa.Table, elsewhere: pa.Table
     ) -> None:
         """Read the changed files into new files, then merge them with the previous version."""
+        # the decoding machinery, only now: a run that reads nothing starts without it
+        from sessionkit.archive._parts import _export_part, _PartTask, _read, _records_table, quarantine
+
         summary, staging, run_id, options = self.summary, self.staging, self.summary.run_id, self.options
         shares = self._shares(to_read)
         summary.jobs = max(1, len(shares))
@@ -335,7 +337,7 @@ class _Run:
             self.progress(total, total)
         new = pa.concat_tables(records) if records else _records_table([])
         del records
-        decisions = _merge(new, unchanged_ok, _existing_sessions(self.previous))
+        decisions = _merge(new, unchanged_ok, _existing_sessions(self.previous if new.num_rows else None))
         pa.default_memory_pool().release_unused()  # hand back what the merge's scratch buffers held
         # duplicates: quarantined, with the bytes as they are now
         duplicate_paths = set()

@@ -94,14 +94,21 @@ def _warm() -> None:
 
 
 class WorkerPool:
-    """``jobs`` worker processes, started ahead of need (their start overlaps the caller's work),
-    or none for ``jobs`` = 1, where ``map`` runs in this process."""
+    """``jobs`` worker processes, started ahead of need (their start overlaps the caller's work)
+    or, with ``start=False``, by the first ``map`` that uses more than one; none for ``jobs`` =
+    1, where ``map`` runs in this process."""
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, *, start: bool = True) -> None:
         self.jobs = jobs
         self.pool: ProcessPoolExecutor | None = None
         self.counter: Any = None  # what the workers' tasks reported done (report_progress)
-        if jobs > 1:
+        self._warming: threading.Thread | None = None
+        if start:
+            self._start()
+
+    def _start(self) -> None:
+        jobs = self.jobs
+        if jobs > 1 and self.pool is None:
             context = _pool_context()
             self.counter = context.Value("q", 0)
             self.pool = ProcessPoolExecutor(
@@ -144,6 +151,8 @@ class WorkerPool:
         """
         global _progress_sink
         jobs = self.jobs if jobs is None else min(jobs, self.jobs)
+        if jobs > 1:
+            self._start()
         if self.pool is None or jobs <= 1:
             done = [0]
 

@@ -68,6 +68,7 @@ class Previous:
     root: str
     index: str | None
     folder: Path | None = None
+    _cache: dict[tuple[str, tuple[str, ...] | None], pa.Table] = field(default_factory=dict, repr=False)
 
     @classmethod
     def local(cls, version: Path) -> Previous:
@@ -99,17 +100,21 @@ class Previous:
         return f"{self.root}/{key}"
 
     def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
-        """Every file of one table, read whole (or some columns)."""
-        schema = schema_of(table)
-        if columns is not None:
-            schema = pa.schema([schema.field(name) for name in columns])
-        pieces = [self.read_file(f, schema) for f in self.files.get(table, [])]
-        return pa.concat_tables(pieces).combine_chunks() if pieces else empty_table(schema)
+        """Every file of one table, read whole (or some columns); read once, then remembered."""
+        key = (table, tuple(columns) if columns is not None else None)
+        if key not in self._cache:
+            schema = schema_of(table)
+            if columns is not None:
+                schema = pa.schema([schema.field(name) for name in columns])
+            pieces = [self.read_file(f, schema) for f in self.files.get(table, [])]
+            self._cache[key] = pa.concat_tables(pieces).combine_chunks() if pieces else empty_table(schema)
+        return self._cache[key]
 
     def read_file(self, file: DataFile, schema: pa.Schema) -> pa.Table:
         """One file, its columns cast to ``schema`` (and only those)."""
         try:
-            return pq.read_table(self.path(file.key), columns=schema.names, schema=schema, filesystem=self.fs)
+            with self.fs.open_input_file(self.path(file.key)) as source:
+                return pq.ParquetFile(source).read(columns=schema.names).cast(schema)
         except (OSError, pa.ArrowInvalid) as err:
             msg = f"{self.path(file.key)}: cannot be read ({err}). Hint: the dataset may be damaged; export it again into a new folder"
             raise DatasetError(msg) from err
@@ -124,7 +129,8 @@ class Previous:
         """What the previous runs knew of the source files (see ``FILES_SCHEMA``)."""
         if self.index is None:
             return empty_table(FILES_SCHEMA)
-        return pq.read_table(self.index, schema=FILES_SCHEMA, filesystem=self.fs)
+        with self.fs.open_input_file(self.index) as source:
+            return pq.ParquetFile(source).read().cast(FILES_SCHEMA)
 
 
 def _read_previous_table(previous: Previous | None, name: str) -> pa.Table:
@@ -396,6 +402,8 @@ def _write_errors(
 
     ``fixed``: the paths read as good sessions this run, whose earlier errors are gone.
     """
+    if previous is not None and not new_errors and not len(fixed) and previous.files.get("errors"):
+        return None  # nothing read: nothing to change
     old = _read_previous_table(previous, "errors")
     before = old.num_rows
     if old.num_rows:
