@@ -301,3 +301,20 @@ def test_nodes_take_turns_in_one_dataset_and_skip_their_unchanged_files(bucket: 
         "-".join(p.rsplit("/", 1)[1].split("-")[1:3]) for p in _objects(bucket, "fleet") if "/sessions/" in p
     }
     assert len(runs_in_files) == 2  # each node's files, named by its own run: none overwrote another's
+
+
+def test_a_stale_file_alone_in_its_date_does_not_stick_an_s3_dataset(bucket: str, tmp_path: Path) -> None:
+    # issue 16, F1: on S3 too, a part left empty by the merge once failed every later run
+    src = _some_files(tmp_path, "oxios-v1", 3)
+    uri = f"s3://{bucket}/stale"
+    export(src, uri, jobs=1)
+    before = sk.read_parquet(uri)
+    path = sorted(src.iterdir())[1]
+    raw = json.loads(path.read_text())
+    raw["updated_at"] = "2001-01-01T00:00:00Z"  # the clock went back
+    raw["created_at"] = "2001-01-01T00:00:00Z"  # and the file is alone in its creation date
+    path.write_text(json.dumps(raw, indent=2))
+    summary = export(src, uri, jobs=1)
+    assert (summary.exported, summary.unchanged, summary.quarantined) == (0, 3, 0)
+    _same(sk.read_parquet(uri), before)
+    assert _objects(bucket, "stale") == _listed(bucket, "stale")

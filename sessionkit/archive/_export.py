@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -358,8 +359,12 @@ class _Run:
                     os.remove(staging / table / key)
                     if kept:
                         os.replace(scratch / table / key, staging / table / key)
-                shutil.rmtree(scratch)
-                if not kept:
+                    elif "/" in key:  # its date folder, if this part was all it held
+                        with contextlib.suppress(OSError):
+                            (staging / table / key).parent.rmdir()
+                if kept:  # a part that held only losers (stale or duplicate) wrote no scratch
+                    shutil.rmtree(scratch)
+                else:
                     summary.parts_written -= 1
         if previous is not None:
             for key in part_keys(previous):
