@@ -219,6 +219,12 @@ def publish(
     gen = staging.name[len(_STAGING) :] if staging.name.startswith(_STAGING) else staging.name
     for entry in sorted(staging.iterdir()):
         if entry.is_dir() and not entry.is_symlink():
+            if entry.name in shared:  # a table left as it was: what a run wrote there and took back
+                if any(entry.rglob("*.parquet")):
+                    msg = f"{entry}: files of a table the run says it left as it was"
+                    raise RuntimeError(msg)
+                shutil.rmtree(entry)
+                continue
             home = tables / entry.name / gen
             home.parent.mkdir(parents=True, exist_ok=True)
             os.rename(entry, home)

@@ -334,3 +334,20 @@ def test_compaction_on_s3(bucket: str, tmp_path: Path) -> None:
     assert summary.files_after == dict.fromkeys(TABLE_NAMES, 1)
     assert export(src, uri, jobs=1).files_written == 0
     assert restore(uri, tmp_path / "back") == 150
+
+
+def test_a_stale_file_alone_in_its_date_does_not_stick_an_s3_dataset(bucket: str, tmp_path: Path) -> None:
+    # issue 16, F1: on S3 too, a part left empty by the merge once failed every later run
+    src = _some_files(tmp_path, "oxios-v1", 3)
+    uri = f"s3://{bucket}/stale"
+    export(src, uri, jobs=1)
+    before = sk.read_parquet(uri)
+    path = sorted(src.iterdir())[1]
+    raw = json.loads(path.read_text())
+    raw["updated_at"] = "2001-01-01T00:00:00Z"  # the clock went back
+    raw["created_at"] = "2001-01-01T00:00:00Z"  # and the file is alone in its creation date
+    path.write_text(json.dumps(raw, indent=2))
+    summary = export(src, uri, jobs=1)
+    assert (summary.exported, summary.unchanged, summary.quarantined) == (0, 3, 0)
+    _same(sk.read_parquet(uri), before)
+    assert _objects(bucket, "stale") == _listed(bucket, "stale")
