@@ -607,7 +607,7 @@ def report_html(
     name = title or "sessionkit report"
     source = str(data) if isinstance(data, str | os.PathLike) else type(data).__name__
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    with connection(data) as con:
+    with connection(data, own_sql=True) as con:
         period = choose_period(con, since, until)
         if period is None:
             headline = (
