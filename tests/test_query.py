@@ -24,7 +24,9 @@ def test_views_over_memory_and_disk_agree(exported: dict[str, Path]) -> None:
             for v in ("sessions", "messages", "responses", "metadata", "exchanges")
         ]
         o = oracle("oxios-v1")
-        assert counts == [o[k] for k in ("sessions", "user_messages", "agent_responses", "metadata_entries", "exchanges")]
+        assert counts == [
+            o[k] for k in ("sessions", "user_messages", "agent_responses", "metadata_entries", "exchanges")
+        ]
 
 
 def test_exchanges_pair_messages_and_responses_by_seq() -> None:
