@@ -169,9 +169,24 @@ def bucket(ts: str, unit: str) -> str:
     raise ValueError(msg)
 
 
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def phase_name(phase: str) -> str:
+    """SQL: an oxios phase as oxios writes it (lowercase) whatever its case; other values as they are.
+
+    Only ASCII letters are folded (``translate``, not ``lower``), so every engine gives the
+    same answer for any text.
+    """
+    folded = f"translate({phase}, '{_UPPER}', '{_UPPER.lower()}')"
+    known = ", ".join(sql_string(name) for name in PHASES)
+    return f"(CASE WHEN {folded} IN ({known}) THEN {folded} ELSE {phase} END)"
+
+
 def phase_rank(phase: str) -> str:
-    """SQL: 0..4 for the oxios phases in order, 5 for any other value, 6 for null."""
-    whens = " ".join(f"WHEN {phase} = {sql_string(name)} THEN {i}" for i, name in enumerate(PHASES))
+    """SQL: 0..4 for the oxios phases in order (any case), 5 for any other value, 6 for null."""
+    folded = f"translate({phase}, '{_UPPER}', '{_UPPER.lower()}')"
+    whens = " ".join(f"WHEN {folded} = {sql_string(name)} THEN {i}" for i, name in enumerate(PHASES))
     return f"(CASE WHEN {phase} IS NULL THEN {len(PHASES) + 1} {whens} ELSE {len(PHASES)} END)"
 
 

@@ -10,6 +10,7 @@ from sessionkit.analytics._common import (
     check_option,
     frame,
     known_phases_sql,
+    phase_name,
     phase_rank,
     wilson_sql,
 )
@@ -26,9 +27,10 @@ _UNKNOWN = len(PHASES)  # the rank of a phase sessionkit does not know; null is 
 def phase_funnel(data: Source, *, by: str | None = None) -> pl.DataFrame:
     """How far turns and sessions get through the oxios phases.
 
-    One row per phase: the five oxios phases in order (Interview, Seed, Execute, Evaluate,
-    Evolve; always present, possibly with zeros), then any other value seen (by name), then
-    null (no phase recorded). Columns:
+    One row per phase: the five oxios phases in lifecycle order, named as oxios writes them
+    (``interview``, ``seed``, ``execute``, ``evaluate``, ``evolve``; always present, possibly
+    with zeros, and matched whatever their case: ``Execute`` counts as ``execute``), then any
+    other value seen (by name), then null (no phase recorded). Columns:
 
     - ``phase``
     - ``responses``: responses whose ``phase_reached`` is this phase, and ``response_share``
@@ -65,7 +67,9 @@ def phase_funnel(data: Source, *, by: str | None = None) -> pl.DataFrame:
         data,
         f"""
         WITH r AS (
-            SELECT {group} AS g, r.session_id, r.phase_reached AS phase, {phase_rank("r.phase_reached")} AS rank
+            SELECT
+                {group} AS g, r.session_id,
+                {phase_name("r.phase_reached")} AS phase, {phase_rank("r.phase_reached")} AS rank
             FROM {source}
         ), known AS (
             SELECT * FROM ({known_phases_sql()}) AS k(phase, rank)
@@ -127,7 +131,7 @@ def phase_funnel(data: Source, *, by: str | None = None) -> pl.DataFrame:
 _RATE_GROUPS = {
     "seed": ("r.seed_id", "seed_id"),
     "persona": ("s.active_persona_id", "persona_id"),
-    "phase": ("r.phase_reached", "phase"),
+    "phase": (phase_name("r.phase_reached"), "phase"),
     "day": (bucket("r.timestamp", "day"), "day"),
     "week": (bucket("r.timestamp", "week"), "week"),
 }
@@ -141,7 +145,8 @@ def evaluation_rates(data: Source, *, by: str = "seed") -> pl.DataFrame:
     ``passed``, ``failed``, ``unknown`` (``evaluation_passed`` is null), ``pass_rate`` =
     passed / (passed + failed) (null when both are 0), and the 95% Wilson score interval
     ``pass_rate_low`` .. ``pass_rate_high``, wide for small groups so they are not
-    over-read. Sorted by the group (phases in oxios order), nulls last.
+    over-read. Sorted by the group (phases as in ``phase_funnel``: oxios' five in lifecycle
+    order, lowercase whatever their case in the files, then others by name), nulls last.
 
     Example:
         >>> import sessionkit as sk
@@ -182,7 +187,7 @@ _LATENCY_GROUPS = {
     None: ("1", None),
     "seed": ("r.seed_id", "seed_id"),
     "persona": ("s.active_persona_id", "persona_id"),
-    "phase": ("r.phase_reached", "phase"),
+    "phase": (phase_name("r.phase_reached"), "phase"),
     "day": (bucket("coalesce(m.timestamp, r.timestamp)", "day"), "day"),
 }
 
@@ -209,8 +214,8 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
     bits on every run, with any number of threads, on DuckDB and on Spark.
 
     ``by`` adds a first column: ``seed_id`` or ``phase`` of the response, ``persona_id`` of
-    the session, or ``day`` (a DATE, UTC) of the message. Sorted by it (phases in oxios
-    order), nulls last; with ``by=None`` one row.
+    the session, or ``day`` (a DATE, UTC) of the message. Sorted by it (phases as in
+    ``phase_funnel``), nulls last; with ``by=None`` one row.
 
     Example:
         >>> import sessionkit as sk
