@@ -213,7 +213,7 @@ def test_phase_funnel_per_group_is_a_line_of_shares_per_group(quality: object) -
         plot.plot_phase_funnel(quality, by="persona"),
         plot.plot_phase_funnel(phase_funnel(quality, by="persona")),
     ):
-        assert _ticks(ax, "x") == ["Interview", "Seed", "Execute", "Evaluate", "Evolve"]
+        assert _ticks(ax, "x") == ["interview", "seed", "execute", "evaluate", "evolve"]
         lines = {line.get_label(): list(line.get_ydata()) for line in ax.lines}
         # dev: one session, which got to Evaluate; (no persona): one session, at a phase oxios does not know
         assert lines == {
@@ -304,8 +304,8 @@ def test_turn_latency_cdf_and_histogram(quality: object) -> None:
 def test_latency_percentiles_are_bars_per_group_with_counts(quality: object) -> None:
     frame = turn_latency(quality, by="phase")
     for ax in (plot.plot_latency_percentiles(quality, by="phase"), plot.plot_latency_percentiles(frame)):
-        # phases with a latency, in oxios order: Interview 2 s, Execute 5 s, Refine 10 s, no phase 3 s
-        assert _ticks(ax) == ["Interview (n=1)", "Execute (n=1)", "Refine (n=1)", "(no phase) (n=1)"]
+        # phases with a latency, in oxios order and spelling: interview 2 s, execute 5 s, Refine 10 s, no phase 3 s
+        assert _ticks(ax) == ["interview (n=1)", "execute (n=1)", "Refine (n=1)", "(no phase) (n=1)"]
         bars = {}
         for patch, colour in ((p, p.get_facecolor()) for p in ax.patches):
             bars.setdefault(colour, []).append(patch.get_width())
