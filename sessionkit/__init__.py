@@ -33,6 +33,7 @@ from sessionkit.exceptions import (
     PrivacyError,
     SessionFormatError,
     SessionkitError,
+    SessionkitWarning,
     SourceNotFoundError,
 )
 from sessionkit.magic import load_ipython_extension
@@ -79,6 +80,7 @@ __all__ = [
     "SessionFormatError",
     "SessionTables",
     "SessionkitError",
+    "SessionkitWarning",
     "SourceNotFoundError",
     "Timestamp",
     "UserMessage",

@@ -21,7 +21,7 @@ from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit._s3 import is_s3
 from sessionkit.archive._listing import _Listing, list_source, stored_path
-from sessionkit.archive._parts import _export_part, _PartTask, _read, _records_table, quarantine
+from sessionkit.archive._parts import _export_part, _PartTask, _read, _records_table, quarantine, sweep_quarantine
 from sessionkit.archive._pool import WorkerPool, default_jobs
 from sessionkit.archive._state import (
     _INDEX,
@@ -269,6 +269,7 @@ class _Run:
     ) -> None:
         """Read the changed files into new parts, then merge them with the previous version."""
         summary, staging, run_id = self.summary, self.staging, self.summary.run_id
+        sweep_quarantine(self.quarantine)  # half copies left by runs that were killed
         tasks = (
             _PartTask(
                 i,
