@@ -48,17 +48,62 @@ def _progress(label: str, *, quiet: bool, unit: str = "file") -> Iterator[Callab
         done()
 
 
-def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``--format table|csv|json`` option of the commands that print rows."""
-    return click.option(
-        "--format",
-        "-f",
-        "fmt",
-        type=click.Choice(["table", "csv", "json"]),
-        default="table",
-        show_default=True,
-        help="How to print the rows: an aligned table, CSV, or a JSON array of objects.",
-    )(command)
+_WHOLE_VALUES_HINT = "whole values: --format csv, json or markdown; more: --max-width, --max-rows"
+
+
+def output_options(*, rows: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The output options of the commands that print tables: ``--format``, ``--max-width`` and,
+    for commands that list rows, ``--max-rows``."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option(
+                "--format",
+                "-f",
+                "fmt",
+                type=click.Choice(["table", "csv", "json", "markdown"]),
+                default="table",
+                show_default=True,
+                help="table: one line per row, fitted to the terminal; csv, json and markdown: every value whole.",
+            ),
+            click.option(
+                "--max-width",
+                type=click.IntRange(min=0),
+                default=None,
+                help="Width of the table in characters (default: the terminal's; 0: no limit).",
+            ),
+        ]
+        if rows:
+            options.append(
+                click.option(
+                    "--max-rows",
+                    type=click.IntRange(min=0),
+                    default=40,
+                    show_default=True,
+                    help="Rows of the table: the first and the last ones (0: all).",
+                )
+            )
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def _safe(text: str) -> str:
+    """``text`` for the terminal: each line with its controls and bidi characters made visible."""
+    from sessionkit._terminal import visible
+
+    return "\n".join(visible(line) for line in text.split("\n"))
+
+
+def _width(max_width: int | None) -> int | None:
+    """The table width: as asked (0: no limit), else the terminal's (``COLUMNS``, or 80 when not a terminal)."""
+    import shutil
+
+    if max_width is None:
+        return shutil.get_terminal_size((80, 24)).columns
+    return max_width or None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -141,18 +186,20 @@ def export(
             )
         except ExportError as err:
             if not quiet and err.summary is not None:
-                click.echo(err.summary.line())
-            click.echo(f"error: {err}", err=True)
+                click.echo(_safe(err.summary.line()))
+            click.echo(_safe(f"error: {err}"), err=True)
             raise SystemExit(1) from None
     if not quiet:
-        click.echo(summary.line())
+        click.echo(_safe(summary.line()))
     for row in summary.errors[:10]:
         where = f" at {row['json_path']}" if row["json_path"] else ""
-        click.echo(f"quarantined {row['file']}{where}: {row['message']}", err=True)
+        click.echo(_safe(f"quarantined {row['file']}{where}: {row['message']}"), err=True)
     if len(summary.errors) > 10:
         click.echo(f"... and {len(summary.errors) - 10} more newly quarantined files", err=True)
     if summary.quarantined:
-        click.echo(f"{summary.quarantined} files are in quarantine: `sessionkit errors {out}` lists them", err=True)
+        click.echo(
+            _safe(f"{summary.quarantined} files are in quarantine: `sessionkit errors {out}` lists them"), err=True
+        )
 
 
 def _privacy(keyfile: Path | None, sessions: bool, redact: str, allow: Path | None, drop: str) -> Any:
@@ -187,7 +234,7 @@ def keygen(keyfile: Path) -> None:
     from sessionkit.privacy import key_fingerprint, write_key
 
     key = write_key(keyfile)
-    click.echo(f"wrote a new key to {keyfile} (mode 0600); its fingerprint is {key_fingerprint(key)}")
+    click.echo(_safe(f"wrote a new key to {keyfile} (mode 0600); its fingerprint is {key_fingerprint(key)}"))
 
 
 @cli.command()
@@ -210,10 +257,10 @@ def restore(dataset: Path | str, dest: Path, overwrite: bool, jobs: int | None, 
         warnings.simplefilter("always", SessionkitWarning)
         count = run_restore(dataset, dest, overwrite=overwrite, jobs=jobs, progress=update)
     if not quiet:
-        click.echo(f"restored {count} sessions to {dest / 'sessions'}")
+        click.echo(_safe(f"restored {count} sessions to {dest / 'sessions'}"))
     for warning in caught:
         if issubclass(warning.category, SessionkitWarning):
-            click.echo(f"warning: {warning.message}", err=True)
+            click.echo(_safe(f"warning: {warning.message}"), err=True)
         else:
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
 
@@ -221,9 +268,13 @@ def restore(dataset: Path | str, dest: Path, overwrite: bool, jobs: int | None, 
 @cli.command()
 @click.argument("dataset", type=DATASET)
 @click.argument("query")
-@output_options
-def sql(dataset: Path | str, query: str, fmt: str) -> None:
-    """Run a SQL QUERY over DATASET's views: sessions, messages, responses, metadata, exchanges."""
+@output_options()
+def sql(dataset: Path | str, query: str, fmt: str, max_width: int | None, max_rows: int) -> None:
+    """Run a SQL QUERY over DATASET's views: sessions, messages, responses, metadata, exchanges.
+
+    The table shows one line per row, cutting long values with "…" and leaving out middle
+    columns that do not fit (it says which); timestamps keep all nine digits.
+    """
     from sessionkit.query import connect
 
     con = connect(dataset)
@@ -234,7 +285,7 @@ def sql(dataset: Path | str, query: str, fmt: str) -> None:
         con.close()
     if table is None:
         return
-    _print_table(table, fmt)
+    _print_table(table, fmt, max_width=max_width, max_rows=max_rows)
 
 
 def _with_nanoseconds(frame: Any) -> dict[str, Any]:
@@ -264,89 +315,101 @@ def _privacy_record(dataset: Path | str) -> dict | None:
     return json.loads(record) if record else None
 
 
-def _printable(table: Any) -> Any:
-    """Timestamps as RFC 3339 text with all their digits; nested values as JSON text."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+def _print_table(table: Any, fmt: str, *, max_width: int | None, max_rows: int = 0) -> None:
+    """Rows in the asked format: csv and json exact, markdown whole but escaped, table fitted."""
+    from sessionkit import _terminal
 
-    from sessionkit.model import encode_compact
-
-    columns = []
-    for column in table.columns:
-        kind = column.type
-        if pa.types.is_timestamp(kind):
-            column = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S" + ("Z" if kind.tz else ""))
-        elif pa.types.is_nested(kind):
-            column = pa.array([None if v is None else encode_compact(v) for v in column.to_pylist()], pa.string())
-        columns.append(column)
-    return pa.table(columns, names=table.column_names)
-
-
-def _print_table(table: Any, fmt: str) -> None:
-    table = _printable(table)
     if fmt == "csv":
         import pyarrow.csv as pacsv
 
-        pacsv.write_csv(table, sys.stdout.buffer)
+        sys.stdout.flush()
+        pacsv.write_csv(_terminal.printable(table), sys.stdout.buffer)
         sys.stdout.buffer.flush()
     elif fmt == "json":
         from sessionkit.model import encode_compact
 
-        click.echo(encode_compact(table.to_pylist()))
+        click.echo(_terminal.json_visible(encode_compact(_terminal.printable(table).to_pylist())))
+    elif fmt == "markdown":
+        click.echo(_terminal.markdown(table))
     else:
-        import polars as pl
-
-        frame = pl.from_arrow(table)
-        with pl.Config(tbl_rows=200, tbl_cols=-1, fmt_str_lengths=60, tbl_hide_dataframe_shape=True):
-            click.echo(frame)
-        if frame.height > 200:
-            click.echo(f"({frame.height} rows; use --format csv for all of them)")
+        click.echo(
+            _terminal.render(table, max_width=_width(max_width), max_rows=max_rows or None, hint=_WHOLE_VALUES_HINT)
+        )
 
 
 @cli.command()
 @click.argument("dataset", type=DATASET)
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Seeds and personas to list.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def stats(dataset: Path | str, top: int, as_json: bool) -> None:
-    """Totals of DATASET, and its most used seeds and personas."""
+@output_options(rows=False)
+@click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_json: bool) -> None:
+    """Totals of DATASET, its most used seeds and personas, and the privacy settings of its last export.
+
+    --format csv prints the totals as one row, for a log kept over time; json and markdown
+    also hold the top seeds and personas.
+    """
+    import polars as pl
+
+    from sessionkit import _terminal
     from sessionkit.analytics import persona_usage, seed_usage
     from sessionkit.analytics import stats as totals
     from sessionkit.query import connect
 
     con = connect(dataset)
     try:
-        row = _with_nanoseconds(totals(con))
+        frame = totals(con)
+        row = _with_nanoseconds(frame)
         seeds = seed_usage(con).head(top)
         personas = persona_usage(con).head(top)
     finally:
         con.close()
     applied = _privacy_record(dataset)
-    if as_json:
+    fmt = "json" if as_json else fmt
+    if fmt == "json":
         from sessionkit.model import encode_compact
 
         out = {**row, "top_seeds": seeds.to_dicts(), "top_personas": personas.to_dicts(), "privacy": applied}
-        click.echo(encode_compact(out))
+        click.echo(_terminal.json_visible(encode_compact(out)))
+        return
+    if fmt == "csv":
+        _print_table(frame.to_arrow(), "csv", max_width=None)
+        return
+    seeds = seeds.with_columns(pl.col("seed_id").fill_null("(no seed)")).to_arrow()
+    personas = personas.with_columns(pl.col("persona_id").fill_null("(no persona)")).to_arrow()
+    privacy = _privacy_line(applied) if applied else None
+    if fmt == "markdown":
+        import pyarrow as pa
+
+        listed = pa.table({"total": [k.replace("_", " ") for k in row], "value": [_total(v) for v in row.values()]})
+        click.echo(f"## Totals\n\n{_terminal.markdown(listed)}\n")
+        click.echo(f"## Top seeds\n\n{_terminal.markdown(seeds, thousands=True)}\n")
+        click.echo(f"## Top personas\n\n{_terminal.markdown(personas, thousands=True)}")
+        if privacy:
+            click.echo(f"\n## Privacy\n\n{_terminal.visible(privacy)}")
         return
     width = max(len(k) for k in row)
     for key, value in row.items():
-        shown = f"{value:,}" if isinstance(value, int) else str(value)
-        click.echo(f"{key.replace('_', ' '):<{width}}  {shown}")
-    click.echo("\ntop seeds (sessions, responses, users):")
-    for r in seeds.iter_rows(named=True):
-        click.echo(f"  {r['seed_id'] or '(no seed)':<28} {r['sessions']:>7,} {r['responses']:>8,} {r['users']:>6,}")
-    if applied:
-        masked = (
-            ", ".join(f"{k} {v:,}" for k, v in sorted(applied.get("counts", {}).get("masked", {}).items())) or "none"
+        click.echo(f"{key.replace('_', ' '):<{width}}  {_total(value)}")
+    if privacy:
+        click.echo(_safe(f"{'privacy':<{width}}  {privacy}"))
+    for title, table in (("top seeds", seeds), ("top personas", personas)):
+        shown = _terminal.render(
+            table, max_width=_width(max_width), max_rows=None, thousands=True, counts=False, hint=_WHOLE_VALUES_HINT
         )
-        click.echo(
-            f"privacy           redact {applied['redact']}, pseudonymised users {applied['pseudonymize_users']}, "
-            f"sessions {applied['pseudonymize_sessions']}, key {applied['key_fingerprint']}; masked: {masked}"
-        )
-    click.echo("\ntop personas (sessions, users, exchanges):")
-    for r in personas.iter_rows(named=True):
-        click.echo(
-            f"  {r['persona_id'] or '(no persona)':<28} {r['sessions']:>7,} {r['users']:>8,} {r['exchanges']:>6,}"
-        )
+        click.echo(f"\n{title}\n{shown}")
+
+
+def _total(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _privacy_line(applied: dict) -> str:
+    """The privacy settings of a run record, on one line."""
+    masked = ", ".join(f"{k} {v:,}" for k, v in sorted(applied.get("counts", {}).get("masked", {}).items())) or "none"
+    return (
+        f"redact {applied['redact']}, pseudonymised users {applied['pseudonymize_users']}, "
+        f"sessions {applied['pseudonymize_sessions']}, key {applied['key_fingerprint']}; masked: {masked}"
+    )
 
 
 @cli.command()
@@ -382,12 +445,12 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None
     if source is None:
         source = directory / "state"
         write_demo_state(source, sessions, seed=seed)
-        click.echo(f"generated {sessions} sessions in {source / 'sessions'}")
+        click.echo(_safe(f"generated {sessions} sessions in {source / 'sessions'}"))
     dataset = directory / "dataset"
     ctx = click.get_current_context()
     ctx.invoke(export, src=source, out=dataset, jobs=None, quiet=False)
     click.echo("")
-    ctx.invoke(stats, dataset=dataset, top=5, as_json=False)
+    ctx.invoke(stats, dataset=dataset, top=5, fmt="table", max_width=None, as_json=False)
 
     import matplotlib
 
@@ -397,13 +460,13 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None
     ax = plot_seed_usage(dataset)
     chart = directory / "seed-usage.png"
     ax.figure.savefig(chart, dpi=120)
-    click.echo(f"\nsaved the seed usage chart to {chart}")
+    click.echo(_safe(f"\nsaved the seed usage chart to {chart}"))
 
 
 @cli.command()
 @click.argument("dataset", type=DATASET)
-@output_options
-def errors(dataset: Path | str, fmt: str) -> None:
+@output_options()
+def errors(dataset: Path | str, fmt: str, max_width: int | None, max_rows: int) -> None:
     """List the files of DATASET's exports that could not be read as sessions.
 
     Each was copied, bytes unchanged, to DATASET/quarantine/; the list gives the file, its
@@ -416,8 +479,9 @@ def errors(dataset: Path | str, fmt: str) -> None:
         click.echo("no errors: every file of the exports was a valid session")
         return
     if fmt == "table":
-        table = table.select(["file", "error_class", "json_path", "byte_offset", "message", "quarantined_as"])
-    _print_table(table, fmt)
+        # the message last, so that it is among the columns a narrow terminal still shows
+        table = table.select(["file", "error_class", "json_path", "byte_offset", "quarantined_as", "message"])
+    _print_table(table, fmt, max_width=max_width, max_rows=max_rows)
 
 
 @cli.command()
@@ -448,7 +512,7 @@ def report(
         path = write_report(dataset, out, title=title, samples=samples, sessions=list(session_ids) or None, top=top)
     except KeyError as err:  # a --session id the dataset does not hold
         raise click.BadParameter(str(err.args[0]), param_hint="--session") from None
-    click.echo(f"wrote the report of {dataset} to {path} ({path.stat().st_size / 1e3:,.0f} kB)")
+    click.echo(_safe(f"wrote the report of {dataset} to {path} ({path.stat().st_size / 1e3:,.0f} kB)"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -475,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return 130
     except SessionkitError as err:
-        click.echo(f"error: {err}", err=True)
+        click.echo(_safe(f"error: {err}"), err=True)
         return 1
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
@@ -485,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
                 err=True,
             )
         else:
-            click.echo(f"error: {err}", err=True)
+            click.echo(_safe(f"error: {err}"), err=True)
         return 1
     except Exception as err:  # duckdb's SQL errors and the like: one line, no traceback
         if type(err).__module__.split(".")[0] in ("duckdb", "_duckdb"):
@@ -494,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
                 from sessionkit.query import LOCKED_HINT
 
                 message = f"{message}. {LOCKED_HINT}"
-            click.echo(f"error: {message}", err=True)
+            click.echo(_safe(f"error: {message}"), err=True)
             return 1
         raise
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -132,3 +133,114 @@ def test_the_installed_command_and_python_m(tmp_path: Path) -> None:
         [sys.executable, "-m", "sessionkit", "stats", str(tmp_path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+TRAPS = "\x1b]0;pwned\x07\x1b[2J\x1b[31m\u202e\x9b\u2028"
+
+
+def acting(text: str) -> list[str]:
+    """Characters that would act on a terminal: controls, bidi and other invisible ones (newlines aside)."""
+    import unicodedata
+
+    return [c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c != "\u200d"]
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_sql_prints_one_line_per_row_fitted_to_the_terminal(
+    exported: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, columns: int
+) -> None:
+    from sessionkit._terminal import display_width
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    query = "SELECT * FROM exchanges ORDER BY session_id, seq LIMIT 3"
+    code, out, _ = run(capsys, "sql", exported["oxios-v1"], query)
+    lines = out.rstrip("\n").split("\n")
+    assert code == 0 and all(display_width(line) <= columns for line in lines)
+    assert lines[2].startswith("004847e5-6f2d-4329-a604-1aaad1b57028    0  ")  # the whole id, to copy
+    assert lines[5] == "3 rows"
+    header = lines[0].split()
+    if columns == 80:
+        assert header == ["session_id", "seq", "…", "phase_reached", "evaluation_passed"]
+        assert lines[6].startswith("6 of 10 columns not shown: user_content, ")
+        assert lines[7].startswith("whole values: --format csv, json or markdown")
+    else:
+        assert "user_timestamp" in header and "2026-06-03T17:26:17.743926847Z" in lines[2]
+    code, out, _ = run(capsys, "sql", exported["oxios-v1"], query, "--max-width", "0")
+    assert len(out.rstrip("\n").split("\n")) == 6 and "…" not in out and "columns not shown" not in out
+    code, out, _ = run(capsys, "sql", exported["oxios-v1"], "SELECT * FROM messages", "--max-rows", "4")
+    assert "\n…" in out and re.search(r"\n[\d,]+ rows \(4 shown: the first 2 and the last 2\)\n", out)
+
+
+def test_sql_markdown(exported: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    query = "SELECT session_id, seq, timestamp, content FROM messages ORDER BY session_id, seq LIMIT 2"
+    code, out, _ = run(capsys, "sql", exported["oxios-v1"], query, "--format", "markdown")
+    lines = out.rstrip("\n").split("\n")
+    assert code == 0 and lines[:2] == ["| session_id | seq | timestamp | content |", "| --- | ---: | --- | --- |"]
+    assert lines[2].startswith("| 004847e5-6f2d-4329-a604-1aaad1b57028 | 0 | 2026-06-03T17:26:17.743926847Z | ")
+    assert len(lines) == 4 and "…" not in out
+
+
+def test_errors_table_keeps_the_message_on_a_narrow_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "sessions"
+    src.mkdir()
+    shutil.copy(BAD / "bom.json", src / "a-rather-long-file-name-that-will-be-cut.json")
+    run(capsys, "export", src, tmp_path / "out")
+    code, out, _ = run(capsys, "errors", tmp_path / "out", "--max-width", "80")
+    header = out.split("\n")[0].split()
+    assert code == 0 and header[0] == "file" and header[-1] == "message"
+
+
+def test_stats_formats(exported: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    ds = exported["oxios-v1"]
+    code, out, _ = run(capsys, "stats", ds, "--format", "csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 2 and rows[0][:2] == ["sessions", "users"]
+    assert dict(zip(*rows, strict=True))["exchanges"] == "2694"
+    code, out, _ = run(capsys, "stats", ds, "--format", "json")
+    assert json.loads(out) == json.loads(run(capsys, "stats", ds, "--json")[1])
+    code, out, _ = run(capsys, "stats", ds, "--format", "markdown", "--top", "3")
+    assert code == 0 and "## Totals" in out and "## Top seeds" in out and "## Top personas" in out
+    assert "| exchanges | 2,694 |" in out
+
+
+def test_data_and_file_names_cannot_act_on_the_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sessionkit.model import AgentResponse, Session
+    from sessionkit.oxios import write_sessions
+
+    s = Session.with_id(f"user{TRAPS}", "trap")
+    s.set_active_seed(f"seed{TRAPS}")
+    s.set_active_persona(f"persona{TRAPS}")
+    s.add_user_message(f"hello{TRAPS}\nsecond line")
+    s.add_agent_response(AgentResponse(content=f"answer{TRAPS}", seed_id=f"seed{TRAPS}", phase_reached="Seed"))
+    s.set_metadata(f"key{TRAPS}", f"value{TRAPS}")
+    state = tmp_path / "state"
+    write_sessions([s], state)
+    (state / "sessions" / f"bad{TRAPS}.json").write_text("{nope")
+    ds = tmp_path / f"out{TRAPS}"
+    code, out, err = run(capsys, "export", state, ds)
+    assert code == 0 and "1 quarantined" in out and not acting(out + err) and "bad\\u001b]0;pwned" in err
+    for args in (
+        ["sql", ds, "SELECT * FROM sessions"],
+        ["sql", ds, "SELECT * FROM exchanges", "--max-width", "0"],
+        ["sql", ds, "SELECT * FROM metadata", "--format", "markdown"],
+        ["sql", ds, "SELECT * FROM exchanges", "--format", "json"],
+        ["errors", ds, "--max-width", "0"],
+        ["errors", ds, "--format", "markdown"],
+        ["errors", ds, "--format", "json"],
+        ["stats", ds],
+        ["stats", ds, "--format", "markdown"],
+        ["stats", ds, "--json"],
+        ["sql", ds, 'SELECT * FROM "no\x1b[2J"'],
+    ):
+        code, out, err = run(capsys, *args)
+        assert not acting(out + err), (args, acting(out + err))
+        assert "\\u001b" in out + err, args  # shown, not dropped
+    # csv and json stay exact
+    code, out, _ = run(capsys, "sql", ds, "SELECT active_seed_id, user_id FROM sessions", "--format", "csv")
+    assert list(csv.reader(io.StringIO(out)))[1] == [f"seed{TRAPS}", f"user{TRAPS}"]
+    code, out, _ = run(capsys, "sql", ds, "SELECT user_content FROM exchanges", "--format", "json")
+    assert json.loads(out) == [{"user_content": f"hello{TRAPS}\nsecond line"}]
+    code, out, _ = run(capsys, "errors", ds, "--format", "json")
+    assert json.loads(out)[0]["file"].endswith(f"bad{TRAPS}.json")
