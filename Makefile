@@ -31,8 +31,9 @@ demo: $(RUNTIME_STAMP)
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -n 2 -q
 
-## notebooks: redraw the README's chart (docs/images/seed-usage.png) from the README's own quickstart
+## notebooks: run the notebooks and store them with their outputs; redraw the README's chart
 notebooks: $(STAMP)
+	$(BIN)/python scripts/build_notebooks.py
 	$(BIN)/python scripts/readme_chart.py
 
 # Debian's chromium, for the report's test in a real headless browser (installed when absent)

@@ -3,22 +3,25 @@ files would take longer than the benchmark itself), with the shapes of real oxio
 skewed users, seeds and personas, 0-20 exchanges, heavy-tailed latencies, phases and
 evaluations. Written with sessionkit's own schemas and writer, so every helper runs on it.
 
-usage: python bench/synth.py OUT_DIR SESSIONS
+It is laid out as an export of a randomly ordered source leaves a dataset: the sessions,
+created over ``DAYS`` days, come in units of 20,000 in no order of time (each unit about what
+one export worker reads before it writes), and each unit is one file per table, its rows in
+clustering order; then, with ``--compact``, ``sessionkit compact`` merges them.
+
+usage: python bench/synth.py OUT_DIR SESSIONS [--days 180] [--compact]
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from sessionkit.model import PHASES
-from sessionkit.storage import TableWriter, by_created_date, write_manifest
-from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables, take_sessions
+from sessionkit.tables import SCHEMAS, TABLE_NAMES
 
-PART = 100_000
+PART = 20_000
 _TEXTS = [f"text {i} " + "lorem ipsum dolor sit amet " * (1 + i % 7) for i in range(1000)]
 _TS = pa.timestamp("ns", tz="UTC")
 
@@ -48,7 +51,7 @@ def build_part(
     personas = _zipf(rng, 8, n, 1.0)
     no_persona = rng.random(n) < 0.45
     first, last = (int(d * 86400 * 10**9) for d in days)
-    created = (np.datetime64("2026-01-01", "ns").astype(np.int64) + rng.integers(first, last, n)).astype(np.int64)
+    created = (np.datetime64("2026-06-01", "ns").astype(np.int64) + rng.integers(first, last, n)).astype(np.int64)
     exchanges = np.minimum(20, rng.geometric(1 / 6.0, n) - 1)
     n_msg = exchanges + (rng.random(n) < 0.08)
     n_resp = exchanges + (rng.random(n) < 0.03)
@@ -134,26 +137,38 @@ def build_part(
 
 
 def main() -> None:
-    out, total = Path(sys.argv[1]), int(sys.argv[2])
+    import argparse
+
+    from sessionkit._layout import Layout, files_record, write_clustered, write_empty
+    from sessionkit._versions import new_staging, publish, write_manifest, writer_lock
+    from sessionkit.archive import compact
+    from sessionkit.storage import ALL_TABLES
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("sessions", type=int)
+    parser.add_argument("--days", type=float, default=180)
+    parser.add_argument("--compact", action="store_true")
+    args = parser.parse_args()
+    out, total = args.out, args.sessions
     rng = np.random.default_rng(2026)
-    for name in TABLE_NAMES:
-        (out / name).mkdir(parents=True, exist_ok=True)
     counts = dict.fromkeys(TABLE_NAMES, 0)
-    parts = range(0, total, PART)
-    for index, start in enumerate(parts):
-        # a year, in order: each part holds its share of the days, as export's parts (read in
-        # modification-time order) do; written partitioned by created_date like an export
-        span = 365 / len(parts)
-        tables = SessionTables(**build_part(rng, start, min(PART, total - start), (index * span, (index + 1) * span)))
-        for key, rows in by_created_date(tables.sessions, f"part-synth-{index:05d}.parquet"):
-            piece = take_sessions(tables, rows)
-            for name, table in piece.items():
-                (out / name / key).parent.mkdir(parents=True, exist_ok=True)
-                writer = TableWriter(out / name / key, SCHEMAS[name], 128 * 1024)
-                writer.add(table)
-                writer.close()
-                counts[name] += table.num_rows
-    write_manifest(out, {"counts": counts, "synthetic": True})
+    out.mkdir(parents=True, exist_ok=True)
+    with writer_lock(out):
+        staging = new_staging(out, "synth")
+        files: dict[str, list] = {name: [] for name in ALL_TABLES}
+        for index, start in enumerate(range(0, total, PART)):
+            tables = build_part(rng, start, min(PART, total - start), (0, args.days))
+            for name, written in write_clustered(tables, staging, f"part-synth-{index:05d}.parquet").items():
+                files[name] += written
+                counts[name] += tables[name].num_rows
+        for name in ("runs", "errors"):
+            files[name] = [write_empty(staging, name, "part-synth.parquet")]
+        info = {"counts": counts, "synthetic": True, "layout": Layout().record(), **files_record(files)}
+        write_manifest(staging, info, name="manifest.json")
+        publish(out, staging, durable=False)
+    if args.compact:
+        print(compact(out).line())
     print(counts)
 
 

@@ -1,12 +1,25 @@
-"""Write the gallery notebooks 02-04 from the cells below, with empty outputs.
+"""Write the gallery notebooks 02-04 from the cells below, run every notebook, store it with its outputs.
 
-Run from the project root after editing a cell: ``.venv/bin/python scripts/build_notebooks.py``.
-The notebooks run top to bottom on ``data/oxios-sample`` with no network (tests/test_notebooks.py
-executes them); keeping them here as text makes their diffs readable.
+Run from the project root (``make notebooks`` does): ``.venv/bin/python scripts/build_notebooks.py``.
+Keeping 02-04 here as text makes their sources' diffs readable; 01-quickstart is written by
+hand. Every notebook in ``notebooks/`` is then executed on ``data/oxios-sample`` (no network)
+and stored with its outputs, charts as PNG, so that the repository shows the results. Volatile
+parts of the outputs (temporary paths, timings, the jobs of this machine, memory addresses)
+are replaced by fixed marks before storing, so a run on any machine stores the same text.
+
+tests/test_notebooks.py runs each notebook again and fails when its outputs differ from the
+stored ones: after changing sessionkit, the sample or a notebook, run ``make notebooks`` and
+commit the result. A merge conflict in a notebook is resolved the same way: take either side,
+then run ``make notebooks``.
 """
 
 from __future__ import annotations
 
+import base64
+import io
+import re
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -14,6 +27,15 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+#: Volatile text in outputs and the fixed mark that replaces it, in order.
+VOLATILE = [
+    # the export's summary: how long it took, at what rate, on how many cores
+    (re.compile(r"read (\d+\.\d) MB in [\d.]+ s \([\d.]+ MB/s, \d+ jobs?\)"), r"read \1 MB in <seconds> (<rate>)"),
+    (re.compile(re.escape(tempfile.gettempdir()) + r"/[\w.-]+"), "<tmp>"),
+    (re.compile(r"\b0x[0-9a-f]{8,16}\b"), "0x<address>"),
+]
+#: How far two renderings of a chart may differ (RMS of the pixel values, 0-255) and still match.
+IMAGE_TOLERANCE = 1.0
 
 SETUP = """\
 from pathlib import Path
@@ -463,6 +485,99 @@ def build() -> list[Path]:
     return written
 
 
-if __name__ == "__main__":
+def _scrub(text: str) -> str:
+    for pattern, mark in VOLATILE:
+        text = pattern.sub(mark, text)
+    return text
+
+
+def normalise(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The notebook with its volatile parts replaced by fixed marks (in place; also returned)."""
+    notebook.metadata["language_info"] = {"name": "python"}
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = _scrub(output["text"])
+            for kind, value in output.get("data", {}).items():
+                if isinstance(value, str) and not kind.startswith("image/"):
+                    output["data"][kind] = _scrub(value)
+    return notebook
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    """Run the notebook at ``path`` from a clean slate, in its folder; returns it with its outputs, normalised."""
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    NotebookClient(
+        notebook,
+        timeout=120,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
+    return normalise(notebook)
+
+
+def _pixels(png: str):
+    import matplotlib.image
+
+    return matplotlib.image.imread(io.BytesIO(base64.b64decode(png)), format="png")
+
+
+def differences(stored: nbformat.NotebookNode, fresh: nbformat.NotebookNode) -> list[str]:
+    """Where a fresh run's outputs differ from the stored ones (both normalised); empty when they match.
+
+    Charts match when their pixels are within ``IMAGE_TOLERANCE`` of each other, so that a
+    rendering detail of another machine's font library does not count.
+    """
+    import numpy as np
+
+    found = []
+    if [c.source for c in stored.cells] != [c.source for c in fresh.cells]:
+        return ["the cells' sources differ"]
+    for number, (old, new) in enumerate(zip(stored.cells, fresh.cells, strict=True)):
+        if old.cell_type != "code":
+            continue
+        where = f"cell {number} ({old.source.splitlines()[0][:50] if old.source else 'empty'!r})"
+        if len(old.outputs) != len(new.outputs):
+            found.append(f"{where}: {len(old.outputs)} outputs stored, {len(new.outputs)} now")
+            continue
+        for a, b in zip(old.outputs, new.outputs, strict=True):
+            a_data, b_data = dict(a.get("data", {})), dict(b.get("data", {}))
+            png_a, png_b = a_data.pop("image/png", None), b_data.pop("image/png", None)
+            if (png_a is None) != (png_b is None):
+                found.append(f"{where}: a chart appeared or went")
+            elif png_a is not None:
+                x, y = _pixels(png_a), _pixels(png_b)
+                rms = float(np.sqrt(np.mean((x - y) ** 2)) * 255) if x.shape == y.shape else float("inf")
+                if rms > IMAGE_TOLERANCE:
+                    found.append(f"{where}: the chart differs (RMS {rms:.2f} over {IMAGE_TOLERANCE})")
+            keys = ("output_type", "name", "text", "ename", "evalue")
+            if [a.get(k) for k in keys] != [b.get(k) for k in keys] or a_data != b_data:
+                found.append(
+                    f"{where}: the output differs: {str(a.get('text', a_data))[:200]!r} != {str(b.get('text', b_data))[:200]!r}"
+                )
+    return found
+
+
+def main(names: list[str]) -> None:
+    """Write 02-04 from their cells, then run and store the notebooks named (default: all)."""
     for path in build():
         print(f"wrote {path.relative_to(ROOT)}")
+    paths = [NOTEBOOKS / n for n in names] if names else sorted(NOTEBOOKS.glob("*.ipynb"))
+    for path in paths:
+        notebook = execute(path)
+        errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            sys.exit(f"{path.relative_to(ROOT)}: {errors[0]['ename']}: {errors[0]['evalue']}")
+        nbformat.write(notebook, path)
+        print(f"ran {path.relative_to(ROOT)} ({path.stat().st_size / 1e3:,.0f} kB with its outputs)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -10,56 +10,136 @@ Example:
     >>> sk.seed_usage(tables).head()  # doctest: +SKIP
 """
 
-from sessionkit._timestamp import Timestamp
-from sessionkit.analytics import (
-    activity,
-    evaluation_rates,
-    exchange_counts,
-    exchange_histogram,
-    get_session,
-    metadata_keys,
-    persona_usage,
-    phase_funnel,
-    seed_usage,
-    stats,
-    turn_latency,
-    user_summary,
-)
-from sessionkit.archive import ExportError, ExportSummary, export, restore
-from sessionkit.exceptions import (
-    DatasetError,
-    DatasetExistsError,
-    DatasetLockedError,
-    PrivacyError,
-    SessionFormatError,
-    SessionkitError,
-    SessionkitWarning,
-    SourceNotFoundError,
-)
-from sessionkit.magic import load_ipython_extension
-from sessionkit.model import AgentResponse, Session, UserMessage
-from sessionkit.oxios import list_session_files, read_session, read_sessions, write_sessions
-from sessionkit.plot import (
-    plot_activity,
-    plot_evaluation_rates,
-    plot_exchange_histogram,
-    plot_persona_usage,
-    plot_phase_funnel,
-    plot_seed_usage,
-    plot_turn_latency,
-)
-from sessionkit.privacy import Privacy
-from sessionkit.query import connect
-from sessionkit.report import write_report
-from sessionkit.storage import read_parquet, scan_parquet, write_parquet
-from sessionkit.tables import (
-    MESSAGES_SCHEMA,
-    METADATA_SCHEMA,
-    RESPONSES_SCHEMA,
-    SESSIONS_SCHEMA,
-    SessionTables,
-    to_tables,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sessionkit._timestamp import Timestamp
+    from sessionkit.analytics import (
+        activity,
+        evaluation_rates,
+        exchange_counts,
+        exchange_histogram,
+        get_session,
+        metadata_keys,
+        persona_usage,
+        phase_funnel,
+        seed_usage,
+        stats,
+        turn_latency,
+        user_summary,
+    )
+    from sessionkit.archive import CompactSummary, ExportError, ExportSummary, compact, export, restore
+    from sessionkit.exceptions import (
+        DatasetError,
+        DatasetExistsError,
+        DatasetLockedError,
+        PrivacyError,
+        SessionFormatError,
+        SessionkitError,
+        SessionkitWarning,
+        SourceNotFoundError,
+    )
+    from sessionkit.magic import load_ipython_extension
+    from sessionkit.model import AgentResponse, Session, UserMessage
+    from sessionkit.oxios import list_session_files, read_session, read_sessions, write_sessions
+    from sessionkit.plot import (
+        plot_activity,
+        plot_evaluation_rates,
+        plot_exchange_histogram,
+        plot_persona_usage,
+        plot_phase_funnel,
+        plot_seed_usage,
+        plot_turn_latency,
+    )
+    from sessionkit.privacy import Privacy
+    from sessionkit.query import connect
+    from sessionkit.report import write_report
+    from sessionkit.storage import read_parquet, scan_parquet, write_parquet
+    from sessionkit.tables import (
+        MESSAGES_SCHEMA,
+        METADATA_SCHEMA,
+        RESPONSES_SCHEMA,
+        SESSIONS_SCHEMA,
+        SessionTables,
+        to_tables,
+    )
+
+#: Where each public name lives: imported on first use, so that ``import sessionkit`` (and the
+#: command line, which needs little of it) starts fast.
+_LAZY = {
+    "Timestamp": "sessionkit._timestamp",
+    "activity": "sessionkit.analytics",
+    "evaluation_rates": "sessionkit.analytics",
+    "exchange_counts": "sessionkit.analytics",
+    "exchange_histogram": "sessionkit.analytics",
+    "get_session": "sessionkit.analytics",
+    "metadata_keys": "sessionkit.analytics",
+    "persona_usage": "sessionkit.analytics",
+    "phase_funnel": "sessionkit.analytics",
+    "seed_usage": "sessionkit.analytics",
+    "stats": "sessionkit.analytics",
+    "turn_latency": "sessionkit.analytics",
+    "user_summary": "sessionkit.analytics",
+    "CompactSummary": "sessionkit.archive",
+    "ExportError": "sessionkit.archive",
+    "ExportSummary": "sessionkit.archive",
+    "compact": "sessionkit.archive",
+    "export": "sessionkit.archive",
+    "restore": "sessionkit.archive",
+    "DatasetError": "sessionkit.exceptions",
+    "DatasetExistsError": "sessionkit.exceptions",
+    "DatasetLockedError": "sessionkit.exceptions",
+    "PrivacyError": "sessionkit.exceptions",
+    "SessionFormatError": "sessionkit.exceptions",
+    "SessionkitError": "sessionkit.exceptions",
+    "SessionkitWarning": "sessionkit.exceptions",
+    "SourceNotFoundError": "sessionkit.exceptions",
+    "load_ipython_extension": "sessionkit.magic",
+    "AgentResponse": "sessionkit.model",
+    "Session": "sessionkit.model",
+    "UserMessage": "sessionkit.model",
+    "list_session_files": "sessionkit.oxios",
+    "read_session": "sessionkit.oxios",
+    "read_sessions": "sessionkit.oxios",
+    "write_sessions": "sessionkit.oxios",
+    "plot_activity": "sessionkit.plot",
+    "plot_evaluation_rates": "sessionkit.plot",
+    "plot_exchange_histogram": "sessionkit.plot",
+    "plot_persona_usage": "sessionkit.plot",
+    "plot_phase_funnel": "sessionkit.plot",
+    "plot_seed_usage": "sessionkit.plot",
+    "plot_turn_latency": "sessionkit.plot",
+    "Privacy": "sessionkit.privacy",
+    "connect": "sessionkit.query",
+    "write_report": "sessionkit.report",
+    "read_parquet": "sessionkit.storage",
+    "scan_parquet": "sessionkit.storage",
+    "write_parquet": "sessionkit.storage",
+    "MESSAGES_SCHEMA": "sessionkit.tables",
+    "METADATA_SCHEMA": "sessionkit.tables",
+    "RESPONSES_SCHEMA": "sessionkit.tables",
+    "SESSIONS_SCHEMA": "sessionkit.tables",
+    "SessionTables": "sessionkit.tables",
+    "to_tables": "sessionkit.tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'sessionkit' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 
@@ -69,6 +149,7 @@ __all__ = [
     "RESPONSES_SCHEMA",
     "SESSIONS_SCHEMA",
     "AgentResponse",
+    "CompactSummary",
     "DatasetError",
     "DatasetExistsError",
     "DatasetLockedError",
@@ -86,6 +167,7 @@ __all__ = [
     "UserMessage",
     "__version__",
     "activity",
+    "compact",
     "connect",
     "evaluation_rates",
     "exchange_counts",

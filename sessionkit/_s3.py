@@ -219,7 +219,7 @@ class S3Lock:
             holder = "another process"
         if not (self.break_lock or age > self.ttl):
             msg = (
-                f"{self.location.uri}: another export is writing this dataset ({holder}, lock refreshed {age:.0f} s ago). "
+                f"{self.location.uri}: another sessionkit process is writing this dataset ({holder}, lock refreshed {age:.0f} s ago). "
                 f"Hint: wait for it to finish; if that writer died, its lock goes stale {self.ttl:.0f} s after its last "
                 "refresh, or run with --break-lock"
             )

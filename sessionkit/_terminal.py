@@ -4,13 +4,15 @@
 columns left out in the middle when they do not all fit (the footer says which), the first and
 last rows when there are too many. Numbers, booleans and times are never cut, so a timestamp
 keeps its nine digits and a count is never shortened: such a column is shown whole or not at
-all. ``markdown`` gives every value whole, as a GitHub-flavoured Markdown table.
+all (unless it alone is wider than the terminal). ``markdown`` gives every value whole, as a
+GitHub-flavoured Markdown table.
 
 Both show text through ``visible``: control characters (escape sequences included), bidi
 overrides and isolates, other invisible format characters and line separators become visible
 escapes such as ``\\n`` and ``\\u202e``, so data and file names cannot move the cursor, recolour
-or retitle the terminal, or reorder what is shown (Trojan Source). CSV and JSON output does not
-come through here: it stays exact.
+or retitle the terminal, or reorder what is shown (Trojan Source). ``json_visible`` writes
+the same characters in JSON text as ``\\uXXXX`` escapes, which parse back to the very same
+values; CSV does not come through here and stays byte-exact.
 """
 
 from __future__ import annotations

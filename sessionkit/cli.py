@@ -147,6 +147,12 @@ def cli() -> None:
 )
 @click.option("--drop-metadata-keys", "drop", default="", help="Metadata keys to drop, separated by commas.")
 @click.option(
+    "--partition-by",
+    type=click.Choice(["none", "month", "day"]),
+    default=None,
+    help="For a new dataset: Hive-style folders by month or day of the sessions' creation (default none); an existing dataset keeps its own.",
+)
+@click.option(
     "--break-lock",
     is_flag=True,
     help="On s3://, take over the writer's lock of a writer known to be dead (it goes stale by itself after 2 minutes).",
@@ -162,6 +168,7 @@ def export(
     redact: str,
     allow: Path | None,
     drop: str,
+    partition_by: str | None,
     break_lock: bool,
     quiet: bool,
 ) -> None:
@@ -182,7 +189,14 @@ def export(
     with _progress("export", quiet=quiet) as update:
         try:
             summary = run_export(
-                src, out, jobs=jobs, strict=strict, privacy=privacy, progress=update, break_lock=break_lock
+                src,
+                out,
+                jobs=jobs,
+                strict=strict,
+                privacy=privacy,
+                partition_by=partition_by,
+                progress=update,
+                break_lock=break_lock,
             )
         except ExportError as err:
             if not quiet and err.summary is not None:
@@ -263,6 +277,60 @@ def restore(dataset: Path | str, dest: Path, overwrite: bool, jobs: int | None, 
             click.echo(_safe(f"warning: {warning.message}"), err=True)
         else:
             warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A size option: bytes, or text like 256MB or 1GiB."""
+    if value is None:
+        return None
+    from sessionkit._layout import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+@cli.command()
+@click.argument("out", type=DATASET)
+@click.option(
+    "--target-size",
+    callback=_size,
+    default=None,
+    help="The size of the files to make, e.g. 256MB or 1GiB (default: the dataset's own, 256 MiB unless set before).",
+)
+@click.option(
+    "--partition-by",
+    type=click.Choice(["none", "month", "day"]),
+    default=None,
+    help="Rewrite the dataset with this partitioning (default: its own; none for a dataset of sessionkit 0.1).",
+)
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Threads (default: all cores).")
+@click.option(
+    "--break-lock",
+    is_flag=True,
+    help="On s3://, take over the writer's lock of a writer known to be dead (it goes stale by itself after 2 minutes).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
+def compact(
+    out: Path | str, target_size: int | None, partition_by: str | None, jobs: int | None, break_lock: bool, quiet: bool
+) -> None:
+    """Rewrite the small files of dataset OUT into large ones, as one new version.
+
+    In every table, the files below the target size are merged into files of that size, their
+    rows ordered by the sessions' creation time; readers see the old version or the new one.
+    With --partition-by, or on a dataset made by sessionkit 0.1 (one folder per day), every
+    file is rewritten into the new layout. `sessionkit export` compacts by itself, a little at a
+    time, as small files pile up.
+    """
+    from sessionkit.archive import compact as run_compact
+
+    with _progress("compact", quiet=quiet, unit="table") as update:
+        summary = run_compact(
+            out, target_size=target_size, partition_by=partition_by, jobs=jobs, progress=update, break_lock=break_lock
+        )
+    if not quiet:
+        click.echo(summary.line())
 
 
 @cli.command()
@@ -355,7 +423,8 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
     from sessionkit.analytics import stats as totals
     from sessionkit.query import connect
 
-    con = connect(dataset)
+    con = connect(dataset, read_only=False)  # sessionkit's own queries: DuckDB reads the files itself
+    con.execute("SET enable_progress_bar = false")  # a terminal: DuckDB takes the setting
     try:
         frame = totals(con)
         row = _with_nanoseconds(frame)

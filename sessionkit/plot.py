@@ -3,24 +3,30 @@
 Each ``plot_<helper>`` takes the helper's frame (or any ``data`` the helper takes), draws on
 ``ax`` (a new figure when None), labels the axes with their units, and returns the ``Axes``;
 it never calls ``plt.show()``. Charts of seeds and personas keep the ``top`` largest and put
-the rest in one "other" bar, so they stay readable with many of them. Labels taken from the
+the rest in one "other" bar, so they stay readable with many of them. Titles and axis labels
+are fitted to the figure as it is when the chart is drawn: one that would stick out of it is
+wrapped onto more lines (or, failing that, set smaller). Labels taken from the
 data are shown literally: ``$`` does not start math, and characters the font lacks (or
 invisible controls such as bidi overrides) are shown as ``\\uXXXX``.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import textwrap
 import unicodedata
+from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import polars as pl
     from matplotlib.axes import Axes
 
 __all__ = [
+    "fit_texts",
     "plot_activity",
     "plot_evaluation_rates",
     "plot_exchange_histogram",
@@ -43,6 +49,73 @@ def _axes(ax: Axes | None, size: tuple[float, float] = (7.0, 4.5)) -> Axes:
 
     _, ax = plt.subplots(figsize=size, layout="constrained")
     return ax
+
+
+_Plot = TypeVar("_Plot", bound=Callable[..., Any])
+_MARGIN_PX = 2.0
+_SMALLEST_FONT = 6.0
+
+
+def _fitted(plot: _Plot) -> _Plot:
+    """Decorate a ``plot_*`` function: fit the titles and labels of the figure it drew on."""
+
+    @functools.wraps(plot)
+    def fitted(*args: Any, **kwargs: Any) -> Axes:
+        ax = plot(*args, **kwargs)
+        fit_texts(ax.figure)
+        return ax
+
+    return fitted  # type: ignore[return-value]
+
+
+def fit_texts(figure: Any) -> None:
+    """Wrap the titles and axis labels of ``figure``'s axes that would stick out of it (see ``_wrap``).
+
+    The figure is laid out first (its layout engine moves the axes to make room for tick
+    labels), so each title and x label is fitted to the room on either side of its axes'
+    centre, and each y label to the room above and below it.
+    """
+    figure.draw_without_rendering()
+    frame = figure.bbox
+    for ax in figure.axes:
+        if not ax.get_visible():
+            continue
+        box = ax.get_window_extent()
+        across = 2 * min((box.x0 + box.x1) / 2 - frame.x0, frame.x1 - (box.x0 + box.x1) / 2) - 2 * _MARGIN_PX
+        down = 2 * min((box.y0 + box.y1) / 2 - frame.y0, frame.y1 - (box.y0 + box.y1) / 2) - 2 * _MARGIN_PX
+        for text, room, along in ((ax.title, across, "width"), (ax.xaxis.label, across, "width")):
+            _wrap(text, room, along)
+        _wrap(ax.yaxis.label, down, "height")
+
+
+def _wrap(text: Any, room: float, along: str) -> None:
+    """Wrap ``text`` onto as few (and as even) lines as fit in ``room`` pixels, at most three;
+    failing that, set it smaller, down to 6 points; failing that, cut it with "…"."""
+    content = text.get_text()
+    if not content or room <= 0 or not text.get_visible():
+        return
+
+    def size() -> float:
+        return getattr(text.get_window_extent(), along)
+
+    if size() <= room:
+        return
+    single = " ".join(content.split("\n"))
+    fits: list[str] | None = None
+    for width in range(len(single) - 1, 0, -1):
+        lines = textwrap.wrap(single, width, break_long_words=False, break_on_hyphens=False)
+        if len(lines) > (len(fits) if fits else 3):
+            break  # the fewest lines found; narrower still, with as many lines, balances them
+        text.set_text("\n".join(lines))
+        if fits or size() <= room:
+            fits = lines
+    if fits:
+        text.set_text("\n".join(fits))
+        return
+    while size() > room and text.get_fontsize() > _SMALLEST_FONT:
+        text.set_fontsize(text.get_fontsize() - 0.5)
+    while size() > room and len(text.get_text()) > 1:  # the last resort: cut it
+        text.set_text(text.get_text()[:-2] + "…")
 
 
 def _as_frame(data: Any, helper: Any, **options: Any) -> pl.DataFrame:
@@ -120,6 +193,7 @@ def _usage_frame(frame: pl.DataFrame, subject: str, by: str) -> pl.DataFrame:
     return frame.group_by(subject).agg(pl.col(by).sum())
 
 
+@_fitted
 def plot_seed_usage(data: Any, *, by: str = "sessions", top: int = 15, ax: Axes | None = None) -> Axes:
     """Bar chart of the most used seeds (``by`` = ``"sessions"``, ``"responses"`` or ``"users"``).
 
@@ -140,6 +214,7 @@ def plot_seed_usage(data: Any, *, by: str = "sessions", top: int = 15, ax: Axes 
     return _barh(_axes(ax), labels, values, f"{by} (count)", f"Seed usage: {by} per seed")
 
 
+@_fitted
 def plot_persona_usage(data: Any, *, by: str = "sessions", top: int = 15, ax: Axes | None = None) -> Axes:
     """Bar chart of persona use (``by`` = ``"sessions"``, ``"users"`` or ``"exchanges"``).
 
@@ -157,6 +232,7 @@ def plot_persona_usage(data: Any, *, by: str = "sessions", top: int = 15, ax: Ax
     return _barh(_axes(ax), labels, values, f"{by} (count)", f"Persona usage: {by} per persona")
 
 
+@_fitted
 def plot_exchange_histogram(data: Any, *, ax: Axes | None = None) -> Axes:
     """Bar chart of conversation length: sessions per exchange count.
 
@@ -194,6 +270,7 @@ def _one_group(frame: pl.DataFrame, first: str, plot: str) -> pl.DataFrame:
     return frame.drop(group)
 
 
+@_fitted
 def plot_phase_funnel(data: Any, *, measure: str = "sessions", ax: Axes | None = None) -> Axes:
     """Funnel of the oxios phases: how many sessions (or responses) got at least this far.
 
@@ -250,6 +327,7 @@ def wilson(passed: int, failed: int) -> tuple[float, float, float] | None:
     return p, low, high
 
 
+@_fitted
 def plot_evaluation_rates(data: Any, *, by: str = "seed", top: int = 20, ax: Axes | None = None) -> Axes:
     """Pass rates with their 95% Wilson intervals as error bars.
 
@@ -342,6 +420,7 @@ def _latencies(data: Any, by: str | None) -> pl.DataFrame:
     )
 
 
+@_fitted
 def plot_turn_latency(
     data: Any, *, kind: str = "cdf", by: str | None = None, top: int = 6, ax: Axes | None = None
 ) -> Axes:
@@ -454,6 +533,27 @@ def _period_unit(frame: pl.DataFrame, default: str) -> str:
     return "day"
 
 
+#: Columns of ``activity`` counted in sessions and users (tens) and in turns (hundreds): each
+#: kind gets a panel of its own, so that neither is a flat line at the bottom of the other's scale.
+_ACTIVITY_PANELS = (("sessions", "active_users"), ("messages", "responses"))
+_ACTIVITY_COLOURS = {"sessions": _BLUE, "active_users": _GREEN, "messages": "#8172B3", "responses": _RED}
+
+
+def _panels(ax: Axes, count: int) -> tuple[list[Axes], bool]:
+    """``ax`` and ``count - 1`` more panels stacked below it in the space ``ax`` had, sharing its
+    x axis; for axes placed by hand (no grid to split), a second y axis on the right instead.
+    Also whether the panels are stacked."""
+    spec = ax.get_subplotspec()
+    if count == 1:
+        return [ax], False
+    if spec is None:
+        return [ax, ax.twinx()], False
+    grid = spec.subgridspec(count, 1, hspace=0.08)
+    ax.set_subplotspec(grid[0])
+    return [ax, *(ax.figure.add_subplot(grid[i], sharex=ax) for i in range(1, count))], True
+
+
+@_fitted
 def plot_activity(
     data: Any,
     *,
@@ -462,6 +562,11 @@ def plot_activity(
     ax: Axes | None = None,
 ) -> Axes:
     """Activity over time: one line per column of ``activity`` (sessions, users, messages, responses).
+
+    Sessions and active users (tens a day) and messages and responses (hundreds) are drawn in
+    two panels stacked in the space of ``ax``, sharing the time axis, each with a scale of its
+    own; the returned ``Axes`` is the top one (``ax.figure.axes`` holds both). With columns of
+    one kind only, there is one panel.
 
     Example:
         >>> import sessionkit as sk
@@ -479,14 +584,31 @@ def plot_activity(
     if unknown:
         msg = f"plot_activity: no column {unknown[0]!r}; the columns are sessions, active_users, messages, responses"
         raise ValueError(msg)
-    ax = _axes(ax)
+    groups = [[c for c in kind if c in columns] for kind in _ACTIVITY_PANELS]
+    groups = [g for g in groups if g] + [[c for c in columns if not any(c in k for k in _ACTIVITY_PANELS)]]
+    groups = [g for g in groups if g]
+    top = _axes(ax, (7.0, 5.5) if len(groups) > 1 else (7.0, 4.5))
+    panels, stacked = _panels(top, len(groups))
     periods = frame["period"].to_list()
-    for column in columns:
-        ax.plot(periods, frame[column].to_list(), marker="o", markersize=2, linewidth=1, label=column.replace("_", " "))
-    ax.set_ylabel(f"count per {unit}")
-    ax.set_xlabel(f"{unit} (UTC)")
-    ax.set_ylim(bottom=0)
-    _date_axis(ax)
-    ax.legend(fontsize=8)
-    ax.set_title(f"Activity per {unit}")
-    return ax
+    for i, (panel, group) in enumerate(zip(panels, groups, strict=True)):
+        for column in group:
+            panel.plot(
+                periods,
+                frame[column].to_list(),
+                marker="o",
+                markersize=2,
+                linewidth=1,
+                label=column.replace("_", " "),
+                color=_ACTIVITY_COLOURS.get(column),
+            )
+        panel.set_ylabel(f"count per {unit}")
+        highest = max((v for c in group for v in frame[c].to_list() if v is not None), default=0)
+        panel.set_ylim(0, max(highest, 1) * 1.3)  # room above the lines for the legend
+        panel.legend(fontsize=8, loc="upper left" if stacked or i == 0 else "upper right", ncols=len(group))
+    if stacked:
+        for panel in panels[:-1]:
+            panel.tick_params(labelbottom=False)
+    panels[-1].set_xlabel(f"{unit} (UTC)")
+    _date_axis(panels[-1])
+    top.set_title(f"Activity per {unit}")
+    return top

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Union
 
 from sessionkit.exceptions import PrivacyError
-from sessionkit.storage import check_dataset, open_dataset, table_glob
+from sessionkit.storage import open_dataset
 from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables, empty_table
 
 if TYPE_CHECKING:
@@ -137,11 +137,12 @@ def connect(
                 _view(con, name, empty_table(SCHEMAS[name]))
             elif read_only or snapshot.filesystem is not None:  # S3: through pyarrow, no DuckDB extension
                 _view(con, name, snapshot.dataset(name))
-            else:
-                folder = check_dataset(data)
-                source = f"read_parquet({sql_string(table_glob(folder, name))}, union_by_name = true)"
+            else:  # the very files of the version resolved, read by DuckDB itself
+                listed = ", ".join(sql_string(path) for path in files)
                 columns = ", ".join(field.name for field in SCHEMAS[name])
-                con.execute(f"CREATE VIEW {name} AS SELECT {columns} FROM {source}")
+                con.execute(
+                    f"CREATE VIEW {name} AS SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
+                )
     else:
         msg = f"connect takes SessionTables, a dataset folder or a DuckDB connection, got {type(data).__name__}"
         raise TypeError(msg)

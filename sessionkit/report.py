@@ -60,7 +60,7 @@ def _svg(draw: Callable[[Axes], Any], size: tuple[float, float] = (7.0, 4.2)) ->
     buffer = io.BytesIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    title = ax.get_title()
+    title = " ".join(ax.get_title().split())  # one line, however the chart wrapped it
     return f'<img alt="{escape(title)}" src="data:image/svg+xml;base64,{data}">'
 
 
@@ -149,7 +149,7 @@ def report_html(
     from sessionkit.analytics._census import get_session
     from sessionkit.analytics._common import connection
 
-    with connection(data) as con:
+    with connection(data, own_sql=True) as con:
         totals = a.stats(con)
         histogram = a.exchange_histogram(con)
         seeds = a.seed_usage(con)

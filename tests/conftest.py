@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sessionkit.storage import by_created_date
-from sessionkit.tables import SessionTables, take_sessions
+from sessionkit.tables import SessionTables, cluster_order, take_sessions
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -46,11 +45,11 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return out
 
 
-def in_partition_order(tables: SessionTables) -> SessionTables:
-    """``tables`` in the order a dataset holds them: grouped by creation date (the Hive
-    partitions), in their own order within a date."""
-    rows = [i for _, group in by_created_date(tables.sessions, "") for i in group]
-    return take_sessions(tables, rows)
+def in_cluster_order(tables: SessionTables) -> SessionTables:
+    """``tables`` in the order a dataset's file holds them: by the sessions' creation time,
+    then session id, then position."""
+    order = cluster_order(dict(tables.items()))
+    return SessionTables(**{name: table.take(order[name][0]) for name, table in tables.items()})
 
 
 def by_session_id(tables: SessionTables) -> SessionTables:

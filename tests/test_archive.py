@@ -32,9 +32,9 @@ def _without_run(path: Path, out: Path) -> str:
     return re.sub(r"part-[0-9T]+-[0-9a-f]+-", "part-RUN-", path.relative_to(out).as_posix())
 
 
-def _keys(out: Path) -> list[str]:
-    """The part keys of a dataset, ``created_date=.../part-….parquet``."""
-    return sorted(p.relative_to(out / "sessions").as_posix() for p in (out / "sessions").rglob("*.parquet"))
+def _files(out: Path, name: str) -> list[Path]:
+    """The Parquet files of one table of a dataset."""
+    return sorted((out / name).rglob("*.parquet"))
 
 
 def test_export_equals_the_model_path(exported: dict[str, Path], fixture_name: str) -> None:
@@ -44,7 +44,10 @@ def test_export_equals_the_model_path(exported: dict[str, Path], fixture_name: s
 def test_parallel_streaming_export_equals_the_serial_one(tmp_path: Path) -> None:
     serial = export(FIXTURES / "oxios-v1", tmp_path / "serial", jobs=1)
     parallel = export(FIXTURES / "oxios-v1", tmp_path / "parallel", jobs=2, files_per_part=70, row_group_rows=50)
-    assert parallel.jobs == 2 and parallel.parts_written == len(_keys(tmp_path / "parallel"))
+    assert parallel.jobs == 2 and parallel.files_written == sum(
+        len(_files(tmp_path / "parallel", n)) for n in TABLE_NAMES
+    )
+    assert serial.files_written == len(TABLE_NAMES)  # one worker: one file per table
     _same_tables(read_parquet(tmp_path / "serial"), read_parquet(tmp_path / "parallel"))
     assert (serial.sessions, serial.messages, serial.responses) == (
         parallel.sessions,
@@ -54,14 +57,13 @@ def test_parallel_streaming_export_equals_the_serial_one(tmp_path: Path) -> None
 
 
 def test_row_groups_stay_bounded(tmp_path: Path) -> None:
-    # 2,400 generated sessions over 120 days: 20 a day, so a day's file of a part of 1,200
-    # files holds some 200 messages, more than one row group of 100
+    # 2,400 generated sessions, 1,200 files' rows to a file: two files per table
     source = write_demo_state(tmp_path / "state", 2400)
     summary = export(source, tmp_path / "out", jobs=1, files_per_part=1200, row_group_rows=100)
-    assert summary.parts_written == len(_keys(tmp_path / "out"))
+    assert summary.files_written == 2 * len(TABLE_NAMES)
     for name in TABLE_NAMES:
-        files = sorted((tmp_path / "out" / name).rglob("*.parquet"))
-        assert len(files) == summary.parts_written
+        files = _files(tmp_path / "out", name)
+        assert len(files) == 2
         sizes = []
         for file in files:
             meta = pq.ParquetFile(file).metadata
@@ -175,18 +177,26 @@ def test_export_progress_reaches_the_file_count(tmp_path: Path) -> None:
     assert seen == sorted(seen) and seen[-1] == (300, 300) and len(seen) == 5
 
 
-def test_the_output_does_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
-    export(FIXTURES / "oxios-v2", tmp_path / "one", jobs=1, files_per_part=32, row_group_rows=64)
-    export(FIXTURES / "oxios-v2", tmp_path / "two", jobs=2, files_per_part=32, row_group_rows=64)
-    for name in TABLE_NAMES:
-        one = sorted((tmp_path / "one" / name).rglob("*.parquet"))
-        two = sorted((tmp_path / "two" / name).rglob("*.parquet"))
-        # the same files, but for the run id in their names
-        assert [_without_run(p, tmp_path / "one") for p in one] == [_without_run(p, tmp_path / "two") for p in two]
-        assert len(one) > 5
-        for a, b in zip(one, two, strict=True):
-            assert pq.read_table(a).equals(pq.read_table(b))
-            assert pq.ParquetFile(a).metadata.num_row_groups == pq.ParquetFile(b).metadata.num_row_groups
+def test_the_tables_do_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
+    one = export(FIXTURES / "oxios-v2", tmp_path / "one", jobs=1, files_per_part=32, row_group_rows=64)
+    two = export(FIXTURES / "oxios-v2", tmp_path / "two", jobs=2, files_per_part=32, row_group_rows=64)
+    _same_tables(read_parquet(tmp_path / "one"), read_parquet(tmp_path / "two"))
+    for name in TABLE_NAMES:  # each worker cuts its share after 32 files' rows: 150 = 5 x 32, 75 = 3 x 32
+        assert (len(_files(tmp_path / "one", name)), len(_files(tmp_path / "two", name))) == (5, 6)
+    assert (one.jobs, two.jobs) == (1, 2)
+
+
+def test_a_worker_writes_one_file_per_table_and_run(tmp_path: Path) -> None:
+    src = tmp_path / "sessions"
+    src.mkdir()
+    files = fixture_files()
+    for runs, chunk in enumerate((files[:200], files[200:400], files[400:]), start=1):
+        for path in chunk:
+            shutil.copy(path, src / path.name)
+        summary = export(src, tmp_path / "out", jobs=2, files_per_part=None)
+        for name in TABLE_NAMES:  # at most one file per worker and run (metadata: not in every run)
+            assert 1 <= len(_files(tmp_path / "out", name)) <= 2 * runs, name
+        assert summary.files_written <= 2 * len(TABLE_NAMES)
 
 
 def test_workers_see_the_environment_as_it_is_now(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -244,3 +245,17 @@ def test_data_and_file_names_cannot_act_on_the_terminal(tmp_path: Path, capsys: 
     assert json.loads(out) == [{"user_content": f"hello{TRAPS}\nsecond line"}]
     code, out, _ = run(capsys, "errors", ds, "--format", "json")
     assert json.loads(out)[0]["file"].endswith(f"bad{TRAPS}.json")
+
+
+def test_timestamps_print_in_utc_whatever_the_machine_zone(exported: dict[str, Path]) -> None:
+    # DuckDB labels TIMESTAMPTZ results with the machine's zone; the instant must still print as UTC.
+    query = "SELECT timestamp, timestamp + INTERVAL 1 HOUR AS later FROM messages ORDER BY session_id, seq LIMIT 1"
+    for fmt in ("csv", "table"):
+        done = subprocess.run(
+            [sys.executable, "-m", "sessionkit", "sql", str(exported["oxios-v1"]), query, "--format", fmt],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "TZ": "Asia/Tokyo"},
+        )
+        assert "2026-06-03T17:26:17.743926847Z" in done.stdout and "2026-06-03T18:26:17.743926847Z" in done.stdout

@@ -72,7 +72,7 @@ def test_a_second_run_reads_nothing_and_changes_nothing(tmp_path: Path) -> None:
     before = _contents(tmp_path / "out")
     second = export(src, tmp_path / "out", jobs=1, files_per_part=40)
     assert (second.exported, second.unchanged, second.bytes_read) == (0, 150, 0)
-    assert second.parts_kept == first.parts_written and second.parts_rewritten == 0
+    assert second.files_kept == first.files_written and (second.files_rewritten, second.files_written) == (0, 0)
     assert _contents(tmp_path / "out") == before
     assert [r["exported"] for r in runs(tmp_path / "out").to_pylist()] == [150, 0]
 
@@ -200,7 +200,7 @@ def test_the_second_writer_fails_at_once(tmp_path: Path) -> None:
     export(src, tmp_path / "out", jobs=1)
     with writer_lock(tmp_path / "out"):
         started = time.perf_counter()
-        with pytest.raises(DatasetLockedError, match="another export is writing this dataset"):
+        with pytest.raises(DatasetLockedError, match="is writing this dataset"):
             export(src, tmp_path / "out", jobs=1)
         assert time.perf_counter() - started < 5
     assert export(src, tmp_path / "out", jobs=1).unchanged == 1
@@ -235,7 +235,7 @@ def test_two_exports_at_once_never_interleave(tmp_path: Path) -> None:
     codes = sorted(r[2] for r in results)
     assert codes[0] == 0
     if codes[1] != 0:
-        assert any("another export is writing this dataset" in r[1] for r in results)
+        assert any("is writing this dataset" in r[1] for r in results)
     assert len(_contents(tmp_path / "out")) == 400
 
 

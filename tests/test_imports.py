@@ -36,3 +36,22 @@ def test_public_names_are_documented() -> None:
         obj = getattr(sessionkit, name)
         if callable(obj) or isinstance(obj, type):
             assert (obj.__doc__ or "").strip(), f"{name} has no docstring"
+
+
+def test_the_command_line_starts_without_arrow() -> None:
+    # `sessionkit --help` and every command's parsing import click and little else; each command
+    # imports what it needs when it runs
+    code = (
+        "import sys\nfrom sessionkit.cli import main\nmain(['--help'])\n"
+        "print('LOADED=' + ','.join(m for m in ('pyarrow', 'numpy', 'msgspec', *"
+        f"{HEAVY!r}) if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "LOADED="
+
+
+def test_every_public_name_is_there() -> None:
+    import sessionkit
+
+    assert all(getattr(sessionkit, name) is not None for name in sessionkit.__all__)
+    assert set(sessionkit.__all__) <= set(dir(sessionkit))

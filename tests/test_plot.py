@@ -233,16 +233,35 @@ def test_turn_latency_goes_logarithmic_for_wide_ranges(exported: dict[str, Path]
 def test_activity(quality: object) -> None:
     ax = plot.plot_activity(quality, every="1mo")
     frame = activity(quality, every="1mo")
-    assert [line.get_label() for line in ax.lines] == ["sessions", "active users", "messages", "responses"]
-    for line, column in zip(ax.lines, ["sessions", "active_users", "messages", "responses"], strict=True):
+    top, bottom = ax.figure.axes
+    assert top is ax and ax.get_title() == "Activity per month"
+    assert [line.get_label() for line in top.lines] == ["sessions", "active users"]
+    assert [line.get_label() for line in bottom.lines] == ["messages", "responses"]
+    for line, column in zip(
+        [*top.lines, *bottom.lines], ["sessions", "active_users", "messages", "responses"], strict=True
+    ):
         assert list(line.get_ydata()) == frame[column].to_list()
-    assert ax.get_ylabel() == "count per month"
+    assert top.get_ylabel() == bottom.get_ylabel() == "count per month" and bottom.get_xlabel() == "month (UTC)"
+    assert top.get_shared_x_axes().joined(top, bottom)
     weekly = plot.plot_activity(activity(quality, every="1w"), columns=("messages",))
-    assert weekly.get_ylabel() == "count per week"  # read from the frame's dates
+    assert len(weekly.figure.axes) == 1 and weekly.get_ylabel() == "count per week"  # read from the frame's dates
     assert list(weekly.lines[0].get_ydata()) == [0, 1, 4, 1]
     with pytest.raises(ValueError, match="no column 'users'"):
         plot.plot_activity(quality, columns=("users",))
     _png_without_warnings(ax)
+
+
+def test_activity_gives_each_scale_its_own_panel(exported: dict[str, Path]) -> None:
+    ax = plot.plot_activity(exported["oxios-v1"], every="1w")
+    top, bottom = ax.figure.axes
+    highest = [max(max(line.get_ydata()) for line in panel.lines) for panel in (top, bottom)]
+    assert highest[1] > 3 * highest[0]  # messages and responses are many times the sessions and users
+    for panel, most in zip((top, bottom), highest, strict=True):
+        low, high = panel.get_ylim()
+        assert low == 0 and most <= high <= 1.5 * most  # each panel scaled to its own lines
+    assert bottom.get_position().y1 <= top.get_position().y0  # stacked, in the space of one Axes
+    placed = plt.figure().add_axes((0.1, 0.1, 0.8, 0.8))  # no grid to split: a second y axis instead
+    assert plot.plot_activity(exported["oxios-v1"], ax=placed) is placed and len(placed.figure.axes) == 2
 
 
 def test_every_chart_draws_on_the_axes_given(quality: object) -> None:
@@ -259,7 +278,7 @@ def test_every_chart_draws_on_the_axes_given(quality: object) -> None:
     for chart, ax in zip(charts, axes, strict=True):
         assert chart(quality, ax=ax) is ax
         assert ax.get_title() and (ax.get_xlabel() or ax.get_ylabel())
-    assert len(fig.axes) == len(charts)
+    assert len(fig.axes) == len(charts) + 1  # the activity chart's second panel
 
 
 def test_charts_of_the_fixtures_render_cleanly(exported: dict[str, Path]) -> None:
@@ -300,3 +319,29 @@ def test_charts_of_no_data_draw_without_warnings() -> None:
         warnings.simplefilter("error")
         ax = plot.plot_turn_latency(turn_latency(empty))
     assert [t.get_text() for t in ax.texts] == ["no data"]
+
+
+def test_titles_and_labels_are_wrapped_to_fit_the_figure() -> None:
+    fig = plt.figure(figsize=(3, 2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.set_title("Evaluation pass rate per seed; 13 without evaluations not shown")
+    ax.set_xlabel("pass rate (% of evaluated responses, 95% Wilson interval)")
+    ax.set_ylabel("a_single_word_too_long_for_this_axis")
+    plot.fit_texts(fig)
+    fig.canvas.draw()
+    assert ax.get_title().count("\n") in (1, 2) and "\n" in ax.get_xlabel()
+    assert ax.yaxis.label.get_fontsize() < 10 and ax.get_ylabel() == "a_single_word_too_long_for_this_axis"
+    tiny = plt.figure(figsize=(1, 1)).add_subplot()
+    tiny.set_title("a_single_word_far_too_long_for_any_small_figure")
+    plot.fit_texts(tiny.figure)
+    assert tiny.get_title().endswith("…") and tiny.title.get_window_extent().width <= tiny.figure.bbox.width
+    frame = fig.bbox
+    for text in (ax.title, ax.xaxis.label, ax.yaxis.label):
+        box = text.get_window_extent()
+        assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1 and frame.y0 - 1 <= box.y0 and box.y1 <= frame.y1 + 1
+    lines = ax.get_title().split("\n")
+    assert max(map(len, lines)) - min(map(len, lines)) < 20  # balanced, not one word left over
+    short = plt.figure(figsize=(7, 4)).add_subplot()
+    short.set_title("Activity per week")
+    plot.fit_texts(short.figure)
+    assert short.get_title() == "Activity per week"  # what fits is left alone

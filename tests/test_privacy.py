@@ -17,7 +17,7 @@ from pathlib import Path
 import msgspec
 import pyarrow as pa
 import pytest
-from conftest import FIXTURE_NAMES, FIXTURES, in_partition_order
+from conftest import FIXTURE_NAMES, FIXTURES, in_cluster_order
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -497,7 +497,7 @@ def _pseudonyms(clear: SessionTables, result: SessionTables, *, read_back: bool 
     """Old id -> new id, users and sessions, from the rows of the sessions table; ``read_back``:
     ``result`` was read from a dataset, which holds the rows in partition order."""
     if read_back:
-        clear = in_partition_order(clear)
+        clear = in_cluster_order(clear)
     mapping = dict(zip(clear.sessions["user_id"].to_pylist(), result.sessions["user_id"].to_pylist(), strict=True))
     mapping.update(
         zip(clear.sessions["session_id"].to_pylist(), result.sessions["session_id"].to_pylist(), strict=True)
@@ -530,7 +530,7 @@ def test_references_to_sessions_follow_their_pseudonyms(
 ) -> None:
     tables, back = clear["oxios-v2"], read_parquet(private["oxios-v2"])
     rename = _pseudonyms(tables, back)
-    tables = in_partition_order(tables)  # row by row as the dataset holds them
+    tables = in_cluster_order(tables)  # row by row as the dataset holds them
     for old, new in zip(
         tables.responses["response_session_id"].to_pylist(),
         back.responses["response_session_id"].to_pylist(),

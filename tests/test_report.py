@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, oracle
+from conftest import FIXTURES, ROOT, oracle
 
 from sessionkit.cli import main
 from sessionkit.model import AgentResponse, Session, UserMessage
@@ -221,3 +221,47 @@ def test_report_command(exported: dict[str, Path], tmp_path: Path, capsys: pytes
     assert "no session with id 'no-such-id'" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing"), str(out)]) == 1
     assert main(["--help"]) == 0 and "report" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["sample", "oxios-edge", "empty"])
+def test_titles_and_labels_fit_every_chart_of_the_report(
+    name: str, exported: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every chart the report draws, at the size the report draws it: each title, axis label and
+    legend entry inside the figure, and so is everything drawn (the figure's tight box)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    drawn: list[Figure] = []
+    savefig = Figure.savefig
+
+    def keep(figure: Figure, *args: object, **kwargs: object) -> None:
+        drawn.append(figure)
+        savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    data = {"empty": [], "sample": read_sessions(ROOT / "data" / "oxios-sample")}
+    report_html(to_tables(data[name]) if name in data else exported[name])
+    assert len(drawn) == 8
+    for figure in drawn:
+        FigureCanvasAgg(figure).draw()
+        renderer = figure.canvas.get_renderer()
+        frame = figure.bbox
+        for ax in figure.axes:
+            legend = ax.get_legend()
+            for text in (ax.title, ax.xaxis.label, ax.yaxis.label, *(legend.get_texts() if legend else [])):
+                if not (text.get_visible() and text.get_text()):
+                    continue
+                box = text.get_window_extent(renderer)
+                inside = (
+                    box.x0 >= frame.x0 - 1
+                    and box.x1 <= frame.x1 + 1
+                    and box.y0 >= frame.y0 - 1
+                    and box.y1 <= frame.y1 + 1
+                )
+                assert inside, f"{name}: {text.get_text()!r} sticks out of its {figure.get_size_inches()} in chart"
+        tight = figure.get_tightbbox(renderer)
+        width, height = figure.get_size_inches()
+        assert tight.x0 >= -0.01 and tight.y0 >= -0.01 and tight.x1 <= width + 0.01 and tight.y1 <= height + 0.01, (
+            f"{name}: {drawn.index(figure)}: something is drawn outside the chart ({tight.extents} in a {width} x {height} in figure)"
+        )

@@ -119,10 +119,12 @@ def test_export_read_helpers_and_restore_on_s3(bucket: str, tmp_path: Path) -> N
     local = tmp_path / "local"
     export(FIXTURES / "oxios-v1", local, jobs=1)
     _same(sk.read_parquet(uri), sk.read_parquet(local))
-    # the partitions: every session table file sits under created_date=YYYY-MM-DD/
+    # the layout: one file per table and worker, side by side
     objects = _objects(bucket, "oxios/v1")
     assert objects == _listed(bucket, "oxios/v1")
-    assert all("/created_date=20" in p for p in objects if p.split("/")[3] in TABLE_NAMES)
+    for name in TABLE_NAMES:
+        files = [p for p in objects if p.split("/")[3] == name]
+        assert 1 <= len(files) <= 2 and all(p.count("/") == 4 for p in files), files
     # the helpers, on a locked connection over S3
     con = sk.connect(uri)
     for helper in (sk.seed_usage, sk.persona_usage, sk.turn_latency):  # every helper: test_spark, test_analytics
@@ -159,7 +161,7 @@ def test_incremental_export_on_s3_equals_a_fresh_one(bucket: str, tmp_path: Path
     pruned_id = json.loads(pruned.read_text())["id"]
     pruned.unlink()
     second = export(src, uri, jobs=2)
-    assert second.unchanged == 148 and second.parts_kept > 0 and second.parts_rewritten >= 1
+    assert second.unchanged == 148 and second.files_rewritten >= 1 and second.files_written == len(TABLE_NAMES)
     # equals a fresh export of the same files plus the pruned session, which the archive keeps
     fresh_src = tmp_path / "fresh"
     shutil.copytree(src, fresh_src)
@@ -172,7 +174,7 @@ def test_incremental_export_on_s3_equals_a_fresh_one(bucket: str, tmp_path: Path
     assert runs(uri).num_rows == 2
     # unchanged again: nothing read, nothing uploaded but the run's own tables
     third = export(src, uri, jobs=1)
-    assert third.exported == 0 and third.parts_written == 0
+    assert third.exported == 0 and third.files_written == third.files_rewritten == 0
 
 
 def test_bad_files_are_quarantined_on_s3(bucket: str, tmp_path: Path) -> None:
@@ -196,7 +198,7 @@ def test_a_second_writer_fails_at_once_and_a_stale_lock_is_taken_over(bucket: st
     uri = f"s3://{bucket}/locked"
     location = _s3.S3Location.parse(uri)
     with _s3.S3Lock(location, _s3.client(), run_id="first"):
-        with pytest.raises(DatasetLockedError, match="another export is writing this dataset"):
+        with pytest.raises(DatasetLockedError, match="is writing this dataset"):
             export(FIXTURES / "oxios-v1", uri, jobs=1)
         assert export(FIXTURES / "oxios-v1", uri, jobs=1, break_lock=True).exported == 300
     # a lock that was not refreshed for longer than its time to live is taken over
@@ -216,7 +218,7 @@ def test_two_writers_cannot_publish_the_same_version(bucket: str, tmp_path: Path
     # a writer that read version 0 (nothing) while another published version 1 meanwhile
     with (
         mock.patch.object(_s3, "latest_manifest", return_value=None),
-        pytest.raises(DatasetLockedError, match="another export published version 1"),
+        pytest.raises(DatasetLockedError, match="another writer published version 1"),
     ):
         export(src, uri, jobs=1)
     assert sk.read_parquet(uri).sessions.num_rows == 20  # version 1, untouched
@@ -301,6 +303,37 @@ def test_nodes_take_turns_in_one_dataset_and_skip_their_unchanged_files(bucket: 
         "-".join(p.rsplit("/", 1)[1].split("-")[1:3]) for p in _objects(bucket, "fleet") if "/sessions/" in p
     }
     assert len(runs_in_files) == 2  # each node's files, named by its own run: none overwrote another's
+
+
+def test_compaction_on_s3(bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "sessions"
+    src.mkdir()
+    uri = f"s3://{bucket}/compact"
+    for part in range(3):
+        for path in fixture_files("oxios-v2")[part * 50 : (part + 1) * 50]:
+            shutil.copy(path, src / path.name)
+        export(src, uri, jobs=1)
+    before = sk.read_parquet(uri)
+    assert all(len([p for p in _objects(bucket, "compact") if f"/{name}/" in p]) == 3 for name in TABLE_NAMES)
+    for point in ("compacted", "s3-uploaded", "s3-published"):  # killed: the old version or the new one
+        result = subprocess.run(
+            [sys.executable, "-m", "sessionkit", "compact", uri, "--break-lock"],
+            env={**os.environ, "SESSIONKIT_FAILPOINT": point},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == -9, result.stderr
+        _same(sk.read_parquet(uri), before)
+    summary = sk.compact(uri, break_lock=True)
+    _same(sk.read_parquet(uri), before)
+    objects = _objects(bucket, "compact")
+    assert objects == _listed(bucket, "compact")  # what killed runs uploaded is gone
+    for name in TABLE_NAMES:
+        assert len([p for p in objects if f"/{name}/" in p]) == 1, name
+    assert summary.files_after == dict.fromkeys(TABLE_NAMES, 1)
+    assert export(src, uri, jobs=1).files_written == 0
+    assert restore(uri, tmp_path / "back") == 150
 
 
 def test_a_stale_file_alone_in_its_date_does_not_stick_an_s3_dataset(bucket: str, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import FIXTURE_NAMES, fixture_files
+from conftest import FIXTURE_NAMES, FIXTURES, fixture_files
 from crafted import quality_sessions
 from polars.testing import assert_frame_equal
 
@@ -171,23 +171,34 @@ def test_views_hold_duckdbs_rows_and_exact_nanoseconds(spark: object, source: Sp
     assert_frame_equal(got.sort("session_id", "seq"), want.sort("session_id", "seq"), check_exact=True)
 
 
-def test_sparks_own_reader_takes_the_documented_layout(spark: object, dataset: Path) -> None:
-    """Without sessionkit, as the README says: nanoseconds as BIGINT, created_date from the paths."""
+@pytest.mark.parametrize("partition_by", ["none", "day"])
+def test_sparks_own_reader_takes_the_documented_layout(
+    spark: object, tmp_path_factory: pytest.TempPathFactory, partition_by: str
+) -> None:
+    """Without sessionkit, as the README says: nanoseconds as BIGINT, and a partition column
+    from the paths when the dataset is partitioned."""
+    from sessionkit.archive import export
+
+    dataset = tmp_path_factory.mktemp("spark-layout") / "out"
+    export(FIXTURES / "oxios-v1", dataset, jobs=1, partition_by=partition_by)
+    partition = [] if partition_by == "none" else ["created_date"]
     want = (
         duckdb.connect()
         .sql(
-            f"SELECT session_id, seq, epoch_ns(timestamp) AS timestamp, created_date "
-            f"FROM read_parquet('{table_glob(dataset, 'messages')}', hive_partitioning = true) ORDER BY 1, 2"
+            f"SELECT session_id, seq, epoch_ns(timestamp) AS timestamp{''.join(', ' + c for c in partition)} "
+            f"FROM read_parquet('{table_glob(dataset, 'messages')}', hive_partitioning = {bool(partition)}) ORDER BY 1, 2"
         )
         .fetchall()
     )
     key = "spark.sql.legacy.parquet.nanosAsLong"  # Spark refuses Parquet's nanosecond timestamps without it
     spark.conf.set(key, "true")
     try:
-        folder = spark.read.parquet(str(dataset / "messages"))
-        glob = spark.read.option("basePath", str(dataset / "messages")).parquet(table_glob(dataset, "messages"))
-        for frame in (folder, glob):
-            rows = frame.select("session_id", "seq", "timestamp", "created_date").orderBy("session_id", "seq")
+        frames = [spark.read.parquet(str(dataset / "messages"))]  # the table's folder: any layout
+        if partition:  # Hadoop's ** is one level of folders, not any number
+            glob = table_glob(dataset, "messages")
+            frames.append(spark.read.option("basePath", str(dataset / "messages")).parquet(glob))
+        for frame in frames:
+            rows = frame.select("session_id", "seq", "timestamp", *partition).orderBy("session_id", "seq")
             assert [tuple(row) for row in rows.collect()] == want
     finally:
         spark.conf.unset(key)

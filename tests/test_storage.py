@@ -10,16 +10,24 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from conftest import FIXTURE_NAMES, FIXTURES, in_partition_order
+from conftest import FIXTURE_NAMES, FIXTURES, in_cluster_order
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import sessions as session_strategy
 
+from sessionkit.archive import export
 from sessionkit.exceptions import DatasetError, SourceNotFoundError
 from sessionkit.model import Session, encode_session
 from sessionkit.oxios import read_sessions
-from sessionkit.storage import MANIFEST_NAME, read_parquet, scan_parquet, table_glob, write_parquet
-from sessionkit.tables import SCHEMAS, TABLE_NAMES, to_tables
+from sessionkit.storage import (
+    MANIFEST_NAME,
+    PARTITION_COLUMNS,
+    read_parquet,
+    scan_parquet,
+    table_glob,
+    write_parquet,
+)
+from sessionkit.tables import CLUSTERING, SCHEMAS, TABLE_NAMES, to_tables
 
 
 def _same_tables(a, b) -> None:
@@ -31,12 +39,14 @@ def test_export_writes_one_folder_per_table(exported: dict[str, Path]) -> None:
     out = exported["oxios-v1"]
     for name in TABLE_NAMES:
         files = sorted((out / name).rglob("*.parquet"))
-        assert files and all(f.parent.name.startswith("created_date=20") for f in files)
+        assert len(files) == 1 and files[0].parent.name != "created_date"  # one worker, one file, no partitions
         meta = pq.ParquetFile(files[0]).metadata
         assert meta.row_group(0).column(0).compression == "ZSTD" if meta.num_row_groups else True
         assert pq.read_schema(files[0]).equals(SCHEMAS[name])
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert manifest["format"] == "sessionkit-dataset" and manifest["counts"]["sessions"] == 300
+    assert manifest["layout"]["partition_by"] == "none"
+    assert manifest["files"]["messages"] == [f"messages/{files[0].name}"] and manifest["stats"]
 
 
 def test_the_documented_glob_reads_each_table(exported: dict[str, Path]) -> None:
@@ -58,8 +68,8 @@ def test_parquet_write_read_is_lossless(tmp_path_factory: pytest.TempPathFactory
     tables = to_tables(sessions)
     write_parquet(tables, out)
     back = read_parquet(out)
-    _same_tables(back, in_partition_order(tables))
-    expected = in_partition_order(tables).to_sessions()
+    _same_tables(back, in_cluster_order(tables))
+    expected = in_cluster_order(tables).to_sessions()
     assert [encode_session(s) for s in back.to_sessions()] == [encode_session(s) for s in expected]
 
 
@@ -88,14 +98,51 @@ def test_scan_parquet_is_lazy_and_matches(exported: dict[str, Path]) -> None:
 def test_all_fixtures_at_once(tmp_path: Path) -> None:
     sessions = [s for name in FIXTURE_NAMES for s in read_sessions(FIXTURES / name)]
     write_parquet(to_tables(sessions), tmp_path / "all")
-    assert read_parquet(tmp_path / "all").to_sessions() == in_partition_order(to_tables(sessions)).to_sessions()
+    assert read_parquet(tmp_path / "all").to_sessions() == in_cluster_order(to_tables(sessions)).to_sessions()
 
 
-def test_engines_prune_by_the_created_date_partition(exported: dict[str, Path]) -> None:
-    out = exported["oxios-v1"]
-    # the UTC calendar day of each session's creation, as polars computes it (no pandas needed)
+def test_rows_are_clustered_by_creation_time_within_files(exported: dict[str, Path]) -> None:
+    for out in exported.values():
+        sessions = read_parquet(out).sessions
+        created = dict(
+            zip(sessions["session_id"].to_pylist(), sessions["created_at"].cast("int64").to_pylist(), strict=True)
+        )
+        for name in TABLE_NAMES:
+            how = CLUSTERING[name]
+            for path in (out / name).rglob("*.parquet"):
+                table = pq.read_table(path, columns=[how.key, *how.within])
+                keys = [
+                    (created[row[how.key]], row[how.key], *(row[c] for c in how.within)) for row in table.to_pylist()
+                ]
+                assert keys == sorted(keys), path
+
+
+def test_engines_skip_row_groups_for_a_time_filter(tmp_path: Path) -> None:
+    sessions = [s for name in FIXTURE_NAMES for s in read_sessions(FIXTURES / name)]
+    out = tmp_path / "ds"
+    write_parquet(to_tables(sessions), out, row_group_rows=20)
+    created = sorted(s.created_at.ns for s in sessions)
+    cut = created[len(created) - 25]  # the newest 25 sessions (some share a time)
+    glob = table_glob(out, "sessions")
+    con = duckdb.connect()
+    where = f"WHERE epoch_ns(created_at) >= {cut}"
+    plan = con.sql(f"EXPLAIN ANALYZE SELECT session_id FROM read_parquet('{glob}') {where}").fetchall()[0][1]
+    scanned = int(re.search(r"Row Groups Scanned: (\d+) */ *(\d+)", plan).group(1))
+    total = pq.ParquetFile(next((out / "sessions").rglob("*.parquet"))).metadata.num_row_groups
+    assert total >= 20 and scanned <= 3, plan  # the time filter reads the last row groups only
+    got = con.sql(f"SELECT count(*) FROM read_parquet('{glob}') {where}").fetchall()[0][0]
+    assert got == sum(c >= cut for c in created)
+
+
+@pytest.mark.parametrize("partition_by", ["month", "day"])
+def test_engines_prune_by_partitions(tmp_path: Path, partition_by: str) -> None:
+    out = tmp_path / "ds"
+    export(FIXTURES / "oxios-v1", out, jobs=1, partition_by=partition_by)
+    column = PARTITION_COLUMNS[partition_by]
+    # the UTC calendar day or month of each session's creation, as polars computes it (no pandas needed)
+    form = "%Y-%m-%d" if partition_by == "day" else "%Y-%m"
     days = pl.from_arrow(read_parquet(out).sessions.select(["session_id", "created_at"])).with_columns(
-        pl.col("created_at").dt.date().dt.to_string("%Y-%m-%d").alias("day")
+        pl.col("created_at").dt.to_string(form).alias("day")
     )
     day = days["day"][0]
     expected = sorted(days.filter(pl.col("day") == day)["session_id"])
@@ -103,22 +150,23 @@ def test_engines_prune_by_the_created_date_partition(exported: dict[str, Path]) 
     glob = table_glob(out, "sessions")
     plan = con.sql(
         f"EXPLAIN ANALYZE SELECT session_id FROM read_parquet('{glob}', hive_partitioning = true) "
-        f"WHERE created_date = DATE '{day}'"
+        f"WHERE {column} = '{day}'"
     ).fetchall()[0][1]
     rows = con.sql(
-        f"SELECT session_id FROM read_parquet('{glob}', hive_partitioning = true, filename = true) "
-        f"WHERE created_date = DATE '{day}' ORDER BY 1"
+        f"SELECT session_id FROM read_parquet('{glob}', hive_partitioning = true) WHERE {column} = '{day}' ORDER BY 1"
     ).fetchall()
     assert [r[0] for r in rows] == expected
-    assert re.search(r"Scanning Files: 1/\d+", plan), plan  # the other dates' files are skipped
+    assert re.search(r"Scanning Files: 1/\d+", plan), plan  # the other partitions' files are skipped
     # polars reads the partition column from the path and gives the same sessions
     lazy = pl.scan_parquet(glob, hive_partitioning=True)
-    picked = lazy.filter(pl.col("created_date") == pl.date(*map(int, day.split("-")))).collect()
+    picked = lazy.filter(pl.col(column).cast(pl.String).str.slice(0, len(day)) == day).collect()
     assert sorted(picked["session_id"]) == expected
     # a session's messages sit in its own partition
     by_day = con.sql(
         f"SELECT count(*) FROM read_parquet('{table_glob(out, 'messages')}', hive_partitioning = true) AS m "
         f"JOIN read_parquet('{glob}', hive_partitioning = true) AS s USING (session_id) "
-        "WHERE m.created_date <> s.created_date"
+        f"WHERE m.{column} <> s.{column}"
     ).fetchall()
     assert by_day == [(0,)]
+    manifest = json.loads((out / MANIFEST_NAME).read_text())
+    assert manifest["layout"]["partition_by"] == partition_by

@@ -48,8 +48,8 @@ def metadata_keys(data: Source) -> pl.DataFrame:
         )
         SELECT
             key,
-            count(DISTINCT session_id)::BIGINT AS sessions,
-            count(DISTINCT session_id) / (SELECT nullif(count(*), 0) FROM sessions) AS share,
+            count(*)::BIGINT AS sessions,  -- a session holds a key once (a JSON object's keys)
+            count(*) / (SELECT nullif(count(*), 0) FROM sessions) AS share,
             list_sort(list(DISTINCT jtype)) AS types,
             {counts},
             min(created_at) AS first_created,
@@ -83,7 +83,7 @@ def get_session(data: Source, session_id: str) -> Session:
     if isinstance(data, SqlSource):
         tables = {name: data.sql_frame(sql).to_arrow().cast(SCHEMAS[name]) for name, sql in queries.items()}
     else:
-        with connection(data) as con:
+        with connection(data, own_sql=True) as con:
             tables = {name: con.sql(sql).to_arrow_table().cast(SCHEMAS[name]) for name, sql in queries.items()}
     found = SessionTables(**tables).to_sessions()
     if not found:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from sessionkit.model import PHASES
@@ -39,11 +40,19 @@ Source = Data | SqlSource
 
 
 @contextmanager
-def connection(data: Data) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection over ``data``; one opened here is closed after, one passed in is left open."""
+def connection(data: Data, *, own_sql: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection over ``data``; one opened here is closed after, one passed in is left open.
+
+    ``own_sql``: only sessionkit's own queries run on it (a helper's), so a dataset folder is
+    read by DuckDB's own Parquet reader (statistics, row-group skipping, all cores), not through
+    the locked connection that SQL from users gets.
+    """
     import duckdb
 
-    con = connect(data)
+    trusted = own_sql and isinstance(data, (str, os.PathLike))
+    con = connect(data, read_only=False if trusted else None)
+    if trusted:
+        _quiet(con)
     try:
         yield con
     finally:
@@ -51,11 +60,20 @@ def connection(data: Data) -> Iterator[duckdb.DuckDBPyConnection]:
             con.close()
 
 
+def _quiet(con: duckdb.DuckDBPyConnection) -> None:
+    """No progress bar for sessionkit's own queries (in Jupyter without ipywidgets, DuckDB
+    refuses the setting, and shows no bar there anyway)."""
+    import duckdb
+
+    with suppress(duckdb.Error):
+        con.execute("SET enable_progress_bar = false")
+
+
 def frame(data: Source, sql: str) -> pl.DataFrame:
     """The result of one query over ``data``, fully read into a polars frame."""
     if isinstance(data, SqlSource):
         return data.sql_frame(sql)
-    with connection(data) as con:
+    with connection(data, own_sql=True) as con:
         return in_utc(con.sql(sql).pl())
 
 

@@ -76,15 +76,22 @@ def phase_funnel(data: Source, *, by: str | None = None) -> pl.DataFrame:
         ), resp AS (
             SELECT g, phase, count(*) AS n FROM r GROUP BY ALL
         ), furthest AS (
-            SELECT g, session_id, phase FROM r
-            QUALIFY row_number() OVER (
-                PARTITION BY g, session_id
-                ORDER BY rank >= {_UNKNOWN}, rank > {_UNKNOWN}, -rank, phase
-            ) = 1
+            -- the latest oxios phase (a digit before its name orders the ranks, latest first),
+            -- failing that the first other value by name: one aggregation, no sort
+            SELECT g, session_id, coalesce(
+                substr(min(chr({48 + _UNKNOWN} - rank) || phase) FILTER (WHERE rank < {_UNKNOWN}), 2),
+                min(phase) FILTER (WHERE rank = {_UNKNOWN})
+            ) AS phase
+            FROM r
+            GROUP BY g, session_id
         ), sess AS (
             SELECT g, phase, count(*) AS n FROM furthest GROUP BY ALL
         ), totals AS (
-            SELECT g, count(*) AS responses, count(DISTINCT session_id) AS sessions FROM r GROUP BY ALL
+            SELECT g, sum(n)::BIGINT AS responses, sum(sessions)::BIGINT AS sessions FROM (
+                SELECT g, n, 0 AS sessions FROM resp
+                UNION ALL
+                SELECT g, 0 AS n, n AS sessions FROM sess
+            ) GROUP BY ALL
         ), counted AS (
             SELECT
                 rows.g, rows.phase, rows.rank,

@@ -18,6 +18,7 @@ file). A file whose session is older than the version the dataset already holds 
 quarantined as duplicates.
 """
 
+from sessionkit.archive._compact import CompactSummary, compact
 from sessionkit.archive._export import export
 from sessionkit.archive._pool import WorkerPool, default_jobs, ordered_map
 from sessionkit.archive._restore import dataset_sessions, restore
@@ -25,9 +26,11 @@ from sessionkit.archive._state import errors, runs
 from sessionkit.archive._summary import ExportError, ExportSummary
 
 __all__ = [
+    "CompactSummary",
     "ExportError",
     "ExportSummary",
     "WorkerPool",
+    "compact",
     "dataset_sessions",
     "default_jobs",
     "errors",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import shutil
@@ -10,58 +9,52 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from sessionkit._layout import ROW_GROUP_ROWS, DataFile, Layout, check_partition_by, write_empty
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit._s3 import is_s3
+from sessionkit.archive._compact import _compact_version
 from sessionkit.archive._listing import _Listing, list_source, stored_path
-from sessionkit.archive._parts import _export_part, _PartTask, _read, _records_table, quarantine, sweep_quarantine
+from sessionkit.archive._next import NextVersion, commit_local
 from sessionkit.archive._pool import WorkerPool, default_jobs
 from sessionkit.archive._state import (
-    _INDEX,
     FILES_SCHEMA,
+    Previous,
     _classify,
-    _count,
     _Decisions,
     _existing_sessions,
-    _filter_part,
     _merge,
-    _read_table,
     _write_errors,
     _write_index,
     _write_run,
     errors,
-    part_keys,
+    filter_file,
 )
 from sessionkit.archive._summary import ExportError, ExportSummary
+from sessionkit.exceptions import DatasetError
 from sessionkit.privacy import Privacy, PrivacyCounts, check_same_privacy
 from sessionkit.storage import (
     QUARANTINE_DIR,
-    ROW_GROUP_ROWS,
-    TableWriter,
     check_writable,
     current_version,
     failpoint,
-    link_or_copy,
     new_staging,
-    publish,
     recover,
     writer_lock,
 )
-from sessionkit.tables import (
-    RUNS_SCHEMA,
-    SCHEMAS,
-    TABLE_NAMES,
-)
+from sessionkit.tables import CLUSTERING, TABLE_NAMES, empty_table
 
-#: Files per part: each part is one Parquet file per table, written by one worker.
-FILES_PER_PART = 2048
+#: A share of a run read by one worker has at least this many files (fewer workers for a
+#: small run: each worker's share makes one file per table).
+MIN_FILES_PER_SHARE = 512
 
 
 def export(
@@ -72,7 +65,8 @@ def export(
     strict: bool = False,
     privacy: Privacy | None = None,
     quarantine_dir: str | os.PathLike[str] | None = None,
-    files_per_part: int = FILES_PER_PART,
+    partition_by: str | None = None,
+    files_per_part: int | None = None,
     row_group_rows: int = ROW_GROUP_ROWS,
     progress: Progress = None,
     break_lock: bool = False,
@@ -85,20 +79,27 @@ def export(
     sessions are quarantined, never dropped silently. Readers see the old dataset or the new
     one, never a mix; a second export into the same ``out`` fails at once.
 
+    Each worker writes its share of the run into one file per table, rows ordered by the
+    sessions' creation time; a run rewrites only the files that held sessions it replaces,
+    and a run that finds nothing changed writes no table file at all.
+
     Args:
         source: an oxios state directory, a ``sessions/`` folder, or one ``.json`` file.
         out: the dataset folder (absent, empty, or made by an earlier export), or
             ``s3://bucket/prefix`` (see ``sessionkit._s3`` for the layout and settings).
         jobs: worker processes (default: all cores); 1 works in this process.
         strict: raise ``ExportError`` after publishing when any file was quarantined.
-        files_per_part: files per part (per Parquet file of each table).
-        row_group_rows: the most rows in one Parquet row group.
         privacy: pseudonyms and redaction applied before anything is written (see
             ``sessionkit.privacy.Privacy``); every run into one dataset must use the same.
         quarantine_dir: where copies of bad files go (default: ``OUT/quarantine``; with
             privacy settings, ``OUT.quarantine`` beside the dataset, which may then be shared).
+        partition_by: for a new dataset, ``"none"`` (the default), ``"month"`` or ``"day"`` of
+            the sessions' creation (Hive-style folders); an existing dataset keeps its own.
+        files_per_part: at most this many source files' rows in one file per table (default:
+            a worker's whole share, up to about 128 MB of decoded tables per file).
+        row_group_rows: the most rows in one Parquet row group.
         progress: a progress bar (None: when in a notebook or on a terminal; True; False) or a
-            callable ``progress(files_read, files_to_read)`` called after each part.
+            callable ``progress(files_read, files_to_read)``.
         break_lock: on S3, take over the writer's lock even if it is not stale yet, for a
             writer known to be dead (a lock left by a killed writer goes stale by itself after
             two minutes). On disk the lock is dropped by the kernel and this has no effect.
@@ -106,7 +107,8 @@ def export(
     Raises:
         ExportError: with ``strict``, when files were quarantined.
         DatasetExistsError: ``out`` holds files that are not a dataset.
-        DatasetLockedError: another export is writing ``out``.
+        DatasetLockedError: another export (or compaction) is writing ``out``.
+        DatasetError: ``partition_by`` differs from the existing dataset's.
         PrivacyError: the privacy settings differ from those of the dataset's earlier runs.
 
     Example:
@@ -117,96 +119,97 @@ def export(
     started_ns = time.time_ns()
     started = time.perf_counter()
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    if partition_by is not None:
+        check_partition_by(partition_by)
+    options = _Options(privacy, partition_by, files_per_part, row_group_rows, progress, started, started_ns)
     if is_s3(out):
         from sessionkit.archive._s3export import export_s3
 
-        with WorkerPool(jobs) as pool:
+        with WorkerPool(jobs, start=False) as pool:
             summary, listing = export_s3(
-                source,
-                str(out),
-                pool,
-                strict=strict,
-                privacy=privacy,
-                quarantine_dir=quarantine_dir,
-                files_per_part=files_per_part,
-                row_group_rows=row_group_rows,
-                progress=progress,
-                started=started,
-                started_ns=started_ns,
-                break_lock=break_lock,
+                source, str(out), pool, options, strict=strict, quarantine_dir=quarantine_dir, break_lock=break_lock
             )
         return _finish(summary, listing, privacy, str(out), strict)
-    out = Path(out)
-    with WorkerPool(jobs) as pool:
-        return _export(
-            source,
-            out,
-            pool,
-            strict,
-            privacy,
-            quarantine_dir,
-            files_per_part,
-            row_group_rows,
-            progress,
-            started,
-            started_ns,
-        )
+    with WorkerPool(jobs, start=False) as pool:  # workers start when the files to read are many
+        return _export(source, Path(out), pool, options, strict, quarantine_dir)
+
+
+@dataclass
+class _Options:
+    """What a run was asked to do, beside its source and dataset."""
+
+    privacy: Privacy | None
+    partition_by: str | None
+    files_per_part: int | None
+    row_group_rows: int
+    progress: Progress
+    started: float
+    started_ns: int
+
+
+def new_run_id() -> str:
+    """A run's id: when it started (UTC) and a random suffix, so no two runs share one."""
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
 
 
 def _export(
     source: str | os.PathLike[str],
     out: Path,
     pool: WorkerPool,
+    options: _Options,
     strict: bool,
-    privacy: Privacy | None,
     quarantine_dir: str | os.PathLike[str] | None,
-    files_per_part: int,
-    row_group_rows: int,
-    progress: Progress,
-    started: float,
-    started_ns: int,
 ) -> ExportSummary:
     listing = list_source(source)
     check_writable(out)
+    privacy = options.privacy
     if privacy is not None and privacy.is_noop:
         privacy = None
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    run_id = new_run_id()
     summary = ExportSummary(
-        source=str(source),
-        out=str(out),
-        run_id=run_id,
-        seen=len(listing) + listing.ignored,
-        ignored=listing.ignored,
+        source=str(source), out=str(out), run_id=run_id, seen=len(listing) + listing.ignored, ignored=listing.ignored
     )
     if quarantine_dir is None:
         quarantine_dir = out.parent / f"{out.name}.quarantine" if privacy is not None else out / QUARANTINE_DIR
     with writer_lock(out):
         recover(out)
-        previous = current_version(out)
+        version = current_version(out)
+        previous = Previous.local(version) if version is not None else None
         _check_privacy(previous, privacy, out)
-        index = _read_table(previous, _INDEX, FILES_SCHEMA)
+        layout = layout_of(previous, options.partition_by, str(out))
+        index = previous.read_index() if previous is not None else empty_table(FILES_SCHEMA)
         to_read, unchanged_ok, unchanged_bad, elsewhere = _classify(listing, privacy, index)
-        files_per_part = max(1, int(files_per_part))
-        chunks = [to_read[i : i + files_per_part] for i in range(0, len(to_read), files_per_part)]
-        summary.jobs = min(pool.jobs, max(1, len(chunks)))
         staging = new_staging(out, run_id)
         failpoint("staging")
-        update, done = resolve_progress(progress, "export", total=len(to_read))
-        run = _Run(summary, previous, staging, Path(quarantine_dir), privacy, row_group_rows, update, pool)
+        update, done = resolve_progress(options.progress, "export", total=len(to_read))
+        run = _Run(summary, previous, staging, Path(quarantine_dir), privacy, layout, options, update, pool)
         try:
-            run.read_and_merge(chunks, unchanged_ok, unchanged_bad, elsewhere)
+            run.read_and_merge(to_read, unchanged_ok, unchanged_bad, elsewhere)
             failpoint("merged")
-            summary.seconds = time.perf_counter() - started
-            _write_run(summary, previous, staging, started_ns, run.privacy_record())
+            summary.seconds = time.perf_counter() - options.started
+            run.record()
             failpoint("before-publish")
-            publish(out, staging)
+            commit_local(out, run.next)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         finally:
             done()
-    summary.seconds = time.perf_counter() - started
+    summary.seconds = time.perf_counter() - options.started
     return _finish(summary, listing, privacy, out, strict)
+
+
+def layout_of(previous: Previous | None, partition_by: str | None, out: str) -> Layout | None:
+    """The layout a run writes: the dataset's own, or for a new dataset ``partition_by``
+    (default none); None for a dataset made before layouts were recorded (one folder per day)."""
+    if previous is None:
+        return Layout(partition_by or "none")
+    layout = previous.layout
+    have = layout.partition_by if layout is not None else "day"
+    if partition_by is not None and partition_by != have:
+        msg = f"{out}: the dataset is partitioned by {have}, not {partition_by}. Hint: leave out --partition-by to keep its layout, or change it with `sessionkit compact {out} --partition-by {partition_by}`"
+        raise DatasetError(msg)
+    return layout
 
 
 def _finish(
@@ -226,15 +229,15 @@ def _finish(
     return summary
 
 
-def _check_privacy(previous: Path | None, privacy: Privacy | None, out: Path | str) -> None:
+def _check_privacy(previous: Previous | None, privacy: Privacy | None, out: Path | str) -> None:
     """One dataset, one set of privacy settings (see ``check_same_privacy``)."""
     if previous is None:
         return
     import json
 
-    last = _read_table(previous, "runs", RUNS_SCHEMA)
+    last = previous.read("runs")
     if last.num_rows == 0:
-        if privacy is not None and _read_table(previous, "sessions", SCHEMAS["sessions"]).num_rows:
+        if privacy is not None and sum(previous.rows(f) for f in previous.files.get("sessions", [])):
             check_same_privacy(None, privacy, dataset=str(out))
         return
     record = last["privacy"][last.num_rows - 1].as_py()
@@ -243,59 +246,89 @@ def _check_privacy(previous: Path | None, privacy: Privacy | None, out: Path | s
 
 @dataclass
 class _Run:
-    """One export run in the main process: the parts the workers wrote, merged into ``staging``."""
+    """One export run in the main process: the workers' files, merged with the previous version
+    into the next one, whose new files are in ``staging`` (on disk and on S3 alike)."""
 
     summary: ExportSummary
-    previous: Path | None
+    previous: Previous | None
     staging: Path
     quarantine: Path
     privacy: Privacy | None
-    row_group_rows: int
+    layout: Layout | None  # None: a dataset of the old layout, one folder per creation day
+    options: _Options
     progress: Callable[[int, int], None] | None
     pool: WorkerPool
     counts: PrivacyCounts | None = None
-    #: where the previous version lives only in part locally (S3): fetch a key's files before
-    #: filtering them, and leave unchanged files where they are, listing their keys in ``kept``
-    fetch: Callable[[str], None] | None = None
-    kept: list[str] | None = None
+    next: NextVersion = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.next = NextVersion(self.previous, self.staging, self.layout)
 
     def privacy_record(self) -> dict[str, Any] | None:
         if self.privacy is None:
             return None
         return self.privacy.run_record(self.counts or PrivacyCounts())
 
+    @property
+    def partition_by(self) -> str:
+        return self.layout.partition_by if self.layout is not None else "day"
+
+    def _shares(self, to_read: list[str]) -> list[list[str]]:
+        """The files each worker reads: interleaved, so that shares are alike in size."""
+        least = min(MIN_FILES_PER_SHARE, self.options.files_per_part or MIN_FILES_PER_SHARE)
+        count = min(self.pool.jobs, max(1, -(-len(to_read) // least)))
+        return [to_read[i::count] for i in range(count)] if to_read else []
+
     def read_and_merge(
-        self, chunks: list[list[str]], unchanged_ok: pa.Table, unchanged_bad: pa.Table, elsewhere: pa.Table
+        self, to_read: list[str], unchanged_ok: pa.Table, unchanged_bad: pa.Table, elsewhere: pa.Table
     ) -> None:
-        """Read the changed files into new parts, then merge them with the previous version."""
-        summary, staging, run_id = self.summary, self.staging, self.summary.run_id
+        """Read the changed files into new files, then merge them with the previous version."""
+        # the decoding machinery, only now: a run that reads nothing starts without it
+        from sessionkit.archive._parts import (
+            _export_part,
+            _PartTask,
+            _read,
+            _records_table,
+            quarantine,
+            sweep_quarantine,
+        )
+
+        summary, staging, run_id, options = self.summary, self.staging, self.summary.run_id, self.options
         sweep_quarantine(self.quarantine)  # half copies left by runs that were killed
-        tasks = (
+        shares = self._shares(to_read)
+        summary.jobs = max(1, len(shares))
+        tasks = [
             _PartTask(
                 i,
-                chunk,
+                share,
                 str(staging),
                 str(self.quarantine),
-                f"part-{run_id}-{i:05d}.parquet",
                 run_id,
-                self.row_group_rows,
+                options.row_group_rows,
                 self.privacy,
+                self.partition_by,
+                options.files_per_part,
             )
-            for i, chunk in enumerate(chunks)
-        )
-        total = sum(len(c) for c in chunks)
+            for i, share in enumerate(shares)
+        ]
+        total = len(to_read)
         records: list[pa.Table] = []
         bad_stats: list[tuple] = []
         new_errors: list[dict[str, Any]] = []
-        new_parts: list[str] = []
-        done = 0
+        written: dict[str, list[DataFile]] = {name: [] for name in TABLE_NAMES}
         row_groups = dict.fromkeys(TABLE_NAMES, 0)
-        parts = self.pool.map(_export_part, tasks, summary.jobs)
+        shown = [0]
+
+        def show(done: int) -> None:
+            shown[0] = done
+            if self.progress is not None:
+                self.progress(done, total)
+
+        parts = self.pool.map(_export_part, tasks, summary.jobs, progress=show)
         first = next(parts, None)  # the workers are busy now; meanwhile, warm up what the merge needs:
         warm = threading.Thread(target=pa.array, args=([0],), daemon=True)  # pyarrow imports pandas here
         warm.start()
         for part in () if first is None else itertools.chain([first], parts):
-            done += part.files
             summary.bytes_read += part.nbytes
             summary.vanished += part.vanished
             if part.records is not None and part.records.num_rows:
@@ -304,15 +337,15 @@ class _Run:
             new_errors.extend(part.errors)
             if part.privacy is not None:
                 self.counts = part.privacy if self.counts is None else self.counts + part.privacy
-            new_parts.extend(part.keys)
             for name in TABLE_NAMES:
+                written[name].extend(part.written.get(name, []))
                 row_groups[name] += part.row_groups.get(name, 0)
-            if self.progress is not None:
-                self.progress(done, total)
             failpoint("part-written")
+        if self.progress is not None and total and shown[0] != total:
+            self.progress(total, total)
         new = pa.concat_tables(records) if records else _records_table([])
         del records
-        decisions = _merge(new, unchanged_ok, _existing_sessions(self.previous))
+        decisions = _merge(new, unchanged_ok, _existing_sessions(self.previous if new.num_rows else None))
         pa.default_memory_pool().release_unused()  # hand back what the merge's scratch buffers held
         # duplicates: quarantined, with the bytes as they are now
         duplicate_paths = set()
@@ -324,7 +357,7 @@ class _Run:
             reason = f"session id {sid!r} is also held by {winner}, which is newer or named after the id; this copy was set aside"
             new_errors.append(quarantine(str(self.quarantine), real, data, reason, run_id, self.privacy))
             duplicate_paths.add(path)
-        self._assemble(new_parts, decisions)
+        self._assemble(written, decisions)
         # buckets
         read_dups = sum(1 for _, _, _, _, read_now in decisions.duplicates if read_now)
         summary.exported = new.num_rows - len(decisions.stale) - read_dups
@@ -333,7 +366,11 @@ class _Run:
         summary.quarantined = len(bad_stats) + unchanged_bad.num_rows + len(duplicate_paths)
         summary.errors = new_errors
         summary.row_groups = row_groups
-        _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths, elsewhere)
+        self.next.index_changed = bool(
+            to_read or duplicate_paths or self.previous is None or self.previous.index is None
+        )
+        if self.next.index_changed:
+            _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths, elsewhere)
         good = (
             new["path"]
             if not duplicate_paths
@@ -341,54 +378,111 @@ class _Run:
                 pc.invert(pc.is_in(new["path"], value_set=pa.array(sorted(duplicate_paths), pa.string())))
             )
         )
-        _write_errors(staging, self.previous, new_errors, good)
-        _count(summary, staging, None if self.kept is None else (self.previous, self.kept))
+        fresh = _write_errors(staging, self.previous, new_errors, good, run_id)
+        self.next.kept["errors"] = [] if fresh is not None else list(self.previous.files.get("errors", []))  # type: ignore[union-attr]
+        self.next.new["errors"] = [fresh] if fresh is not None else []
+        if self.layout is not None:  # compact a little when small files pile up (not a 0.1 layout's day folders)
+            done = _compact_version(self.next, False, run_id, self.pool.jobs, self.options.row_group_rows, auto=True)
+            summary.compacted, summary.compacted_into = done.merged, done.written
+            failpoint("auto-compacted")
+        summary.files_kept = sum(len(self.next.kept.get(name, [])) for name in TABLE_NAMES)
+        self._count()
 
-    def _assemble(self, new_parts: list[str], decisions: _Decisions) -> None:
-        """The new version's files: new ones (filtered where they hold losers), old ones linked or filtered.
+    def _assemble(self, written: dict[str, list[DataFile]], decisions: _Decisions) -> None:
+        """The next version's files: the new ones (without the sessions set aside), and the previous
+        version's, kept as they are or, where they hold sessions replaced now, rewritten without them."""
+        import numpy as np
 
-        A file is named by its key, ``created_date=YYYY-MM-DD/<part name>``, the same in every table.
-        """
-        summary, staging, previous, rows = self.summary, self.staging, self.previous, self.row_group_rows
-        summary.parts_written = len(new_parts)
-        for key in new_parts:
-            drop = decisions.drop_ordinals.get(key)
-            if drop:
-                scratch = staging / ".rewrite"
-                kept = _filter_part(staging, scratch, key, ordinals=drop, row_group_rows=rows)
-                for table in TABLE_NAMES:
-                    os.remove(staging / table / key)
-                    if kept:
-                        os.replace(scratch / table / key, staging / table / key)
-                    elif "/" in key:  # its date folder, if this part was all it held
-                        with contextlib.suppress(OSError):
-                            (staging / table / key).parent.rmdir()
-                if kept:  # a part that held only losers (stale or duplicate) wrote no scratch
-                    shutil.rmtree(scratch)
-                else:
-                    summary.parts_written -= 1
+        summary, staging, previous, rows = self.summary, self.staging, self.previous, self.options.row_group_rows
+        run_id = summary.run_id
+        for name in TABLE_NAMES:
+            self.next.new[name], self.next.kept[name] = [], []
+            key = CLUSTERING[name].key
+            for file in written.get(name, []):
+                drop = decisions.drop_new.get(os.path.basename(file.key).rsplit("-", 1)[0])  # its group's name
+                if (
+                    drop
+                    and pc.any(
+                        pc.is_in(
+                            pq.read_table(staging / file.key, columns=[key])[key],
+                            value_set=pa.array(sorted(drop), pa.string()),
+                        )
+                    ).as_py()
+                ):
+                    target = staging / f"{file.key}.tmp"
+                    kept = filter_file(str(staging / file.key), None, target, name, drop, rows)
+                    if kept is None:
+                        os.remove(staging / file.key)
+                        continue
+                    os.replace(target, staging / file.key)
+                    file = DataFile(file.key, kept.size, kept.rows, file.first, file.last)
+                self.next.new[name].append(file)
+            summary.files_written += len(self.next.new[name])
+        times = np.array(sorted(decisions.drop_old.values()), dtype=np.int64)
+        ids = pa.array(sorted(decisions.drop_old), pa.string())
+        for name in TABLE_NAMES:
+            old = previous.files.get(name, []) if previous is not None else []
+            how = CLUSTERING[name]
+            for file in old:
+                if not len(ids) or how.owner != "sessions" or not file.may_hold(times):
+                    self.next.kept[name].append(file)
+                    continue
+                assert previous is not None
+                keys = pq.read_table(previous.path(file.key), columns=[how.key], filesystem=previous.fs)[how.key]
+                hit = pc.is_in(keys, value_set=ids)
+                if not pc.any(hit).as_py():
+                    self.next.kept[name].append(file)
+                    continue
+                summary.files_rewritten += 1
+                folder, _, stem = file.key.rpartition("/")
+                key = f"{folder}/{stem.removesuffix('.parquet').split('~')[0]}~{run_id}.parquet"
+                kept = filter_file(
+                    previous.path(file.key), previous.fs, staging / key, name, set(decisions.drop_old), rows
+                )
+                if kept is not None:
+                    self.next.new[name].append(DataFile(key, kept.size, kept.rows, file.first, file.last))
+            if (
+                not self.next.kept[name] and not self.next.new[name]
+            ):  # an empty table still has a file, for every engine's glob
+                self.next.new[name].append(write_empty(staging, name, f"part-{run_id}-empty.parquet"))
+
+    def _count(self) -> None:
+        """The dataset's totals: the rows of every table, and the sessions' exchanges (from the
+        previous version's count, less the files it no longer keeps, plus the new ones)."""
+        summary, previous = self.summary, self.previous
+        for name in TABLE_NAMES:
+            total = sum(f.rows or 0 for f in self.next.new[name])
+            total += sum(previous.rows(f) for f in self.next.kept[name]) if previous is not None else 0
+            setattr(summary, name, total)
+        column = pa.schema([pa.field("exchange_count", pa.int32())])
+
+        def old(files: list[DataFile]) -> int:
+            assert previous is not None
+            return sum(int(pc.sum(previous.read_file(f, column)["exchange_count"]).as_py() or 0) for f in files)
+
+        exchanges = 0
         if previous is not None:
-            for key in part_keys(previous):
-                drop = decisions.drop_ids.get(key)
-                if drop:
-                    summary.parts_rewritten += 1
-                    if self.fetch is not None:
-                        self.fetch(key)
-                    folder, _, name = key.rpartition("/")
-                    new_key = f"{folder}/{Path(name).stem.split('~')[0]}~{summary.run_id}.parquet".lstrip("/")
-                    kept = _filter_part(previous, staging, key, ids=drop, row_group_rows=rows)
-                    if kept:
-                        for table in TABLE_NAMES:
-                            os.replace(staging / table / key, staging / table / new_key)
-                elif self.kept is not None:
-                    summary.parts_kept += 1
-                    self.kept.append(key)
-                else:
-                    summary.parts_kept += 1
-                    for table in TABLE_NAMES:
-                        target = staging / table / key
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        link_or_copy(previous / table / key, target)
-        if not part_keys(staging) and not self.kept:  # one (empty) file per table, for every engine's glob
-            for table in TABLE_NAMES:
-                TableWriter(staging / table / f"part-{summary.run_id}-empty.parquet", SCHEMAS[table], rows).close()
+            counted = previous.manifest.get("counts", {}).get("exchanges")
+            if counted is None:  # not recorded by the version: count what is kept
+                exchanges = old(self.next.kept["sessions"])
+            else:
+                kept = {f.key for f in self.next.kept["sessions"]}
+                exchanges = counted - old([f for f in previous.files.get("sessions", []) if f.key not in kept])
+        for f in self.next.new["sessions"]:
+            if f.rows:
+                exchanges += int(
+                    pc.sum(pq.read_table(self.staging / f.key, columns=["exchange_count"])[0]).as_py() or 0
+                )
+        summary.exchanges = exchanges
+
+    def record(self) -> None:
+        """Add this run to the runs table, and say in the next version's manifest what it holds."""
+        from sessionkit.archive._state import _source_record
+
+        summary = self.summary
+        runs_file = _write_run(summary, self.previous, self.staging, self.options.started_ns, self.privacy_record())
+        self.next.kept["runs"], self.next.new["runs"] = [], [runs_file]
+        counts = {name: getattr(summary, name) for name in TABLE_NAMES}
+        counts["exchanges"] = summary.exchanges
+        source = _source_record(summary.source, self.privacy_record())
+        self.next.info = {"run_id": summary.run_id, "counts": counts, "source": source}

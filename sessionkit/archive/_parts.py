@@ -13,54 +13,63 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 
 from sessionkit._fastjson import fast_tables
+from sessionkit._layout import DataFile, RollingWriter
 from sessionkit.archive._listing import inside, stored_path
+from sessionkit.archive._pool import report_progress
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
 from sessionkit.model import decode_json
 from sessionkit.oxios import file_name_problem
 from sessionkit.privacy import Privacy, PrivacyCounts, mask_text
-from sessionkit.storage import TableWriter, by_created_date
 from sessionkit.tables import (
-    SCHEMAS,
     TABLE_NAMES,
     SessionTables,
     TableBuilder,
+    cluster_order,
     take_sessions,
 )
 
-#: Files decoded together before their rows join the part's row-group buffer.
+#: Files decoded together, before their rows join the worker's buffer.
 FILES_PER_BATCH = 256
 
 
-# -- the workers: read, decode, write parts -----------------------------------------------------------
+# -- the workers: read, decode, write files -----------------------------------------------------------
+#: A worker reads its share in units of this many bytes of source files, each of which
+#: becomes one file per table (so memory stays bounded whatever the size of its share).
+FLUSH_BYTES = 128 * 2**20
+
+
 @dataclass
 class _PartTask:
+    """One worker's share of a run: its files, and where and how to write their rows."""
+
     index: int
     files: Sequence[str]
     staging: str
     quarantine: str
-    name: str
     run_id: str
     row_group_rows: int
     privacy: Privacy | None = None
+    partition_by: str = "none"
+    files_per_part: int | None = None  # at most this many source files' rows in one file per table
+    flush_bytes: int = FLUSH_BYTES  # ... and about this many bytes of source files
 
 
 @dataclass
 class _PartResult:
     index: int
-    name: str
     files: int = 0
     nbytes: int = 0
-    rows: dict[str, int] = field(default_factory=dict)
+    written: dict[str, list[DataFile]] = field(default_factory=dict)  # table -> files written in staging
     row_groups: dict[str, int] = field(default_factory=dict)
     records: pa.Table | None = None  # one row per good file, columns _RECORD_COLUMNS
     privacy: PrivacyCounts | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)  # bad files, rows of the errors table
     bad_stats: list[tuple] = field(default_factory=list)  # bad files: path, stat...
     vanished: int = 0
-    keys: list[str] = field(default_factory=list)  # the files written, as created_date=.../<name>
 
 
 #: The largest source file read, in bytes. oxios holds a session in memory and rewrites its
@@ -218,14 +227,8 @@ def _stat_tuple(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def _decode_batch(
-    paths: Sequence[str], task: _PartTask, result: _PartResult
-) -> tuple[SessionTables, list[str], list[os.stat_result]] | None:
-    """Read, decode and check files into tables; a bad file is quarantined, a vanished one counted.
-
-    Files in serde's own layout go through Arrow's JSON reader all at once (``_fastjson``);
-    the others, file by file, through ``TableBuilder.add_raw``. The rows come out in file order.
-    """
+def _read_files(paths: Sequence[str], task: _PartTask, result: _PartResult) -> list[tuple[str, bytes, os.stat_result]]:
+    """The bytes and stat of each file; a vanished one is counted, an unreadable one quarantined."""
     read: list[tuple[str, bytes, os.stat_result]] = []
     for path in paths:
         try:
@@ -249,6 +252,17 @@ def _decode_batch(
             continue
         result.nbytes += len(data)
         read.append((path, data, st))
+    return read
+
+
+def _decode_batch(
+    read: list[tuple[str, bytes, os.stat_result]], task: _PartTask, result: _PartResult
+) -> tuple[SessionTables, list[str], list[os.stat_result]] | None:
+    """Decode and check files into tables; a bad file is quarantined.
+
+    Files in serde's own layout go through Arrow's JSON reader all at once (``_fastjson``);
+    the others, file by file, through ``TableBuilder.add_raw``. The rows come out in file order.
+    """
     if not read:
         return None
     fast = fast_tables([data for _, data, _ in read])
@@ -333,16 +347,117 @@ def _decode_general(
     return (builder.finish(), builder.sources, stats) if len(builder) else None
 
 
-def _export_part(task: _PartTask) -> _PartResult:
-    """Worker: one part, i.e. for each creation date among ``task.files``, one Parquet file per
-    table at ``<table>/created_date=YYYY-MM-DD/<task.name>`` (Hive-style partitions)."""
-    result = _PartResult(task.index, task.name, files=len(task.files))
-    writers: dict[str, dict[str, TableWriter]] = {}  # key -> table -> writer
-    ordinals: dict[str, int] = {}  # key -> sessions written under it so far
-    records: list[tuple] = []
+_CREATED = b'\n  "created_at": "'
+_ID = b'{\n  "id": "'
+
+
+class _Created(msgspec.Struct):
+    """What the order of files needs, for a file not in serde's own layout."""
+
+    id: str = ""
+    created_at: str = ""
+
+
+_CREATED_DECODER = msgspec.json.Decoder(_Created)
+
+
+def _creation_order(read: list[tuple[str, bytes, os.stat_result]]) -> list[int]:
+    """The positions of files in the order of their sessions' creation time, then id, from the
+    bytes (in serde's layout the key sits at the start of a line; else the JSON is decoded).
+    Decoding puts rows in this order, so a file's rows need no sorting after (checked then)."""
+    import numpy as np
+
+    from sessionkit.tables import parse_timestamps
+
+    texts: list[str | None] = []
+    ids: list[str] = []
+    for _, data, _ in read:
+        at = data.rfind(_CREATED)
+        start = at + len(_CREATED)
+        end = data.find(b'"', start)
+        if at >= 0 and data.startswith(_ID) and 0 < end - start < 64:
+            texts.append(data[start:end].decode("ascii", "replace"))
+            ids.append(data[len(_ID) : data.find(b'"', len(_ID))].decode("utf-8", "replace"))
+            continue
+        try:
+            found = _CREATED_DECODER.decode(data)
+            texts.append(found.created_at or None)
+            ids.append(found.id)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            texts.append(None)
+            ids.append("")
     try:
-        for start in range(0, len(task.files), FILES_PER_BATCH):
-            decoded = _decode_batch(task.files[start : start + FILES_PER_BATCH], task, result)
+        times = parse_timestamps(pa.array(texts, pa.string())).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        times = np.where(pa.array(texts).is_null().to_numpy(zero_copy_only=False), np.iinfo(np.int64).max, times)
+    except (ValueError, pa.ArrowInvalid):  # a bad timestamp somewhere: the decoder names it; file order
+        return list(range(len(read)))
+    return sorted(range(len(read)), key=lambda i: (int(times[i]), ids[i]))
+
+
+# the fields of a record (see _RECORD_COLUMNS)
+_PATH, _SID, _UPDATED, _NAMED, _PART, _WRITTEN = 0, 6, 7, 8, 9, 10
+
+
+def _beats(record: list[Any], other: list[Any]) -> bool:
+    """True when ``record``'s file wins over ``other``'s for one session id: the newer
+    ``updated_at``, then the file named after the id, then the first path (as ``_merge``)."""
+    return (-record[_UPDATED], not record[_NAMED], record[_PATH]) < (-other[_UPDATED], not other[_NAMED], other[_PATH])
+
+
+class _Group:
+    """The files a worker is writing now, one per table (and partition), rows in clustering
+    order; a session id is in them once."""
+
+    def __init__(self, task: _PartTask, number: int) -> None:
+        self.name = f"part-{task.run_id}-{task.index}-{number}"
+        self.writers = {
+            name: RollingWriter(Path(task.staging), name, self.name, task.partition_by, task.row_group_rows)
+            for name in TABLE_NAMES
+        }
+        self.ids: set[str] = set()
+        self.last: tuple[int, str] | None = None  # the clustering key of its last session
+        self.sources = 0
+
+    def takes(self, first: tuple[int, str], ids: list[str]) -> bool:
+        """True when sessions from ``first`` on, with these ids, can follow in these files."""
+        return (self.last is None or first >= self.last) and self.ids.isdisjoint(ids)
+
+    def add(self, tables: SessionTables, order: dict[str, tuple[pa.Array, Any]], key: list[tuple[int, str]]) -> None:
+        for name, table in tables.items():
+            self.writers[name].add(table, order[name][1])
+        self.ids.update(k[1] for k in key)
+        self.last = key[-1]
+
+    def close(self, result: _PartResult) -> None:
+        for name, writer in self.writers.items():
+            result.written[name].extend(writer.close())
+            result.row_groups[name] = result.row_groups.get(name, 0) + writer.row_groups
+
+
+def _export_part(task: _PartTask) -> _PartResult:
+    """Worker: decode a share of a run's files and write their rows, one file per table (and
+    partition) for every ``flush_bytes`` of source files, at
+    ``<table>/[<partition>/]part-<run>-<share>-<n>-<k>.parquet``, rows in clustering order.
+
+    Each such unit of files is read whole and ordered by the creation time of its sessions
+    before it is decoded, so the rows come out in clustering order and go straight to the
+    files, a row group at a time: nothing is sorted after, and memory holds one unit's bytes.
+    A duplicate session id (or, rarely, rows out of order) starts new files, so that a
+    session id is once in a file."""
+    result = _PartResult(task.index, files=len(task.files))
+    result.written = {name: [] for name in TABLE_NAMES}
+    records: list[list[Any]] = []
+    groups = [0]
+
+    def unit(read: list[tuple[str, bytes, os.stat_result]]) -> None:
+        if not read:
+            return
+        ordered = [read[i] for i in _creation_order(read)]
+        group = _Group(task, groups[0])
+        groups[0] += 1
+        for start in range(0, len(ordered), FILES_PER_BATCH):
+            decoded = _decode_batch(ordered[start : start + FILES_PER_BATCH], task, result)
+            report_progress(len(ordered[start : start + FILES_PER_BATCH]))
             if decoded is None:
                 continue
             tables, sources, stats = decoded
@@ -353,41 +468,66 @@ def _export_part(task: _PartTask) -> _PartResult:
                 result.privacy = counts if result.privacy is None else result.privacy + counts
                 ids = tables.sessions["session_id"].to_pylist()  # the pseudonyms, for the index
             updated = tables.sessions["updated_at"].cast(pa.int64()).to_pylist()
-            for key, rows in by_created_date(tables.sessions, task.name):
-                piece = tables if len(rows) == tables.sessions.num_rows else take_sessions(tables, rows)
-                if key not in writers:
-                    writers[key] = {}
-                    for name in TABLE_NAMES:
-                        path = Path(task.staging) / name / key
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        writers[key][name] = TableWriter(path, SCHEMAS[name], task.row_group_rows)
-                for name, table in piece.items():
-                    writers[key][name].add(table)
-                ordinal = ordinals.get(key, 0)
-                for i in rows:
-                    records.append(
-                        (
-                            stored_path(sources[i], task.privacy),
-                            sources[i],
-                            *_stat_tuple(stats[i]),
-                            ids[i],
-                            updated[i],
-                            ordinal,
-                            named[i],
-                            key,
-                        )
-                    )
-                    ordinal += 1
-                ordinals[key] = ordinal
-    finally:
-        for by_table in writers.values():
-            for name, writer in by_table.items():
-                writer.close()
-                result.rows[name] = result.rows.get(name, 0) + writer.rows
-                result.row_groups[name] = result.row_groups.get(name, 0) + writer.row_groups
-    result.keys = list(writers)
-    result.records = _records_table(records)  # compact Arrow, not tuples, for the main process to hold
+            batch = [
+                [stored_path(src, task.privacy), src, *_stat_tuple(st), sid, up, nm, None, True]
+                for src, st, sid, up, nm in zip(sources, stats, ids, updated, named, strict=True)
+            ]
+            keep = _winners(batch)
+            if len(keep) != len(batch):
+                tables = take_sessions(tables, keep)
+            order = cluster_order(dict(tables.items()))
+            if any(not _is_identity(positions) for positions, _ in order.values()):  # not in order after all
+                tables = SessionTables(**{name: table.take(order[name][0]) for name, table in tables.items()})
+                order = cluster_order(dict(tables.items()))
+            kept = [batch[i] for i in keep]
+            key = [(int(t), r[_SID]) for t, r in zip(order["sessions"][1], kept, strict=True)]
+            if key and not group.takes(key[0], [r[_SID] for r in kept]):
+                group.close(result)
+                group = _Group(task, groups[0])
+                groups[0] += 1
+            if key:
+                group.add(tables, order, key)
+            for record in batch:  # the ones set aside too: they were read now
+                record[_PART] = group.name
+            records.extend(batch)
+        group.close(result)
+
+    read: list[tuple[str, bytes, os.stat_result]] = []
+    size = 0
+    for path in task.files:
+        got = _read_files([path], task, result)
+        if not got:
+            continue
+        read += got
+        size += len(got[0][1])
+        if size >= task.flush_bytes or (task.files_per_part and len(read) >= task.files_per_part):
+            unit(read)
+            read, size = [], 0
+    unit(read)
+    result.records = _records_table(records)  # compact Arrow, not lists, for the main process to hold
     return result
+
+
+def _winners(batch: list[list[Any]]) -> list[int]:
+    """The positions of a batch's records to write: of several with one session id, the one
+    that wins (the others are marked not written)."""
+    best: dict[str, int] = {}
+    for i, record in enumerate(batch):
+        held = best.get(record[_SID])
+        if held is None or _beats(record, batch[held]):
+            if held is not None:
+                batch[held][_WRITTEN] = False
+            best[record[_SID]] = i
+        else:
+            record[_WRITTEN] = False
+    return sorted(best.values())
+
+
+def _is_identity(positions: pa.Array) -> bool:
+    import numpy as np
+
+    values = positions.to_numpy(zero_copy_only=False)
+    return bool(np.array_equal(values, np.arange(len(values))))
 
 
 _RECORD_COLUMNS = [
@@ -399,9 +539,9 @@ _RECORD_COLUMNS = [
     ("inode", pa.int64()),
     ("session_id", pa.string()),
     ("updated_at_ns", pa.int64()),
-    ("ordinal", pa.int64()),
     ("named", pa.bool_()),
-    ("part", pa.string()),
+    ("part", pa.string()),  # the name of the files its rows went into
+    ("written", pa.bool_()),  # False: a duplicate id the worker already set aside
 ]
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,20 +19,23 @@ from sessionkit.exceptions import SessionkitWarning
 from sessionkit.oxios import NAME_MAX, file_name_problem
 from sessionkit.storage import Snapshot, open_dataset
 from sessionkit.tables import (
+    CLUSTERING,
+    SCHEMAS,
     TABLE_NAMES,
     SessionTables,
     iter_session_json,
 )
 
-
 # -- restore ---------------------------------------------------------------------------------------
+#: Sessions restored by one task.
+SESSIONS_PER_TASK = 4096
+
+
 @dataclass
 class _RestoreTask:
-    files: dict[str, list[str]]  # table -> its Parquet files
+    tables: SessionTables  # some sessions with all their rows
     folder: str
     overwrite: bool
-    filesystem: Any = None  # pyarrow's, for a dataset on S3
-    sizes: dict[str, int] | None = None  # the files' sizes, where the manifest gives them
 
 
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -89,41 +93,95 @@ def _restore_tables(tables: SessionTables, folder: str, overwrite: bool) -> tupl
 
 
 def _restore_part(task: _RestoreTask) -> tuple[int, list[str]]:
-    """Worker: the sessions of one part back to oxios files."""
-    part = Snapshot("", task.files, task.filesystem, None, task.sizes)
-    tables = {name: part.read(name) for name in task.files}
-    return _restore_tables(SessionTables(**tables), task.folder, task.overwrite)
+    """Worker: some sessions back to oxios files; returns the count written and the ids skipped."""
+    return _restore_tables(task.tables, task.folder, task.overwrite)
 
 
-def _restore_tasks(snapshot: Snapshot, folder: str, overwrite: bool) -> list[_RestoreTask]:
-    """Tasks of about ``_FILES_PER_TASK`` part files each when every table has the same part
-    files (as export writes them: ``created_date=.../<part>``), else one for the whole dataset."""
-    files = {name: snapshot.files[name] for name in TABLE_NAMES}
-    keys = {name: [_key(p, name) for p in paths] for name, paths in files.items()}
-    fs = snapshot.filesystem
-    if all(keys[name] == keys["sessions"] for name in TABLE_NAMES):
-        tasks = []
-        for i in range(0, len(files["sessions"]), _FILES_PER_TASK):
-            chunk = {name: files[name][i : i + _FILES_PER_TASK] for name in TABLE_NAMES}
-            sizes = _sizes_of(snapshot, chunk)
-            tasks.append(_RestoreTask(chunk, folder, overwrite, fs, sizes))
-        return tasks
-    return [_RestoreTask(files, folder, overwrite, fs, _sizes_of(snapshot, files))]
+def _chunks(snapshot: Snapshot, jobs: int) -> Iterator[SessionTables]:
+    """The dataset's sessions in chunks of ``SESSIONS_PER_TASK``, each with all its rows.
+
+    Every table is read in the order of its owners' keys (DuckDB sorts, spilling to disk when
+    it must), so each chunk takes the rows of its sessions from the head of every stream,
+    whichever files they are in.
+    """
+    import duckdb
+
+    con = duckdb.connect(config={"threads": max(1, jobs)})
+    streams: dict[str, _Stream] = {}
+    try:
+        for name in TABLE_NAMES:
+            how = CLUSTERING[name]
+            cursor = con.cursor()
+            cursor.register("source", snapshot.dataset(name))
+            order = ", ".join([how.key, *how.within])
+            columns = ", ".join(f.name for f in SCHEMAS[name])
+            reader = cursor.sql(f"SELECT {columns} FROM source ORDER BY {order}").to_arrow_reader(SESSIONS_PER_TASK * 4)
+            streams[name] = _Stream(reader, SCHEMAS[name], how.key)
+        owners = streams.pop("sessions")
+        while True:
+            sessions = owners.take_rows(SESSIONS_PER_TASK)
+            if sessions.num_rows == 0:
+                break
+            last = sessions["session_id"][-1].as_py()
+            tables = {"sessions": sessions, **{name: stream.take_through(last) for name, stream in streams.items()}}
+            yield SessionTables(**tables)
+        orphans = {name: stream.take_through(None) for name, stream in streams.items()}
+        if any(t.num_rows for t in orphans.values()):
+            yield SessionTables(sessions=owners.take_rows(0), **orphans)  # restoring them names the problem
+    finally:
+        con.close()
 
 
-def _sizes_of(snapshot: Snapshot, files: dict[str, list[str]]) -> dict[str, int] | None:
-    if snapshot.sizes is None:
-        return None
-    return {p: snapshot.sizes[p] for paths in files.values() for p in paths if p in snapshot.sizes}
+class _Stream:
+    """A table's rows, sorted by owner key, taken from the head a piece at a time."""
 
+    def __init__(self, reader: Any, schema: Any, key: str) -> None:
+        self.reader, self.schema, self.key = reader, schema, key
+        self.pending: list[Any] = []
+        self.done = False
 
-#: Part files restored by one task: a partitioned dataset has many small ones.
-_FILES_PER_TASK = 16
+    def _more(self) -> bool:
+        if self.done:
+            return False
+        try:
+            batch = self.reader.read_next_batch()
+        except StopIteration:
+            self.done = True
+            return False
+        self.pending.append(batch)
+        return True
 
+    def _take(self, rows: int) -> Any:
+        import pyarrow as pa
 
-def _key(path: str, table: str) -> str:
-    """A file's path below its table folder: ``created_date=.../part-….parquet``."""
-    return path.replace("\\", "/").rpartition(f"/{table}/")[2]
+        table = pa.Table.from_batches(self.pending, schema=self.reader.schema)
+        head, tail = table.slice(0, rows), table.slice(rows)
+        self.pending = tail.to_batches()
+        return head.cast(self.schema)
+
+    def take_rows(self, rows: int) -> Any:
+        """The next ``rows`` rows (fewer at the end)."""
+        while sum(b.num_rows for b in self.pending) < rows and self._more():
+            pass
+        return self._take(min(rows, sum(b.num_rows for b in self.pending)))
+
+    def take_through(self, last: str | None) -> Any:
+        """The rows whose owner key is at most ``last`` (None: all that are left)."""
+        import pyarrow.compute as pc
+
+        while True:
+            if last is None:
+                if not self._more():
+                    return self._take(sum(b.num_rows for b in self.pending))
+                continue
+            if self.pending:
+                tail = self.pending[-1]
+                if tail.num_rows and tail[self.key][-1].as_py() > last:
+                    break
+            if not self._more():
+                break
+        count = sum(int(pc.sum(pc.less_equal(b[self.key], last)).as_py() or 0) for b in self.pending)
+        return self._take(count)
 
 
 def restore(
@@ -161,11 +219,11 @@ def restore(
     _warn_privacy(snapshot, dataset)
     total = snapshot.rows("sessions")
     update, done = resolve_progress(progress, "restore", unit="session", total=total)
-    tasks = _restore_tasks(snapshot, str(folder), overwrite)
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    tasks = (_RestoreTask(tables, str(folder), overwrite) for tables in _chunks(snapshot, jobs))
     count, skipped = 0, []
     try:
-        for written, refused in ordered_map(_restore_part, tasks, min(jobs, len(tasks))):
+        for written, refused in ordered_map(_restore_part, tasks, min(jobs, -(-total // SESSIONS_PER_TASK) or 1)):
             count += written
             skipped += refused
             if update is not None:

@@ -1,5 +1,5 @@
-"""What the archive keeps between runs: the file index, the merge of new rows into the
-previous version, and the runs and errors tables."""
+"""What the archive keeps between runs: the version a run builds on, the file index, the merge
+of new rows into the previous version, and the runs and errors tables."""
 
 from __future__ import annotations
 
@@ -13,21 +13,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from sessionkit._layout import DataFile, Layout, TableWriter, files_from_record, schema_of
+from sessionkit._versions import read_version_manifest
 from sessionkit.archive._listing import _Listing
 from sessionkit.archive._summary import ExportSummary
 from sessionkit.exceptions import DatasetError
 from sessionkit.privacy import Privacy
-from sessionkit.storage import (
-    ROW_GROUP_ROWS,
-    TableWriter,
-    open_dataset,
-    write_manifest,
-)
+from sessionkit.storage import ALL_TABLES, open_dataset
 from sessionkit.tables import (
+    CLUSTERING,
     ERRORS_SCHEMA,
     RUNS_SCHEMA,
-    SCHEMAS,
-    TABLE_NAMES,
     empty_table,
 )
 
@@ -45,23 +41,103 @@ FILES_SCHEMA = pa.schema(
         pa.field("named", pa.bool_()),  # the file is named after its session id (<id>.json)
     ]
 )
-_INDEX = "files.parquet"
+#: Where a version keeps the file index: in a folder of its own, shared by the versions of runs
+#: that read nothing (``_index/files.parquet``; older versions: ``files.parquet``).
+_INDEX = "_index/files.parquet"
+_OLD_INDEX = "files.parquet"
 
 
-# -- the main process: classify, merge, publish ------------------------------------------------------
-def _read_table(folder: Path | None, name: str, schema: pa.Schema) -> pa.Table:
-    """A table of the previous version (every file of its folder, or the one file), or an empty one."""
-    if folder is None:
-        return empty_table(schema)
-    target = folder / name
-    paths = (
-        sorted(str(p) for p in target.glob("*.parquet"))
-        if target.is_dir()
-        else ([str(target)] if target.exists() else [])
-    )
-    if not paths:
-        return empty_table(schema)
-    return pa.concat_tables([pq.read_table(p, schema=schema) for p in paths]).combine_chunks()
+# -- the version a run builds on --------------------------------------------------------------------
+@dataclass
+class Previous:
+    """The current version of a dataset, as a run reads it: its manifest, its files with their
+    stats, and how to read them (pyarrow's local or S3 file system), on disk and on S3 alike.
+
+    Attributes:
+        manifest: the version's manifest.
+        files: every table's files (runs and errors included).
+        fs: the pyarrow file system the paths belong to.
+        root: the dataset's place on ``fs`` (a version folder, or ``bucket/prefix``).
+        index: the path of the file index on ``fs`` (None: there is none).
+        folder: for a dataset on disk, the version's folder.
+    """
+
+    manifest: dict[str, Any]
+    files: dict[str, list[DataFile]]
+    fs: Any
+    root: str
+    index: str | None
+    folder: Path | None = None
+    _cache: dict[tuple[str, tuple[str, ...] | None], pa.Table] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def local(cls, version: Path) -> Previous:
+        """The version at ``version`` (a folder of a dataset on disk)."""
+        from pyarrow import fs as pafs
+
+        manifest = read_version_manifest(version)
+        files = files_from_record(manifest)
+        if files is None:  # made before versions listed their files: list them
+            files = {}
+            for name in ALL_TABLES:
+                folder = (version / name).resolve()
+                paths = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
+                files[name] = [
+                    DataFile.legacy(f"{name}/{p.relative_to(folder).as_posix()}", p.stat().st_size) for p in paths
+                ]
+        index = version / _INDEX if (version / _INDEX).exists() else version / _OLD_INDEX
+        return cls(
+            manifest, files, pafs.LocalFileSystem(), str(version), str(index) if index.exists() else None, version
+        )
+
+    @property
+    def layout(self) -> Layout | None:
+        """The layout the version records (None: made before layouts were recorded)."""
+        return Layout.from_record(self.manifest.get("layout"))
+
+    def path(self, key: str) -> str:
+        """Where a file of this version is, on ``fs``."""
+        return f"{self.root}/{key}"
+
+    def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
+        """Every file of one table, read whole (or some columns); read once, then remembered."""
+        key = (table, tuple(columns) if columns is not None else None)
+        if key not in self._cache:
+            schema = schema_of(table)
+            if columns is not None:
+                schema = pa.schema([schema.field(name) for name in columns])
+            pieces = [self.read_file(f, schema) for f in self.files.get(table, [])]
+            self._cache[key] = pa.concat_tables(pieces).combine_chunks() if pieces else empty_table(schema)
+        return self._cache[key]
+
+    def read_file(self, file: DataFile, schema: pa.Schema) -> pa.Table:
+        """One file, its columns cast to ``schema`` (and only those)."""
+        try:
+            with self.fs.open_input_file(self.path(file.key)) as source:
+                return pq.ParquetFile(source).read(columns=schema.names).cast(schema)
+        except (OSError, pa.ArrowInvalid) as err:
+            msg = f"{self.path(file.key)}: cannot be read ({err}). Hint: the dataset may be damaged; export it again into a new folder"
+            raise DatasetError(msg) from err
+
+    def rows(self, file: DataFile) -> int:
+        """The rows of one file (from its footer when the manifest does not say)."""
+        if file.rows is not None:
+            return file.rows
+        return pq.read_metadata(self.path(file.key), filesystem=self.fs).num_rows
+
+    def read_index(self) -> pa.Table:
+        """What the previous runs knew of the source files (see ``FILES_SCHEMA``)."""
+        if self.index is None:
+            return empty_table(FILES_SCHEMA)
+        with self.fs.open_input_file(self.index) as source:
+            return pq.ParquetFile(source).read().cast(FILES_SCHEMA)
+
+
+def _read_previous_table(previous: Previous | None, name: str) -> pa.Table:
+    """A table of the previous version (runs, errors, ...), or an empty one."""
+    if previous is None:
+        return empty_table(schema_of(name))
+    return previous.read(name)
 
 
 _KNOWN_FILES_SCHEMA = FILES_SCHEMA.append(pa.field("real", pa.string(), nullable=False))
@@ -128,28 +204,33 @@ def _classify(
     return to_read, keep.filter(pc.invert(bad)), keep.filter(bad), index_elsewhere
 
 
-def part_keys(version: Path) -> list[str]:
-    """The keys of a version's files, ``created_date=YYYY-MM-DD/<part>.parquet``, sorted; each
-    names one file in every table folder."""
-    folder = version / "sessions"
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet"))
-
-
-def _existing_sessions(previous: Path | None) -> pa.Table:
-    """session_id, updated_at_ns and part (its key) of every session of the previous version."""
-    schema = pa.schema([("session_id", pa.string()), ("updated_at_ns", pa.int64()), ("part", pa.string())])
+def _existing_sessions(previous: Previous | None) -> pa.Table:
+    """``session_id``, ``created_at_ns``, ``updated_at_ns`` and ``key`` (its file) of every
+    session of the previous version."""
+    schema = pa.schema(
+        [
+            ("session_id", pa.string()),
+            ("created_at_ns", pa.int64()),
+            ("updated_at_ns", pa.int64()),
+            ("key", pa.string()),
+        ]
+    )
     if previous is None:
         return empty_table(schema)
+    declared = schema_of("sessions")
+    columns = pa.schema([declared.field(name) for name in ("session_id", "created_at", "updated_at")])
     pieces = []
-    for key in part_keys(previous):
-        table = pq.read_table(previous / "sessions" / key, columns=["session_id", "updated_at"])
+    for file in previous.files.get("sessions", []):
+        table = previous.read_file(file, columns)
         pieces.append(
             pa.table(
                 {
                     "session_id": table["session_id"],
+                    "created_at_ns": table["created_at"].cast(pa.int64()),
                     "updated_at_ns": table["updated_at"].cast(pa.int64()),
-                    "part": pa.array([key] * table.num_rows, pa.string()),
-                }
+                    "key": pa.array([file.key] * table.num_rows, pa.string()),
+                },
+                schema=schema,
             )
         )
     return pa.concat_tables(pieces).combine_chunks() if pieces else empty_table(schema)
@@ -157,13 +238,13 @@ def _existing_sessions(previous: Path | None) -> pa.Table:
 
 @dataclass
 class _Decisions:
-    """What the merge decided: rows to drop from parts, files to quarantine, outcomes."""
+    """What the merge decided: sessions to take out of files, files to quarantine, outcomes."""
 
-    drop_ids: dict[str, set[str]] = field(default_factory=dict)  # old part -> session ids replaced
-    drop_ordinals: dict[str, set[int]] = field(default_factory=dict)  # new part -> rows not kept
     # loser path, its real path, session id, winner path, whether the loser was read this run
     duplicates: list[tuple[str, str, str, str, bool]] = field(default_factory=list)
     stale: set[str] = field(default_factory=set)  # paths read whose session the dataset holds newer
+    drop_new: dict[str, set[str]] = field(default_factory=dict)  # name of files written now -> ids not kept
+    drop_old: dict[str, int] = field(default_factory=dict)  # id replaced -> its creation time in the dataset
 
 
 def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisions:
@@ -174,7 +255,7 @@ def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisi
     replaces the dataset's version unless that one is newer (on a tie, the content read now).
     """
     decisions = _Decisions()
-    columns = ["path", "real", "session_id", "updated_at_ns", "named", "part", "ordinal"]
+    columns = ["path", "real", "session_id", "updated_at_ns", "named", "part", "written"]
     if unchanged_ok.num_rows == 0:
         present = new.select(columns)
     else:
@@ -189,7 +270,7 @@ def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisi
                         "updated_at_ns": unchanged_ok["updated_at_ns"],
                         "named": pc.fill_null(unchanged_ok["named"], False),
                         "part": pa.nulls(unchanged_ok.num_rows, pa.string()),
-                        "ordinal": pa.nulls(unchanged_ok.num_rows, pa.int64()),
+                        "written": pa.nulls(unchanged_ok.num_rows, pa.bool_()),
                     }
                 ),
             ]
@@ -207,77 +288,46 @@ def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisi
             for row in group[1:]:
                 decisions.duplicates.append((row["path"], row["real"], sid, group[0]["path"], row["part"] is not None))
                 losers.add(row["path"])
-                if row["part"] is not None:
-                    decisions.drop_ordinals.setdefault(row["part"], set()).add(row["ordinal"])
+                if row["written"]:
+                    decisions.drop_new.setdefault(row["part"], set()).add(sid)
     if existing.num_rows == 0:  # a first export: nothing to replace
         return decisions
     if losers:
         new = new.filter(pc.invert(pc.is_in(new["path"], value_set=pa.array(sorted(losers), pa.string()))))
-    winners = new.select(["path", "session_id", "updated_at_ns", "part", "ordinal"])
+    winners = new.select(["path", "session_id", "updated_at_ns", "part"])
     found = pc.index_in(winners["session_id"], value_set=existing["session_id"])
     hit = pc.is_valid(found)
     old = existing.take(found.filter(hit))
     matched = (
         winners.filter(hit)
         .append_column("updated_at_ns_old", old["updated_at_ns"])
-        .append_column("part_old", old["part"])
+        .append_column("created_at_ns_old", old["created_at_ns"])
     )
-    for row in matched.select(
-        ["path", "session_id", "updated_at_ns", "updated_at_ns_old", "part", "part_old", "ordinal"]
-    ).to_pylist():
+    for row in matched.to_pylist():
         if row["updated_at_ns"] >= row["updated_at_ns_old"]:
-            decisions.drop_ids.setdefault(row["part_old"], set()).add(row["session_id"])
+            decisions.drop_old[row["session_id"]] = row["created_at_ns_old"]
         else:
             decisions.stale.add(row["path"])
-            decisions.drop_ordinals.setdefault(row["part"], set()).add(row["ordinal"])
+            decisions.drop_new.setdefault(row["part"], set()).add(row["session_id"])
     return decisions
 
 
-def _filter_part(
-    source: Path,
-    target: Path,
-    name: str,
-    *,
-    ids: set[str] | None = None,
-    ordinals: set[int] | None = None,
-    row_group_rows: int = ROW_GROUP_ROWS,
-) -> int:
-    """Write part ``name`` from the version at ``source`` to ``target`` without some sessions
-    (by id, or by row position); returns the sessions kept (0: nothing written)."""
-    import numpy as np
-
-    sessions = pq.read_table(source / "sessions" / name, schema=SCHEMAS["sessions"])
-    if ids is not None:
-        drop = pc.is_in(sessions["session_id"], value_set=pa.array(sorted(ids), pa.string())).to_numpy(
-            zero_copy_only=False
-        )
-    else:
-        drop = np.zeros(sessions.num_rows, dtype=bool)
-        drop[sorted(ordinals or ())] = True
-    keep = ~drop
-    if not keep.any():
-        return 0
-    counts = {
-        "sessions": np.ones(sessions.num_rows, dtype=np.int64),
-        "messages": sessions["n_user_messages"].to_numpy(),
-        "responses": sessions["n_agent_responses"].to_numpy(),
-        "metadata": sessions["n_metadata"].to_numpy(),
-    }
-    for table_name in TABLE_NAMES:
-        table = (
-            sessions
-            if table_name == "sessions"
-            else pq.read_table(source / table_name / name, schema=SCHEMAS[table_name])
-        )
-        mask = np.repeat(keep, counts[table_name])
-        if len(mask) != table.num_rows:
-            msg = f"{source / table_name / name}: its rows do not follow the sessions of the part. Hint: the dataset is damaged; export it again into a new folder"
-            raise DatasetError(msg)
-        (target / table_name / name).parent.mkdir(parents=True, exist_ok=True)
-        writer = TableWriter(target / table_name / name, SCHEMAS[table_name], row_group_rows)
-        writer.add(table.filter(pa.array(mask)))
+def filter_file(source: str, fs: Any, target: Path, table: str, ids: set[str], row_group_rows: int) -> DataFile | None:
+    """Write the file at ``source`` (on ``fs``) to ``target`` without the rows of the owners
+    ``ids``; returns the file written (its key left empty), or None when no row is left."""
+    schema = schema_of(table)
+    rows = pq.read_table(source, schema=schema, filesystem=fs)
+    key = CLUSTERING[table].key
+    kept = rows.filter(pc.invert(pc.is_in(rows[key], value_set=pa.array(sorted(ids), pa.string()))))
+    if kept.num_rows == 0:
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    writer = TableWriter(target, schema, row_group_rows)
+    try:
+        writer.add(kept)
+    finally:
         writer.close()
-    return int(keep.sum())
+    return DataFile("", os.path.getsize(target), kept.num_rows)
 
 
 def _write_index(
@@ -340,20 +390,29 @@ def _write_index(
             *([] if elsewhere is None else [elsewhere.select(FILES_SCHEMA.names).cast(FILES_SCHEMA)]),
         ]
     )
+    (staging / _INDEX).parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(index, staging / _INDEX, compression="zstd")
 
 
-def _write_errors(staging: Path, previous: Path | None, new_errors: list[dict[str, Any]], fixed: pa.Array) -> None:
-    """The errors table: this run's bad files, plus earlier ones not read again (still bad, or gone).
+def _write_errors(
+    staging: Path, previous: Previous | None, new_errors: list[dict[str, Any]], fixed: pa.Array, run_id: str
+) -> DataFile | None:
+    """The errors table: this run's bad files, plus earlier ones not read again (still bad, or
+    gone); written to ``staging`` only when it changed (returns the file, or None).
 
     ``fixed``: the paths read as good sessions this run, whose earlier errors are gone.
     """
-    old = _read_table(previous, "errors", ERRORS_SCHEMA)
+    if previous is not None and not new_errors and not len(fixed) and previous.files.get("errors"):
+        return None  # nothing read: nothing to change
+    old = _read_previous_table(previous, "errors")
+    before = old.num_rows
     if old.num_rows:
         old = old.filter(pc.invert(pc.is_in(old["file"], value_set=fixed)))
     if old.num_rows and new_errors:
         again = pa.array(sorted({e["file"] for e in new_errors}), pa.string())
         old = old.filter(pc.invert(pc.is_in(old["file"], value_set=again)))
+    if previous is not None and not new_errors and old.num_rows == before and previous.files.get("errors"):
+        return None
     rows = (
         pa.Table.from_pylist(
             new_errors, schema=pa.schema([f.with_type(pa.int64()) if f.name == "seen_at" else f for f in ERRORS_SCHEMA])
@@ -362,38 +421,23 @@ def _write_errors(staging: Path, previous: Path | None, new_errors: list[dict[st
         else None
     )
     current = pa.concat_tables([old, rows.cast(ERRORS_SCHEMA)]) if rows is not None else old
-    writer = TableWriter(staging / "errors" / "errors.parquet", ERRORS_SCHEMA, ROW_GROUP_ROWS)
+    key = f"errors/errors-{run_id}.parquet"
+    (staging / "errors").mkdir(parents=True, exist_ok=True)
+    writer = TableWriter(staging / key, ERRORS_SCHEMA)
     writer.add(current.sort_by("file"))
     writer.close()
-
-
-def _count(summary: ExportSummary, staging: Path, kept: tuple[Path, list[str]] | None = None) -> None:
-    """The dataset's totals, from the sessions files of the new version (each session counts
-    its messages, responses and metadata entries); ``kept``: files left in the previous version
-    (a folder and the keys of its sessions files there), for a dataset on S3."""
-    paths = sorted((staging / "sessions").rglob("*.parquet"))
-    if kept is not None:
-        paths += [kept[0] / "sessions" / key for key in kept[1]]
-    columns = {"messages": "n_user_messages", "responses": "n_agent_responses", "metadata": "n_metadata"}
-    totals = dict.fromkeys([*TABLE_NAMES, "exchanges"], 0)
-    for path in paths:
-        table = pq.read_table(path, columns=[*columns.values(), "exchange_count"])
-        totals["sessions"] += table.num_rows
-        for name, column in (*columns.items(), ("exchanges", "exchange_count")):
-            totals[name] += int(pc.sum(table[column]).as_py() or 0)
-    for name, total in totals.items():
-        setattr(summary, name, total)
+    return DataFile(key, os.path.getsize(staging / key), current.num_rows)
 
 
 def _write_run(
-    summary: ExportSummary, previous: Path | None, staging: Path, started_ns: int, privacy: dict | None = None
-) -> None:
-    """Append this run to the runs table and describe the new version in its manifest."""
+    summary: ExportSummary, previous: Previous | None, staging: Path, started_ns: int, privacy: dict | None = None
+) -> DataFile:
+    """The runs table with this run appended, written to ``staging``."""
     import json
 
     from sessionkit import __version__
 
-    runs_table = _read_table(previous, "runs", RUNS_SCHEMA)
+    runs_table = _read_previous_table(previous, "runs")
     row = {
         "run_id": summary.run_id,
         "started_at": started_ns // 1000,
@@ -413,11 +457,12 @@ def _write_run(
     }
     plain = pa.schema([f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in RUNS_SCHEMA])
     runs_table = pa.concat_tables([runs_table, pa.Table.from_pylist([row], schema=plain).cast(RUNS_SCHEMA)])
-    writer = TableWriter(staging / "runs" / "runs.parquet", RUNS_SCHEMA, ROW_GROUP_ROWS)
+    key = f"runs/runs-{summary.run_id}.parquet"
+    (staging / "runs").mkdir(parents=True, exist_ok=True)
+    writer = TableWriter(staging / key, RUNS_SCHEMA)
     writer.add(runs_table)
     writer.close()
-    counts = {name: getattr(summary, name) for name in TABLE_NAMES}
-    write_manifest(staging, {"run_id": summary.run_id, "counts": counts, "source": row["source"]}, name="manifest.json")
+    return DataFile(key, os.path.getsize(staging / key), runs_table.num_rows)
 
 
 def _source_record(source: str, privacy: dict | None) -> str:

@@ -54,9 +54,11 @@ class ExportSummary:
     bytes_read: int = 0
     seconds: float = 0.0
     jobs: int = 1
-    parts_written: int = 0
-    parts_rewritten: int = 0
-    parts_kept: int = 0
+    files_written: int = 0  # Parquet files of the session tables written from the files read
+    files_rewritten: int = 0  # files of the previous version rewritten without sessions replaced
+    files_kept: int = 0  # files of the previous version kept as they are
+    compacted: int = 0  # small files the run merged (see ``sessionkit.archive.compact``)
+    compacted_into: int = 0  # the files they became
     row_groups: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
@@ -81,4 +83,5 @@ class ExportSummary:
             f"{self.quarantined} quarantined, {self.vanished} vanished, {self.ignored} ignored; "
             f"dataset {self.out}: {self.sessions} sessions ({self.messages} messages, {self.responses} responses, "
             f"{self.exchanges} exchanges); read {mb:.1f} MB in {self.seconds:.2f} s ({rate:.0f} MB/s, {self.jobs} jobs)"
+            + (f"; compacted {self.compacted} small files into {self.compacted_into}" if self.compacted else "")
         )

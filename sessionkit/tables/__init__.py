@@ -7,9 +7,11 @@ gives back sessions that write out to the very same files.
 """
 
 from sessionkit.tables._builder import TableBuilder, parse_timestamps, take_sessions, to_tables
+from sessionkit.tables._cluster import cluster_order
 from sessionkit.tables._rows import autosi_text, iter_session_json, iter_sessions
 from sessionkit.tables._schemas import (
     ARCHIVE_SCHEMAS,
+    CLUSTERING,
     ERRORS_SCHEMA,
     MESSAGES_SCHEMA,
     METADATA_SCHEMA,
@@ -19,12 +21,14 @@ from sessionkit.tables._schemas import (
     SCHEMAS,
     SESSIONS_SCHEMA,
     TABLE_NAMES,
+    Clustering,
     empty_table,
 )
 from sessionkit.tables._session_tables import SessionTables
 
 __all__ = [
     "ARCHIVE_SCHEMAS",
+    "CLUSTERING",
     "ERRORS_SCHEMA",
     "MESSAGES_SCHEMA",
     "METADATA_SCHEMA",
@@ -34,9 +38,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "SESSIONS_SCHEMA",
     "TABLE_NAMES",
+    "Clustering",
     "SessionTables",
     "TableBuilder",
     "autosi_text",
+    "cluster_order",
     "empty_table",
     "iter_session_json",
     "iter_sessions",

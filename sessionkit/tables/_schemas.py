@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import msgspec
 import pyarrow as pa
 
@@ -110,6 +112,37 @@ SCHEMAS = {
     "responses": RESPONSES_SCHEMA,
     "metadata": METADATA_SCHEMA,
 }
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Whose a table's rows are, and the order they are kept in within a dataset's files.
+
+    Every row belongs to one row of an ``owner`` table (its session): ``key`` names the owner in
+    both tables, and an export that replaces the owner replaces all its rows. Files hold rows
+    ordered by the owner's ``time`` (a column of the owner table: when it was created), then by
+    ``key``, then by ``within``, so that Parquet statistics let engines skip row groups for a
+    time filter, and a dataset's Hive partitions (by month or day) are of that time.
+    """
+
+    owner: str
+    key: str
+    time: str
+    within: tuple[str, ...] = ()
+
+    def is_owner(self, table: str) -> bool:
+        """True for the owner table itself (its rows are their own owners)."""
+        return self.owner == table
+
+
+#: How each table of a dataset is clustered; tables added later declare theirs here.
+CLUSTERING = {
+    "sessions": Clustering("sessions", "session_id", "created_at"),
+    "messages": Clustering("sessions", "session_id", "created_at", ("seq",)),
+    "responses": Clustering("sessions", "session_id", "created_at", ("seq",)),
+    "metadata": Clustering("sessions", "session_id", "created_at", ("ord",)),
+}
+
 #: The archive's own tables, beside the four session tables of a dataset made by export.
 ARCHIVE_SCHEMAS = {"runs": RUNS_SCHEMA, "errors": ERRORS_SCHEMA}
 
