@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         PrivacyError,
         SessionFormatError,
         SessionkitError,
+        SessionkitWarning,
         SourceNotFoundError,
     )
     from sessionkit.magic import load_ipython_extension
@@ -95,6 +96,7 @@ _LAZY = {
     "PrivacyError": "sessionkit.exceptions",
     "SessionFormatError": "sessionkit.exceptions",
     "SessionkitError": "sessionkit.exceptions",
+    "SessionkitWarning": "sessionkit.exceptions",
     "SourceNotFoundError": "sessionkit.exceptions",
     "load_ipython_extension": "sessionkit.magic",
     "AgentResponse": "sessionkit.model",
@@ -161,6 +163,7 @@ __all__ = [
     "SessionFormatError",
     "SessionTables",
     "SessionkitError",
+    "SessionkitWarning",
     "SourceNotFoundError",
     "Timestamp",
     "UserMessage",
