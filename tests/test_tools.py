@@ -289,3 +289,21 @@ def test_the_bundled_modern_sample_is_what_the_generator_writes() -> None:
     folder = Path(__file__).parent.parent / "data" / "oxios-modern-sample" / "sessions"
     written = {s.id: s.to_json().encode() for s in generate_modern_sessions(200, seed=7)}
     assert {p.stem: p.read_bytes() for p in folder.glob("*.json")} == written
+
+
+def test_a_thread_of_sessions_in_order() -> None:
+    def s(sid: str, parent: str | None, day: int) -> Session:
+        x = _session(sid, [], [])
+        x.created_at = sk.Timestamp.parse(f"2026-06-{day:02d}T00:00:00Z")
+        if parent is not None:
+            x.extra["parent_session_id"] = parent
+        return x
+
+    tables = to_tables(
+        [s("c", "b", 3), s("a", None, 1), s("b", "a", 2), s("d", "a", 4), s("z", None, 1), s("e", "gone", 5)]
+    )
+    assert [x.id for x in tables.thread("c")] == ["a", "b", "c", "d"]
+    assert [x.id for x in tables.thread("a")] == ["a", "b", "c", "d"]
+    assert [x.id for x in tables.thread("z")] == ["z"] and [x.id for x in tables.thread("e")] == ["e"]
+    with pytest.raises(KeyError, match="no session with id 'nope'"):
+        tables.thread("nope")

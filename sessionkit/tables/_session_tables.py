@@ -103,6 +103,39 @@ class SessionTables:
             raise KeyError(msg)
         return found[0]
 
+    def thread(self, session_id: str) -> list[Session]:
+        """The sessions of the thread ``session_id`` belongs to: its root (the first ancestor
+        through ``parent_session_id`` that these tables hold) and every session continuing it,
+        directly or not, in order of creation (then id).
+
+        Raises:
+            KeyError: no session has this id.
+        """
+        s = self.sessions
+        ids = s["session_id"].to_pylist()
+        if session_id not in set(ids):
+            msg = f"no session with id {session_id!r} among {len(self)} sessions"
+            raise KeyError(msg)
+        parent = dict(zip(ids, s["parent_session_id"].to_pylist(), strict=True))
+        root, seen = session_id, {session_id}
+        while parent.get(root) in parent and parent[root] not in seen:  # up, while the parent is here
+            root = parent[root]
+            seen.add(root)
+        children: dict[str, list[str]] = {}
+        for sid, up in parent.items():
+            if up is not None:
+                children.setdefault(up, []).append(sid)
+        members, todo = {root}, [root]
+        while todo:
+            for child in children.get(todo.pop(), []):
+                if child not in members:
+                    members.add(child)
+                    todo.append(child)
+        picked = SessionTables(
+            *(t.filter(pc.is_in(t["session_id"], pa.array(sorted(members)))) for _, t in self.items())
+        )
+        return sorted(picked.to_sessions(), key=lambda x: (x.created_at.ns, x.id))
+
     def write_parquet(self, out: str | Path, **options: Any) -> Path:
         """Write the tables as a Parquet dataset folder (see ``sessionkit.storage.write_parquet``)."""
         from sessionkit.storage import write_parquet
