@@ -491,14 +491,41 @@ def take_sessions(tables: SessionTables, rows: Any) -> SessionTables:
             lengths.sum()
         )
         picked[name] = tables[name].take(pa.array(index, pa.int64()))
-    ids = picked["sessions"]["session_id"].combine_chunks()
+    sids = s["session_id"].to_pylist()
     for name, within in (("tool_calls", "step"), ("reasoning", "ord")):
         table = tables[name]
         if table.num_rows == 0:
             picked[name] = table
             continue
-        rank = pc.index_in(table["session_id"], value_set=ids)
-        keep = pc.is_valid(rank)
-        ranked = table.filter(keep).append_column("_rank", rank.filter(keep))
-        picked[name] = ranked.sort_by([("_rank", "ascending"), (within, "ascending")]).drop_columns(["_rank"])
+        counts = _run_counts(sids, table["session_id"].to_pylist(), table[within].to_pylist())
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        lengths = counts[rows]
+        index = np.repeat(starts[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
+            lengths.sum()
+        )
+        picked[name] = table.take(pa.array(index, pa.int64()))
     return SessionTables(**picked)
+
+
+def _run_counts(sids: list[str], owners: list[str], positions: list[int]) -> Any:
+    """How many child rows each session has, from rows that follow their sessions in order.
+
+    Not by id: one batch may hold two files of the same session id (a backup beside the file),
+    whose rows must not be mixed. A session's rows are a run of its id starting at position 0;
+    each run goes to the next session of that id. (Two sessions of one id of which the first has
+    no rows at all cannot be told apart this way; the run goes to the first.)
+    """
+    import numpy as np
+
+    counts = np.zeros(len(sids), dtype=np.int64)
+    at = -1
+    for owner, position in zip(owners, positions, strict=True):
+        if position == 0 or at < 0:
+            at += 1
+            while at < len(sids) and sids[at] != owner:
+                at += 1
+            if at == len(sids):
+                msg = f"rows of session {owner!r} do not follow their sessions in order"
+                raise ValueError(msg)
+        counts[at] += 1
+    return counts
