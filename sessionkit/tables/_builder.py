@@ -179,7 +179,8 @@ class TableBuilder:
             raise _Invalid
         index = len(self.s["id"])
         extra, order = session_layout(obj)
-        self.tj.add(sid, index, extra, [resp.get("trajectory_range") for resp in responses] if extra else _NO_ITEMS)
+        ranges = [resp.get("trajectory_range") for resp in responses] if "trajectory_steps" in extra else _NO_ITEMS
+        self.tj.add(sid, index, extra, ranges)
         self._session_row(
             sid, user, seed, persona, created, updated, len(messages), len(responses), extra, order, source
         )
@@ -281,13 +282,15 @@ class TableBuilder:
         sid = session.id
         extra = dict(session.extra)
         order = session.field_order
-        if extra:
-            self.tj.add(sid, index, extra, [resp.extra.get("trajectory_range") for resp in session.agent_responses])
-            if order is None and len(extra) < len(session.extra):  # keep where the keys taken out go
-                standard = _SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
-                order = (*standard, *session.extra)
-        else:
-            self.tj.add(sid, index, extra, _NO_ITEMS)
+        ranges = (
+            [resp.extra.get("trajectory_range") for resp in session.agent_responses]
+            if "trajectory_steps" in extra
+            else _NO_ITEMS
+        )
+        self.tj.add(sid, index, extra, ranges)
+        if order is None and len(extra) < len(session.extra):  # keep where the keys taken out go
+            standard = _SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
+            order = (*standard, *session.extra)
         self._session_row(
             sid,
             session.user_id,
@@ -484,13 +487,7 @@ def take_sessions(tables: SessionTables, rows: Any) -> SessionTables:
         ("responses", s["n_agent_responses"]),
         ("metadata", s["n_metadata"]),
     ):
-        counts = counts.to_numpy().astype(np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        lengths = counts[rows]
-        index = np.repeat(starts[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
-            lengths.sum()
-        )
-        picked[name] = tables[name].take(pa.array(index, pa.int64()))
+        picked[name] = tables[name].take(_child_rows(counts.to_numpy().astype(np.int64), rows))
     sids = s["session_id"].to_pylist()
     for name, within in (("tool_calls", "step"), ("reasoning", "ord")):
         table = tables[name]
@@ -498,13 +495,19 @@ def take_sessions(tables: SessionTables, rows: Any) -> SessionTables:
             picked[name] = table
             continue
         counts = _run_counts(sids, table["session_id"].to_pylist(), table[within].to_pylist())
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        lengths = counts[rows]
-        index = np.repeat(starts[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
-            lengths.sum()
-        )
-        picked[name] = table.take(pa.array(index, pa.int64()))
+        picked[name] = table.take(_child_rows(counts, rows))
     return SessionTables(**picked)
+
+
+def _child_rows(counts: Any, rows: Any) -> pa.Array:
+    """Positions of the child rows of the sessions at ``rows``, in that order, in a table whose
+    rows follow their sessions in order, ``counts[i]`` of them for session ``i``."""
+    import numpy as np
+
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    lengths = counts[rows]
+    index = np.repeat(starts[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+    return pa.array(index, pa.int64())
 
 
 def _run_counts(sids: list[str], owners: list[str], positions: list[int]) -> Any:
