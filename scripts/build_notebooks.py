@@ -1,8 +1,9 @@
-"""Write the gallery notebooks 02-04 from the cells below, run every notebook, store it with its outputs.
+"""Write the gallery notebooks 02-05 from the cells below, run every notebook, store it with its outputs.
 
 Run from the project root (``make notebooks`` does): ``.venv/bin/python scripts/build_notebooks.py``.
 Keeping 02-04 here as text makes their sources' diffs readable; 01-quickstart is written by
-hand. Every notebook in ``notebooks/`` is then executed on ``data/oxios-sample`` (no network)
+hand. Every notebook in ``notebooks/`` is then executed on ``data/oxios-sample`` (05: on
+``data/oxios-modern-sample``; no network)
 and stored with its outputs, charts as PNG, so that the repository shows the results. Volatile
 parts of the outputs (temporary paths, timings, the jobs of this machine, memory addresses)
 are replaced by fixed marks before storing, so a run on any machine stores the same text.
@@ -89,7 +90,7 @@ The chart keeps the largest seeds and folds the rest into one "other" bar, so it
 readable however many seeds there are. It returns the matplotlib `Axes`.
 """),
     code("""
-ax = sk.plot_seed_usage(DATASET, by="responses", top=12)
+ax = sk.plot_seed_usage(DATASET, measure="responses", top=12)
 """),
     md("""
 ## Seeds over time
@@ -97,6 +98,14 @@ ax = sk.plot_seed_usage(DATASET, by="responses", top=12)
 `by="day" | "week" | "month"` splits the same table by time (UTC): sessions fall in the
 bucket of their `created_at`, responses in the bucket of their own timestamp. A pivot makes
 it a table of seeds by month.
+"""),
+    md("""
+The chart takes the same `by=`: the six most used seeds, stacked per month. The first and last
+months are hatched: the sample starts and ends inside them, so their bars are short for that
+reason alone.
+"""),
+    code("""
+ax = sk.plot_seed_usage(DATASET, by="month", top=6)
 """),
     code("""
 monthly = sk.seed_usage(DATASET, by="month")
@@ -117,7 +126,7 @@ which seeds each persona works with (exchanges by the seed of their response).
 sk.persona_usage(DATASET)
 """),
     code("""
-ax = sk.plot_persona_usage(DATASET, by="exchanges")
+ax = sk.plot_persona_usage(DATASET, measure="exchanges")
 """),
     code("""
 pairs = sk.persona_usage(DATASET, by="seed")
@@ -152,8 +161,9 @@ ax = sk.plot_activity(weekly, columns=("sessions", "active_users"))
 
 The longest conversation of the most used seed, read straight from the dataset with
 `sk.get_session` (only that session's rows are read). In Jupyter a `Session` shows as a
-transcript: exchanges in order, with latency, seed, phase and evaluation badges, metadata,
-and long texts folded.
+transcript: exchanges in order, numbered by `seq` from 0 as in the tables, with latency, seed,
+phase and evaluation badges, metadata, and long texts folded; past four exchanges it shows the
+first three and folds the rest under "show all".
 """),
     code("""
 con = sk.connect(DATASET)
@@ -179,7 +189,8 @@ then writes the whole picture to one HTML page you can mail around.
     md("""
 ## The phase funnel
 
-oxios takes a turn through Interview, Seed, Execute, Evaluate and Evolve. `phase_funnel`
+oxios takes a turn through `interview`, `seed`, `execute`, `evaluate` and `evolve` (the names
+as oxios writes them; other spellings of them count the same). `phase_funnel`
 counts, per phase, the responses that stopped there and those that got at least that far
 (`responses_reached`), and the sessions by the furthest phase any of their responses
 reached. Phases oxios may add later, and responses without a phase, come last.
@@ -197,7 +208,7 @@ Split by persona, the funnel shows which personas get their sessions furthest:
     code("""
 (
     sk.phase_funnel(DATASET, by="persona")
-    .filter(pl.col("phase") == "Evaluate")
+    .filter(pl.col("phase") == "evaluate")
     .select("persona_id", "sessions_reached", "responses_reached")
     .sort("sessions_reached", descending=True)
 )
@@ -220,9 +231,6 @@ ax = sk.plot_evaluation_rates(rates, top=12)
     code("""
 sk.evaluation_rates(DATASET, by="phase")
 """),
-    code("""
-ax = sk.plot_evaluation_rates(DATASET, by="week")
-"""),
     md("""
 ## Turn latency
 
@@ -238,11 +246,19 @@ sk.turn_latency(DATASET)
 by_phase = sk.turn_latency(DATASET, by="phase")
 by_phase
 """),
+    md("""
+The distribution per phase, on a log axis (`log=True`), and the percentiles as bars with the
+count of turns behind each:
+"""),
     code("""
-ax = sk.plot_turn_latency(DATASET, by="phase")
+ax = sk.plot_turn_latency(DATASET, by="phase", log=True)
+"""),
+    code("""
+ax = sk.plot_latency_percentiles(by_phase)
 """),
     md("""
-The slowest turns, and one of them as a transcript:
+The slowest turns, and the session of the slowest as a transcript. `seq` numbers the exchanges
+of a session from 0, in the tables and in the transcript alike.
 """),
     code("""
 con = sk.connect(DATASET)
@@ -257,13 +273,21 @@ sk.get_session(con, slow["session_id"][0])
     md("""
 ## The report
 
-`sk.write_report` (or `sessionkit report DATASET report.html`) puts the totals, the charts,
-these tables, the metadata census and a few sample transcripts on one self-contained HTML
-page: no scripts, nothing loaded from anywhere.
+`sk.write_report` (or `sessionkit report DATASET report.html`) puts all of this on one
+self-contained HTML page to mail around: a headline of the period's totals against the period
+before and the biggest movers, a section for each kind of data, ranked tables and folded sample
+transcripts; no scripts, nothing loaded from anywhere. `since="all"` covers the whole sample (by
+default, the last 28 days). It is written to `build/` beside the notebooks and shown below
+([open it on its own](../build/quality-report.html)).
 """),
     code("""
-report = sk.write_report(DATASET, DATASET.parent / "report.html", title="oxios sample")
-print(report.name, f"{report.stat().st_size / 1e3:,.0f} kB")
+report = sk.write_report(DATASET, ROOT / "build" / "quality-report.html", title="oxios sample", since="all")
+print(report.relative_to(ROOT))
+"""),
+    code("""
+from IPython.display import IFrame
+
+IFrame("../build/quality-report.html", width="100%", height=640)
 """),
 ]
 
@@ -315,7 +339,7 @@ SELECT
     round(100 * count(*) / sum(count(*)) OVER (), 1) AS pct
 FROM responses
 GROUP BY ALL
-ORDER BY responses DESC
+ORDER BY responses DESC, seed
 LIMIT 8
 """),
     md("""
@@ -328,7 +352,7 @@ LIMIT 8
 SELECT user_id, session_id, exchange_count
 FROM sessions
 QUALIFY row_number() OVER (PARTITION BY user_id ORDER BY exchange_count DESC, session_id) = 1
-ORDER BY exchange_count DESC
+ORDER BY exchange_count DESC, user_id
 LIMIT 8
 """),
     md("""
@@ -436,10 +460,101 @@ duckdb.sql(f"SELECT count(*) AS sessions, max(exchange_count) AS longest FROM re
 """),
 ]
 
+MODERN_SETUP = SETUP.replace('"oxios-sample"', '"oxios-modern-sample"')
+
+TOOLS_PROJECTS_THREADS = [
+    md("""
+# Tools, projects and threads
+
+Since version 1.9 oxios records no seeds; what it records instead is every tool call of a turn
+(`trajectory_steps`), the agent's reasoning, the project a session belongs to and the session
+it continues. sessionkit makes them the `tool_calls` and `reasoning` tables and the
+`project_id` and `parent_session_id` columns of `sessions`. This notebook exports the bundled
+`data/oxios-modern-sample` (200 synthetic sessions in today's shape, made by
+`sessionkit demo --shape modern`) and answers the usual questions on it.
+"""),
+    code(MODERN_SETUP.format(name="tools")),
+    md("""
+## Which tools, how often they fail, how long they take
+
+`tool_usage` gives one row per tool. Error rates come with a 95% Wilson interval, wide for
+rarely used tools. oxios writes `duration_ms` 0 when it did not measure a call: those are
+counted in `zero_duration` and left out of the percentiles.
+"""),
+    code("""
+tools = sk.tool_usage(DATASET)
+tools.select("tool_name", "calls", "errors", "error_rate", "error_rate_high", "zero_duration", "duration_p50_ms", "duration_p90_ms")
+"""),
+    code("""
+ax = sk.plot_tool_usage(tools)
+"""),
+    md("""
+A shell command and a file read differ a thousandfold, so durations go on a logarithmic axis.
+"""),
+    code("""
+ax = sk.plot_tool_durations(DATASET)
+"""),
+    md("""
+## What the agent does in a row
+
+`tool_sequences` counts runs of consecutive tools within one turn: here, three in a row.
+"""),
+    code("""
+sk.tool_sequences(DATASET, n=3, top=8)
+"""),
+    md("""
+## Projects
+
+`project_usage` gives sessions, users, exchanges and tool calls per project; the null row is
+sessions of no project. The chart takes every `by=` of the helper.
+"""),
+    code("""
+sk.project_usage(DATASET).head(5)
+"""),
+    code("""
+ax = sk.plot_project_usage(DATASET, by="month", measure="tool_calls", top=5)
+"""),
+    md("""
+## Threads
+
+A session that continues another names it in `parent_session_id`. `threads` follows the
+chain to its root; `root_pruned` says oxios pruned the root (it keeps 7 days or 100 sessions
+by default), so the thread starts at its children.
+"""),
+    code("""
+threads = sk.threads(DATASET)
+threads.head(5)
+"""),
+    md("""
+## Every exchange with its tool calls
+
+The `exchanges` view carries each turn's tool calls, errors and time in tools, so SQL can
+relate them to the turn's latency.
+"""),
+    code("""
+con = sk.connect(DATASET)
+con.sql('''
+    SELECT n_tool_calls, count(*) AS turns, round(median(latency_s), 1) AS median_latency_s,
+           round(median(tool_ms) / 1000, 1) AS median_tool_s
+    FROM exchanges GROUP BY n_tool_calls ORDER BY n_tool_calls LIMIT 8
+''').pl()
+"""),
+    md("""
+## Which generation of oxios wrote the data
+
+A fleet upgrades oxios over time; `generations` counts, per month, the sessions that carry
+each part of the shape: the drift report.
+"""),
+    code("""
+sk.generations(DATASET)
+"""),
+]
+
 NOTEBOOK_CELLS = {
     "02-seeds-and-personas.ipynb": SEEDS_AND_PERSONAS,
     "03-quality-and-latency.ipynb": QUALITY_AND_LATENCY,
     "04-sql-cookbook.ipynb": SQL_COOKBOOK,
+    "05-tools-projects-threads.ipynb": TOOLS_PROJECTS_THREADS,
 }
 
 
@@ -448,7 +563,8 @@ QUICKSTART_NEXT = md("""
 
 The gallery goes on from here: `02-seeds-and-personas.ipynb` (usage over time, users, from a
 chart to a transcript), `03-quality-and-latency.ipynb` (phases, evaluations, turn latency and
-the HTML report) and `04-sql-cookbook.ipynb` (the SQL magic and recipes against the views).
+the HTML report), `04-sql-cookbook.ipynb` (the SQL magic and recipes against the views) and
+`05-tools-projects-threads.ipynb` (today's oxios: tool calls, projects, threads).
 """)
 
 
@@ -456,6 +572,10 @@ def _point_quickstart_onwards() -> Path:
     """Append the "Next" cell to 01-quickstart.ipynb (written by hand) unless it is there."""
     path = NOTEBOOKS / "01-quickstart.ipynb"
     notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.source.startswith("## Next") and cell.source != QUICKSTART_NEXT.source:
+            cell.source = QUICKSTART_NEXT.source
+            nbformat.write(notebook, path)
     if not any(cell.source.startswith("## Next") for cell in notebook.cells):
         cell = QUICKSTART_NEXT.copy()
         cell["id"] = "01-next"

@@ -21,6 +21,9 @@ __all__ = ["STYLE", "escape_text", "session_html", "tables_html"]
 
 _FOLD_AT = 600
 _TOP = 5
+#: A transcript longer than this many exchanges shows the first ``_SHOWN`` and folds the rest.
+_FOLD_EXCHANGES = 4
+_SHOWN = 3
 
 #: The CSS of the transcript and the table summary; scoped by ``sk-`` class names.
 STYLE = (
@@ -42,6 +45,7 @@ STYLE = (
     ".sk-kv td,.sk-kv th{border:1px solid #ddd;padding:1px 6px;text-align:left;vertical-align:top}"
     ".sk-kv code{white-space:pre-wrap;overflow-wrap:anywhere}"
     ".sk-missing{color:#a00;font-style:italic}"
+    ".sk-more>summary{cursor:pointer;color:#2b5797;font-size:12px;margin:6px 0}"
     "</style>"
 )
 
@@ -145,11 +149,14 @@ def _agent(response: AgentResponse, latency: float | None, session_id: str) -> s
     )
 
 
-def session_html(session: Session, *, style: bool = True) -> str:
+def session_html(session: Session, *, style: bool = True, fold: bool = True) -> str:
     """The session as a transcript: exchanges in order, with badges, metadata and folded long texts.
 
     Each exchange pairs the user message and the agent response at the same position, with
     the latency between them; a message without a response (or the reverse) is marked.
+    Exchanges are numbered by ``seq``, from 0, as in the tables (``seq`` of ``messages``,
+    ``responses`` and ``exchanges``). A conversation of more than four exchanges shows the
+    first three and folds the rest under "show all" (``fold=False`` shows all at once).
     ``style=False`` leaves out the ``<style>`` block (for a page that has it once).
     """
     head = [
@@ -166,7 +173,7 @@ def session_html(session: Session, *, style: bool = True) -> str:
     for i in range(n):
         message = session.user_messages[i] if i < len(session.user_messages) else None
         response = session.agent_responses[i] if i < len(session.agent_responses) else None
-        parts = [f'<span class="sk-n">#{i + 1}</span>']
+        parts = [f'<span class="sk-n">seq {i}</span>']
         if message is not None:
             parts.append(_user(message))
         else:
@@ -177,6 +184,13 @@ def session_html(session: Session, *, style: bool = True) -> str:
         else:
             parts.append('<div class="sk-turn sk-agent sk-missing">no agent response yet</div>')
         turns.append(f'<div class="sk-exchange">{"".join(parts)}</div>')
+    if fold and len(turns) > _FOLD_EXCHANGES:
+        rest = turns[_SHOWN:]
+        turns = [
+            *turns[:_SHOWN],
+            f'<details class="sk-more"><summary>show all {n:,} exchanges ({len(rest):,} more: seq {_SHOWN} to '
+            f"{n - 1})</summary>{''.join(rest)}</details>",
+        ]
     meta = "".join(
         f"<tr><th>{escape_text(key)}</th><td><code>{_code(_json(value))}</code></td></tr>"
         for key, value in session.metadata.items()
@@ -202,20 +216,22 @@ def _top_counts(column: Any, none: str) -> str:
         f"<li>{escape_text(none) if v is None else escape_text(v)} <span class='sk-meta'>({c:,})</span></li>"
         for v, c in pairs[:_TOP]
     ]
-    more = f"<li class='sk-meta'>… {len(pairs) - _TOP} more</li>" if len(pairs) > _TOP else ""
-    return f"<ol>{''.join(items)}{more}</ol>"
+    more = f"<div class='sk-meta'>… and {len(pairs) - _TOP} more</div>" if len(pairs) > _TOP else ""
+    return f"<ol>{''.join(items)}</ol>{more}"
 
 
 def tables_html(tables: SessionTables) -> str:
-    """Row counts of the four tables, the time span of the sessions, and their top seeds and personas."""
+    """Row counts of the tables, the time span of the sessions, and their top seeds and personas (if any)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from sessionkit._timestamp import Timestamp
+    from sessionkit.tables import LATER_TABLES
 
     rows = "".join(
         f"<tr><th>{escape(name)}</th><td style='text-align:right'>{table.num_rows:,}</td></tr>"
         for name, table in tables.items()
+        if table.num_rows or name not in LATER_TABLES  # today's oxios only: shown when present
     )
     span = ""
     tops = ""
@@ -225,13 +241,15 @@ def tables_html(tables: SessionTables) -> str:
         last = Timestamp(pc.max(sessions["updated_at"].cast(pa.int64())).as_py())
         users = pc.count_distinct(sessions["user_id"]).as_py()
         span = f"<div class='sk-meta'>{users:,} users · from {escape(str(first))} to {escape(str(last))}</div>"
-        tops = (
-            "<div style='display:flex;gap:24px'>"
-            f"<div><b>top seeds</b> <span class='sk-meta'>(sessions)</span>"
-            f"{_top_counts(sessions['active_seed_id'], '(no seed)')}</div>"
-            f"<div><b>top personas</b> <span class='sk-meta'>(sessions)</span>"
-            f"{_top_counts(sessions['active_persona_id'], '(no persona)')}</div></div>"
-        )
+        lists = [
+            f"<div><b>top {what}</b> <span class='sk-meta'>(sessions)</span>{_top_counts(sessions[column], none)}</div>"
+            for what, column, none in (
+                ("seeds", "active_seed_id", "(no seed)"),
+                ("personas", "active_persona_id", "(no persona)"),
+            )
+            if sessions[column].null_count < sessions.num_rows  # oxios 1.9 and later write no seeds: no list
+        ]
+        tops = f"<div style='display:flex;gap:24px'>{''.join(lists)}</div>" if lists else ""
     return (
         f'{STYLE}<div class="sk-session"><b>SessionTables</b>{span}'
         f'<table class="sk-kv"><tr><th>table</th><th>rows</th></tr>{rows}</table>{tops}</div>'

@@ -262,12 +262,21 @@ def restore(dataset: Path | str, dest: Path, overwrite: bool, jobs: int | None, 
 
     A dataset exported from oxios files restores them byte for byte.
     """
-    from sessionkit.archive import restore as run_restore
+    import warnings
 
-    with _progress("restore", quiet=quiet, unit="session") as update:
+    from sessionkit.archive import restore as run_restore
+    from sessionkit.exceptions import SessionkitWarning
+
+    with _progress("restore", quiet=quiet, unit="session") as update, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SessionkitWarning)
         count = run_restore(dataset, dest, overwrite=overwrite, jobs=jobs, progress=update)
     if not quiet:
         click.echo(_safe(f"restored {count} sessions to {dest / 'sessions'}"))
+    for warning in caught:
+        if issubclass(warning.category, SessionkitWarning):
+            click.echo(_safe(f"warning: {warning.message}"), err=True)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -402,7 +411,8 @@ def _print_table(table: Any, fmt: str, *, max_width: int | None, max_rows: int =
 @output_options(rows=False)
 @click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_json: bool) -> None:
-    """Totals of DATASET, its most used seeds and personas, and the privacy settings of its last export.
+    """Totals of DATASET (tool calls, projects and threads too when it has them), its most used
+    seeds and personas, and the privacy settings of its last export.
 
     --format csv prints the totals as one row, for a log kept over time; json and markdown
     also hold the top seeds and personas.
@@ -434,16 +444,25 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
     if fmt == "csv":
         _print_table(frame.to_arrow(), "csv", max_width=None)
         return
-    seeds = seeds.with_columns(pl.col("seed_id").fill_null("(no seed)")).to_arrow()
-    personas = personas.with_columns(pl.col("persona_id").fill_null("(no persona)")).to_arrow()
+    # data from oxios 1.9 and later has no seeds: no list of one "(no seed)" row (json keeps the key)
+    lists = [
+        (title, frame.with_columns(pl.col(column).fill_null(none)).to_arrow())
+        for title, frame, column, none in (
+            ("seeds", seeds, "seed_id", "(no seed)"),
+            ("personas", personas, "persona_id", "(no persona)"),
+        )
+        if frame[column].drop_nulls().len()
+    ]
+    # what only today's oxios records: shown when the data has it (json and csv keep every total)
+    row = {k: v for k, v in row.items() if k not in _MODERN_TOTALS or v}
     privacy = _privacy_line(applied) if applied else None
     if fmt == "markdown":
         import pyarrow as pa
 
         listed = pa.table({"total": [k.replace("_", " ") for k in row], "value": [_total(v) for v in row.values()]})
-        click.echo(f"## Totals\n\n{_terminal.markdown(listed)}\n")
-        click.echo(f"## Top seeds\n\n{_terminal.markdown(seeds, thousands=True)}\n")
-        click.echo(f"## Top personas\n\n{_terminal.markdown(personas, thousands=True)}")
+        click.echo(f"## Totals\n\n{_terminal.markdown(listed)}")
+        for title, table in lists:
+            click.echo(f"\n## Top {title}\n\n{_terminal.markdown(table, thousands=True)}")
         if privacy:
             click.echo(f"\n## Privacy\n\n{_terminal.visible(privacy)}")
         return
@@ -452,11 +471,14 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
         click.echo(f"{key.replace('_', ' '):<{width}}  {_total(value)}")
     if privacy:
         click.echo(_safe(f"{'privacy':<{width}}  {privacy}"))
-    for title, table in (("top seeds", seeds), ("top personas", personas)):
+    for title, table in lists:
         shown = _terminal.render(
             table, max_width=_width(max_width), max_rows=None, thousands=True, counts=False, hint=_WHOLE_VALUES_HINT
         )
-        click.echo(f"\n{title}\n{shown}")
+        click.echo(f"\ntop {title}\n{shown}")
+
+
+_MODERN_TOTALS = ("tool_calls", "tool_errors", "projects", "sessions_with_parent")
 
 
 def _total(value: object) -> str:
@@ -485,11 +507,19 @@ def _privacy_line(applied: dict) -> str:
     "--sessions", "-n", type=click.IntRange(min=0), default=500, show_default=True, help="Sessions to generate."
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the generator.")
-def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None:
+@click.option(
+    "--shape",
+    type=click.Choice(["seeds", "modern"]),
+    default="seeds",
+    show_default=True,
+    help="What oxios the generated sessions look like: before 1.9 (seeds), or today's (tool calls, reasoning, projects, threads).",
+)
+def demo(directory: Path, source: Path | None, sessions: int, seed: int, shape: str) -> None:
     """Generate a realistic oxios state directory, export it, print stats, save a chart.
 
-    Everything lands in DIRECTORY: state/ (unless --from), dataset/ and seed-usage.png.
-    Running it again replaces what an earlier demo made there.
+    Everything lands in DIRECTORY: state/ (unless --from), dataset/ and a chart: seed-usage.png,
+    or tool-usage.png for data with tool calls. Running it again replaces what an earlier demo
+    made there.
     """
     import shutil
 
@@ -504,7 +534,7 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None
     (directory / _DEMO_MARKER).write_text("made by `sessionkit demo`; the next demo replaces this folder\n")
     if source is None:
         source = directory / "state"
-        write_demo_state(source, sessions, seed=seed)
+        write_demo_state(source, sessions, seed=seed, shape=shape)
         click.echo(_safe(f"generated {sessions} sessions in {source / 'sessions'}"))
     dataset = directory / "dataset"
     ctx = click.get_current_context()
@@ -515,12 +545,15 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None
     import matplotlib
 
     matplotlib.use("Agg")
-    from sessionkit.plot import plot_seed_usage
+    from sessionkit.analytics import tool_usage
+    from sessionkit.plot import plot_seed_usage, plot_tool_usage
 
-    ax = plot_seed_usage(dataset)
-    chart = directory / "seed-usage.png"
+    tools = tool_usage(dataset)
+    ax = plot_tool_usage(tools) if tools.height else plot_seed_usage(dataset)
+    what = "tool usage" if tools.height else "seed usage"
+    chart = directory / f"{what.replace(' ', '-')}.png"
     ax.figure.savefig(chart, dpi=120)
-    click.echo(_safe(f"\nsaved the seed usage chart to {chart}"))
+    click.echo(_safe(f"\nsaved the {what} chart to {chart}"))
 
 
 @cli.command()
@@ -547,6 +580,19 @@ def errors(dataset: Path | str, fmt: str, max_width: int | None, max_rows: int) 
 @cli.command()
 @click.argument("dataset", type=DATASET)
 @click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--since",
+    default=None,
+    metavar="WHEN",
+    help="Start of the period (inclusive): a date, a date-time (UTC unless it has an offset), a length "
+    "back from --until (12h, 28d, 4w) or 'all'. Default: 28d.",
+)
+@click.option(
+    "--until",
+    default=None,
+    metavar="WHEN",
+    help="End of the period (exclusive): a date or a date-time. Default: just after the last activity.",
+)
 @click.option("--title", default=None, help="The page's title (default: sessionkit report).")
 @click.option(
     "--samples", type=click.IntRange(min=0), default=3, show_default=True, help="Sample transcripts to include."
@@ -559,19 +605,41 @@ def errors(dataset: Path | str, fmt: str, max_width: int | None, max_rows: int) 
 )
 @click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Seeds and personas to chart.")
 def report(
-    dataset: Path | str, out: Path, title: str | None, samples: int, session_ids: tuple[str, ...], top: int
+    dataset: Path | str,
+    out: Path,
+    since: str | None,
+    until: str | None,
+    title: str | None,
+    samples: int,
+    session_ids: tuple[str, ...],
+    top: int,
 ) -> None:
     """Write a self-contained HTML report of DATASET to OUT, to open offline or mail around.
 
-    One page: totals, charts (embedded SVG), the helpers' tables, the metadata census and
-    sample transcripts. It loads nothing from anywhere and runs no script.
+    One page about the sessions created in a period (by default the last 28 days of the data):
+    a headline of its totals against the period before and the biggest movers, then a section
+    for each kind of data it holds, with charts and ranked tables, and folded sample
+    transcripts. It loads nothing from anywhere and runs no script.
     """
     from sessionkit.report import write_report
 
     try:
-        path = write_report(dataset, out, title=title, samples=samples, sessions=list(session_ids) or None, top=top)
+        path = write_report(
+            dataset,
+            out,
+            title=title,
+            since=since,
+            until=until,
+            samples=samples,
+            sessions=list(session_ids) or None,
+            top=top,
+        )
     except KeyError as err:  # a --session id the dataset does not hold
         raise click.BadParameter(str(err.args[0]), param_hint="--session") from None
+    except ValueError as err:  # a bound the report does not take, or --since after --until
+        text = str(err)
+        hint = "--until" if text.startswith("until:") else "--since"
+        raise click.BadParameter(text, param_hint=hint) from None
     click.echo(_safe(f"wrote the report of {dataset} to {path} ({path.stat().st_size / 1e3:,.0f} kB)"))
 
 

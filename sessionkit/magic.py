@@ -44,11 +44,11 @@ def run_sql(data: Any, sql: str) -> pl.DataFrame:
     """
     import polars as pl
 
-    from sessionkit.analytics._common import connection, in_utc
+    from sessionkit.analytics._common import connection, tidy
 
     with connection(data) as con:
         result = con.sql(sql)
-        return pl.DataFrame() if result is None else in_utc(result.pl())
+        return pl.DataFrame() if result is None else tidy(result.pl())
 
 
 def _parse(line: str) -> tuple[str, str | None, str]:

@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from conftest import FIXTURES, oracle
-from crafted import quality_sessions
+from crafted import phase_case_session, quality_sessions
 from polars.testing import assert_frame_equal
 
 from sessionkit.analytics import (
@@ -45,6 +45,14 @@ from sessionkit.tables import SCHEMAS, SessionTables, empty_table, to_tables
 
 NONE = "<none>"
 Z = 1.959963984540054
+
+
+def _phase(value: str | None) -> str | None:
+    """oxios' phase names whatever their ASCII case, as oxios writes them; other values as they are."""
+    folded = (
+        value.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")) if value else value
+    )
+    return folded if folded in ("interview", "seed", "execute", "evaluate", "evolve") else value
 
 
 def _key(value: str | None) -> str:
@@ -166,7 +174,7 @@ def test_phase_funnel_matches_the_oracle(exported: dict[str, Path], fixture_name
     rank = {p: i for i, p in enumerate(PHASES)}
     furthest: Counter[str | None] = Counter()
     for s in raw(fixture_name):
-        phases = [r.get("phase_reached") for r in s.get("agent_responses", [])]
+        phases = [_phase(r.get("phase_reached")) for r in s.get("agent_responses", [])]
         if not phases:
             continue
         known = [p for p in phases if p in rank]
@@ -258,7 +266,7 @@ def _latency_rows(name: str):
             m = messages[i] if i < len(messages) else None
             r = responses[i] if i < len(responses) else None
             latency = (_ns(r["timestamp"]) - _ns(m["timestamp"])) / 1e9 if m and r else None
-            yield (r.get("phase_reached") if r else None), latency
+            yield (_phase(r.get("phase_reached")) if r else None), latency
 
 
 def _latency_expectation(latencies: list[float | None]) -> dict:
@@ -309,6 +317,27 @@ def test_activity_against_python(exported: dict[str, Path], fixture_name: str) -
             for r in s.get("agent_responses", []):
                 responses[bucket(_ns(r["timestamp"]))] += 1
         periods = sorted(set(sessions) | set(messages) | set(responses))
+        # partial: the data's first instant (created, sent) after the period's start, or its
+        # last (also updated) before the period's end
+        stamps = [
+            [
+                _ns(s["created_at"]),
+                *(_ns(x["timestamp"]) for k in ("user_messages", "agent_responses") for x in s.get(k, [])),
+            ]
+            for s in raw(fixture_name)
+        ]
+        first = min(t for ts in stamps for t in ts)
+        last = max(max(*ts, _ns(s["updated_at"])) for ts, s in zip(stamps, raw(fixture_name), strict=True))
+
+        def starts(p: date) -> int:
+            return (p - date(1970, 1, 1)).days * 86_400_000_000_000
+
+        def ends(p: date, every: str = every) -> int:
+            nxt = {"1d": p + timedelta(days=1), "1w": p + timedelta(days=7)}.get(every) or (
+                date(p.year + p.month // 12, p.month % 12 + 1, 1)
+            )
+            return starts(nxt)
+
         want = pl.DataFrame(
             {
                 "period": periods,
@@ -316,8 +345,10 @@ def test_activity_against_python(exported: dict[str, Path], fixture_name: str) -
                 "active_users": [len(users[p]) for p in periods],
                 "messages": [messages[p] for p in periods],
                 "responses": [responses[p] for p in periods],
+                "partial": [starts(p) < first or ends(p) - 1 > last for p in periods],
             }
         )
+        assert want["partial"].sum() >= 1  # at least the last period
         assert_frame_equal(activity(exported[fixture_name], every=every), want, check_dtypes=False)
 
 
@@ -492,7 +523,7 @@ def test_crafted_exchange_histogram(quality: object) -> None:
 
 
 def test_crafted_phase_funnel(quality: object) -> None:
-    phases = ["Interview", "Seed", "Execute", "Evaluate", "Evolve", "Refine", None]
+    phases = ["interview", "seed", "execute", "evaluate", "evolve", "Refine", None]
     assert_frame_equal(
         phase_funnel(quality),
         pl.DataFrame(
@@ -514,10 +545,38 @@ def test_crafted_phase_funnel(quality: object) -> None:
     assert dev["responses"].to_list() == [1, 0, 1, 1, 0] and dev["sessions"].to_list() == [0, 0, 0, 1, 0]
     by_seed = phase_funnel(quality, by="seed")
     s1 = by_seed.filter(pl.col("seed_id") == "s1")
-    # p's s1 responses got to Execute, s's to Evolve
+    # p's s1 responses got to execute, s's to evolve
     assert s1["phase"].to_list() == [*PHASES, None]
     assert s1["sessions"].to_list() == [0, 0, 1, 0, 1, 0]
     assert s1["sessions_reached"].to_list() == [2, 2, 2, 1, 1, 0]
+
+
+def test_phases_match_whatever_their_case() -> None:
+    data = to_tables([phase_case_session()])
+    funnel = phase_funnel(data)
+    # the five in lifecycle order, lowercase; then other values by name (binary order); then null
+    assert funnel.select("phase", "responses").rows() == [
+        ("interview", 0),
+        ("seed", 1),
+        ("execute", 4),
+        ("evaluate", 0),
+        ("evolve", 0),
+        ("Refine", 1),
+        ("refine", 1),
+        ("\u0130nterview", 1),  # not an ASCII letter: not folded, so no engine's Unicode tables matter
+        (None, 1),
+    ]
+    assert funnel.filter(pl.col("phase") == "execute")["sessions"].to_list() == [1]  # the furthest phase
+    rates = evaluation_rates(data, by="phase")
+    assert rates.select("phase", "responses", "passed", "failed").rows() == [
+        ("seed", 1, 0, 1),
+        ("execute", 4, 2, 2),
+        ("Refine", 1, 1, 0),
+        ("refine", 1, 0, 1),
+        ("\u0130nterview", 1, 1, 0),
+        (None, 1, 1, 0),
+    ]
+    assert turn_latency(data, by="phase")["phase"].to_list() == rates["phase"].to_list()
 
 
 def test_crafted_evaluation_rates(quality: object) -> None:
@@ -540,7 +599,7 @@ def test_crafted_evaluation_rates(quality: object) -> None:
     )
     assert (round(low, 4), round(high, 4)) == (0.0945, 0.9055)  # the textbook value for 1 of 2
     by_phase = evaluation_rates(quality, by="phase")
-    assert by_phase["phase"].to_list() == ["Interview", "Execute", "Evaluate", "Evolve", "Refine", None]
+    assert by_phase["phase"].to_list() == ["interview", "execute", "evaluate", "evolve", "Refine", None]
     assert by_phase["pass_rate"].to_list() == [None, 1.0, 0.0, 0.0, 1.0, None]
     by_day = evaluation_rates(quality, by="day")
     assert by_day["day"].to_list() == [date(2026, 1, 5), date(2026, 2, 1)]
@@ -568,7 +627,7 @@ def test_crafted_turn_latency(quality: object) -> None:
         check_dtypes=False,
     )
     by_phase = turn_latency(quality, by="phase")
-    assert by_phase["phase"].to_list() == ["Interview", "Execute", "Evaluate", "Evolve", "Refine", None]
+    assert by_phase["phase"].to_list() == ["interview", "execute", "evaluate", "evolve", "Refine", None]
     assert by_phase.select("exchanges", "count", "negative", "missing").rows() == [
         (1, 1, 0, 0),
         (1, 1, 0, 0),
@@ -647,24 +706,32 @@ def test_turn_latency_is_the_same_bits_whatever_the_threads_and_row_order() -> N
 
 
 def test_crafted_activity(quality: object) -> None:
-    columns = ["period", "sessions", "active_users", "messages", "responses"]
+    # the data starts at 1969-12-31T23:59:59.5Z and ends at 2026-02-01T00:00:04Z, inside the
+    # first and last period of every size: those two are partial
+    columns = ["period", "sessions", "active_users", "messages", "responses", "partial"]
     daily = [
-        (date(1969, 12, 31), 1, 1, 0, 0),
-        (date(2026, 1, 4), 1, 1, 1, 0),
-        (date(2026, 1, 5), 1, 2, 4, 4),
-        (date(2026, 2, 1), 1, 1, 1, 2),
+        (date(1969, 12, 31), 1, 1, 0, 0, True),
+        (date(2026, 1, 4), 1, 1, 1, 0, False),
+        (date(2026, 1, 5), 1, 2, 4, 4, False),
+        (date(2026, 2, 1), 1, 1, 1, 2, True),
     ]
     weekly = [
-        (date(1969, 12, 29), 1, 1, 0, 0),
-        (date(2025, 12, 29), 1, 1, 1, 0),
-        (date(2026, 1, 5), 1, 2, 4, 4),
-        (date(2026, 1, 26), 1, 1, 1, 2),
+        (date(1969, 12, 29), 1, 1, 0, 0, True),
+        (date(2025, 12, 29), 1, 1, 1, 0, False),
+        (date(2026, 1, 5), 1, 2, 4, 4, False),
+        (date(2026, 1, 26), 1, 1, 1, 2, True),
     ]
-    monthly = [(date(1969, 12, 1), 1, 1, 0, 0), (date(2026, 1, 1), 2, 2, 5, 4), (date(2026, 2, 1), 1, 1, 1, 2)]
+    monthly = [
+        (date(1969, 12, 1), 1, 1, 0, 0, True),
+        (date(2026, 1, 1), 2, 2, 5, 4, False),
+        (date(2026, 2, 1), 1, 1, 1, 2, True),
+    ]
     for every, rows in (("1d", daily), ("1w", weekly), ("1mo", monthly)):
         want = pl.DataFrame(rows, schema=columns, orient="row")
         assert_frame_equal(activity(quality, every=every), want, check_dtypes=False)
-    assert activity(quality).schema["period"] == pl.Date
+    assert activity(quality).schema["period"] == pl.Date and activity(quality).schema["partial"] == pl.Boolean
+    whole = activity(to_tables(quality_sessions()[:1]), every="1d")  # one day, from 10:00 to 10:05
+    assert whole["partial"].to_list() == [True]
 
 
 def test_crafted_user_summary(quality: object) -> None:

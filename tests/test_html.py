@@ -156,7 +156,7 @@ def test_transcript_pairs_exchanges_with_badges() -> None:
     html = session_html(_session(3, 2))
     text = " ".join(_parse(html).text)
     assert text.index("question 0") < text.index("answer 0") < text.index("question 1") < text.index("answer 1")
-    assert "#1" in text and "#3" in text
+    assert "seq 0" in text and "seq 2" in text  # numbered by seq, from 0, as in the tables
     assert "no agent response yet" in text  # the third message is unanswered
     assert "latency: 2.250 s" in text
     assert "seed: seed-7" in text and "persona: dev" in text
@@ -172,6 +172,21 @@ def test_transcript_pairs_exchanges_with_badges() -> None:
     assert "no messages" in empty
 
 
+def test_long_transcripts_fold_past_a_few_exchanges() -> None:
+    long = Session(id="l", user_id="u", created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:30:00Z")
+    for i in range(20):
+        long.user_messages.append(UserMessage(f"q{i}", f"2026-01-01T00:{i:02d}:00Z"))
+        long.agent_responses.append(AgentResponse(content=f"a{i}", timestamp=f"2026-01-01T00:{i:02d}:05Z"))
+    html = session_html(long)
+    shown, folded = html.split('<details class="sk-more">')
+    assert [f"seq {i}" for i in range(3)] == re.findall(r"seq \d+(?=</span>)", shown)
+    assert re.search(r"<summary>show all 20 exchanges \(17 more: seq 3 to 19\)</summary>", folded)
+    assert re.findall(r"seq \d+(?=</span>)", folded) == [f"seq {i}" for i in range(3, 20)]
+    assert '<details class="sk-more">' not in session_html(_session(4, 4))  # four fit; five fold
+    assert '<details class="sk-more">' in session_html(_session(5, 5))
+    assert '<details class="sk-more">' not in session_html(long, fold=False)
+
+
 def test_long_contents_are_folded() -> None:
     s = _session(1, 1)
     s.user_messages[0].content = "word " * 1000 + "<end>"
@@ -179,6 +194,17 @@ def test_long_contents_are_folded() -> None:
     assert html.count("<details>") >= 1
     assert "(5,005 characters; open for all)" in html
     assert "&lt;end&gt;" in html and "<end>" not in html
+
+
+def test_tables_summary_lists_seeds_and_personas_only_when_there_are_some() -> None:
+    plain = [_session(1, 1) for _ in range(3)]
+    for i, s in enumerate(plain):
+        s.id, s.active_seed_id, s.active_persona_id = f"p-{i}", None, None
+    text = " ".join(_parse(to_tables(plain)._repr_html_()).text)
+    assert "top seeds" not in text and "(no seed)" not in text and "top personas" not in text
+    plain[0].active_persona_id = "dev"
+    text = " ".join(_parse(to_tables(plain)._repr_html_()).text)
+    assert "top personas" in text and "top seeds" not in text
 
 
 def test_transcript_style_can_be_left_out() -> None:
@@ -204,5 +230,6 @@ def test_tables_summary() -> None:
     assert "1 users" in text and "2026-01-01T00:00:00Z" in text and "2026-01-01T00:01:00Z" in text
     assert text.index("seed-a") < text.index("(2)")  # the most used seed first, with its count
     assert "(no persona)" in text and "dev" in text
-    assert "… 2 more" in text  # 7 distinct seeds (null included), 5 shown
+    assert "… and 2 more" in text  # 7 distinct seeds (null included), 5 shown
+    assert "… and 2 more" not in re.search(r"<ol>.*?</ol>", html, re.S).group(0)  # not a numbered item
     assert tables_html(to_tables([])).count("<tr>") == 5  # header and four empty tables

@@ -71,6 +71,18 @@ def test_timestamps_come_back_in_utc(shell, exported: dict[str, Path]) -> None:
     assert got.schema["first"] == pl.Datetime("ns", "UTC")
 
 
+def test_integer_sums_come_back_as_integers(shell, exported: dict[str, Path]) -> None:
+    got = shell.run_cell_magic(
+        "sessionkit_sql",
+        str(exported["oxios-v1"]),
+        "SELECT sum(exchange_count) AS exchanges, sum(exchange_count) / 2 AS half, "
+        "170141183460469231731687303715884105727::HUGEINT AS huge FROM sessions",
+    )
+    assert got.schema["exchanges"] == pl.Int64 and got["exchanges"].item() == oracle("oxios-v1")["exchanges"]
+    assert got.schema["half"] == pl.Float64  # a division stays what DuckDB made it
+    assert got.schema["huge"] == pl.Int128 and got["huge"].item() == 2**127 - 1  # too large for Int64
+
+
 def test_line_magic(shell, exported: dict[str, Path]) -> None:
     got = shell.run_line_magic(
         "sessionkit_sql", f"{exported['oxios-edge']} SELECT 'a  b' AS text, count(*) AS n FROM metadata"

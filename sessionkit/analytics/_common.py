@@ -74,7 +74,28 @@ def frame(data: Source, sql: str) -> pl.DataFrame:
     if isinstance(data, SqlSource):
         return data.sql_frame(sql)
     with connection(data, own_sql=True) as con:
-        return in_utc(con.sql(sql).pl())
+        return tidy(con.sql(sql).pl())
+
+
+def tidy(result: pl.DataFrame) -> pl.DataFrame:
+    """A DuckDB result as sessionkit hands it over: timestamps in UTC, integer sums as integers."""
+    return whole_numbers(in_utc(result))
+
+
+def whole_numbers(result: pl.DataFrame) -> pl.DataFrame:
+    """Decimals of scale 0 as integers: DuckDB sums integers into HUGEINT, which reaches polars as
+    ``decimal(38, 0)``; a sum is Int64 when every value fits, else Int128."""
+    import polars as pl
+
+    casts = []
+    for name, kind in result.schema.items():
+        if isinstance(kind, pl.Decimal) and kind.scale == 0:
+            column = result[name]
+            fits = column.null_count() == column.len() or (
+                column.min() >= -(2**63) and column.max() < 2**63  # type: ignore[operator]
+            )
+            casts.append(pl.col(name).cast(pl.Int64 if fits else pl.Int128))
+    return result.with_columns(casts) if casts else result
 
 
 def in_utc(result: pl.DataFrame) -> pl.DataFrame:
@@ -85,6 +106,36 @@ def in_utc(result: pl.DataFrame) -> pl.DataFrame:
     if stamps:
         result = result.with_columns(pl.col(stamps).dt.convert_time_zone("UTC"))
     return result
+
+
+#: SQL: the first and the last instant of the data, in nanoseconds: sessions created and updated,
+#: messages and responses sent. What the data covers; periods it covers only in part are partial.
+SPAN_SQL = """
+SELECT min(first_ns)::BIGINT AS first_ns, max(last_ns)::BIGINT AS last_ns FROM (
+    SELECT min(epoch_ns(created_at)) AS first_ns,
+           max(greatest(epoch_ns(created_at), epoch_ns(updated_at))) AS last_ns FROM sessions
+    UNION ALL SELECT min(epoch_ns(timestamp)), max(epoch_ns(timestamp)) FROM messages
+    UNION ALL SELECT min(epoch_ns(timestamp)), max(epoch_ns(timestamp)) FROM responses
+)
+"""
+
+
+def span(data: Source) -> tuple[int | None, int | None]:
+    """The first and last instant of ``data`` in nanoseconds (None, None when it is empty)."""
+    row = frame(data, SPAN_SQL).row(0)
+    return row[0], row[1]
+
+
+def partial_periods(periods: pl.Series, unit: str, first_ns: int | None, last_ns: int | None) -> pl.Series:
+    """Which periods (DATE starts of ``unit``: day, week, month) the span ``[first_ns, last_ns]`` covers only in part."""
+    import polars as pl
+
+    starts = periods.cast(pl.Int64) * _NS_PER_DAY
+    step = {"day": "1d", "week": "1w", "month": "1mo"}[unit]
+    ends = periods.dt.offset_by(step).cast(pl.Int64) * _NS_PER_DAY
+    if first_ns is None or last_ns is None:
+        return pl.Series("partial", [False] * len(periods), dtype=pl.Boolean)
+    return ((starts < first_ns) | (ends - 1 > last_ns)).alias("partial")
 
 
 def check_option(helper: str, name: str, value: object, allowed: Sequence[object]) -> None:
@@ -118,15 +169,53 @@ def bucket(ts: str, unit: str) -> str:
     raise ValueError(msg)
 
 
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def phase_name(phase: str) -> str:
+    """SQL: an oxios phase as oxios writes it (lowercase) whatever its case; other values as they are.
+
+    Only ASCII letters are folded (``translate``, not ``lower``), so every engine gives the
+    same answer for any text.
+    """
+    folded = f"translate({phase}, '{_UPPER}', '{_UPPER.lower()}')"
+    known = ", ".join(sql_string(name) for name in PHASES)
+    return f"(CASE WHEN {folded} IN ({known}) THEN {folded} ELSE {phase} END)"
+
+
 def phase_rank(phase: str) -> str:
-    """SQL: 0..4 for the oxios phases in order, 5 for any other value, 6 for null."""
-    whens = " ".join(f"WHEN {phase} = {sql_string(name)} THEN {i}" for i, name in enumerate(PHASES))
+    """SQL: 0..4 for the oxios phases in order (any case), 5 for any other value, 6 for null."""
+    folded = f"translate({phase}, '{_UPPER}', '{_UPPER.lower()}')"
+    whens = " ".join(f"WHEN {folded} = {sql_string(name)} THEN {i}" for i, name in enumerate(PHASES))
     return f"(CASE WHEN {phase} IS NULL THEN {len(PHASES) + 1} {whens} ELSE {len(PHASES)} END)"
 
 
 def known_phases_sql() -> str:
     """SQL: a VALUES list of (phase, rank) for the oxios phases."""
     return "VALUES " + ", ".join(f"({sql_string(name)}, {i})" for i, name in enumerate(PHASES))
+
+
+def percentile_sql(percents: Sequence[int], *, value: str, count: str, divisor: str, name: str) -> tuple[str, str]:
+    """SQL pieces of exact percentiles: linear interpolation between ranks, as numpy's default.
+
+    Over rows ranked ``i`` (0-based, by ``value``) among ``last + 1`` per group, the first piece
+    aggregates, for each percentile p, the values around its rank (``lo{p}``, ``hi{p}``), in
+    integers; the second turns them, read from ``o``, into ``name.format(p=p)`` columns, divided
+    by ``divisor``, with ``count`` the number of values. Integer rank arithmetic keeps the result
+    the same bits on every engine and run.
+    """
+    picks, columns = [], []
+    for p in percents:
+        at = f"(last * {p})"
+        picks.append(
+            f"max({value}) FILTER (WHERE i = {at} // 100) AS lo{p}, "
+            f"max({value}) FILTER (WHERE i = {at} // 100 + CASE WHEN {at} % 100 > 0 THEN 1 ELSE 0 END) AS hi{p}"
+        )
+        fraction = f"(({count} - 1) * {p} % 100)::DOUBLE / 100.0"
+        columns.append(
+            f"(o.lo{p}::DOUBLE + (o.hi{p} - o.lo{p})::DOUBLE * {fraction}) / {divisor} AS {name.format(p=p)}"
+        )
+    return ", ".join(picks), ", ".join(columns)
 
 
 def wilson_sql(passed: str, failed: str, bound: str) -> str:

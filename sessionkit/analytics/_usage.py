@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessionkit.analytics._common import Source, bucket, check_option, frame
+from sessionkit.analytics._common import Source, bucket, check_option, frame, partial_periods, span
 
 if TYPE_CHECKING:
     import polars as pl
@@ -237,13 +237,16 @@ _EVERY = {"1d": "day", "1w": "week", "1mo": "month"}
 
 
 def activity(data: Source, *, every: str = "1d") -> pl.DataFrame:
-    """Activity per period: ``period``, ``sessions``, ``active_users``, ``messages``, ``responses``.
+    """Activity per period: ``period``, ``sessions``, ``active_users``, ``messages``, ``responses``, ``partial``.
 
     ``every`` is ``"1d"``, ``"1w"`` (weeks start on Monday) or ``"1mo"``; ``period`` is the
     period's first day (a DATE, UTC). ``sessions`` counts sessions created in the period,
     ``messages`` and ``responses`` those sent in it (by their own timestamps), and
     ``active_users`` the distinct users who created a session or sent a message in it.
-    Only periods with some activity have a row; sorted by ``period``.
+    ``partial`` is true for a period the data covers only in part: the data's first instant
+    (a session created, a message or response sent) is after the period's start, or its last
+    (those, or a session updated) before the period's end; its counts are not those of a
+    whole period. Only periods with some activity have a row; sorted by ``period``.
 
     Example:
         >>> import sessionkit as sk
@@ -251,12 +254,13 @@ def activity(data: Source, *, every: str = "1d") -> pl.DataFrame:
     """
     check_option("activity", "every", every, tuple(_EVERY))
     unit = _EVERY[every]
+    first, last = span(data)
     created, sent, answered = (
         bucket("s.created_at", unit),
         bucket("m.timestamp", unit),
         bucket("r.timestamp", unit),
     )
-    return frame(
+    counts = frame(
         data,
         f"""
         WITH s AS (
@@ -289,6 +293,7 @@ def activity(data: Source, *, every: str = "1d") -> pl.DataFrame:
         ORDER BY p.period
         """,
     )
+    return counts.with_columns(partial_periods(counts["period"], unit, first, last))
 
 
 def user_summary(data: Source) -> pl.DataFrame:
@@ -338,7 +343,9 @@ def user_summary(data: Source) -> pl.DataFrame:
 
 
 def stats(data: Source) -> pl.DataFrame:
-    """One row of totals: sessions, users, messages, responses, exchanges, first and last activity.
+    """One row of totals: sessions, users, messages, responses, exchanges, metadata entries, first
+    and last activity; and, from today's oxios (0 for older data), tool calls, tool errors
+    (flagged ``is_error``), projects and sessions that continue another (``parent_session_id``).
 
     Example:
         >>> import sessionkit as sk
@@ -355,6 +362,10 @@ def stats(data: Source) -> pl.DataFrame:
             (SELECT coalesce(sum(exchange_count), 0) FROM sessions)::BIGINT AS exchanges,
             (SELECT count(*) FROM metadata)::BIGINT AS metadata_entries,
             (SELECT min(created_at) FROM sessions) AS first_created,
-            (SELECT max(updated_at) FROM sessions) AS last_updated
+            (SELECT max(updated_at) FROM sessions) AS last_updated,
+            (SELECT count(*) FROM tool_calls)::BIGINT AS tool_calls,
+            (SELECT count(*) FILTER (WHERE is_error) FROM tool_calls)::BIGINT AS tool_errors,
+            (SELECT count(DISTINCT project_id) FROM sessions)::BIGINT AS projects,
+            (SELECT count(parent_session_id) FROM sessions)::BIGINT AS sessions_with_parent
         """,
     )
