@@ -136,7 +136,7 @@ def cli() -> None:
     type=click.Choice(["none", "drop", "mask", "hash"]),
     default="none",
     show_default=True,
-    help="Message and response text: keep, drop, mask personal data and secrets, or keyed-hash it.",
+    help="Message, response, tool call and reasoning text: keep, drop, mask personal data and secrets, or keyed-hash it.",
 )
 @click.option(
     "--metadata-keys",

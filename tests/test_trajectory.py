@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -92,6 +93,26 @@ def test_fixture_restores_byte_identical_through_parquet(v2: sk.SessionTables, t
     restored = dict(iter_session_json(back))
     assert restored == files
     assert {s.id: encode_session(s) for s in back.to_sessions()} == files
+
+
+def test_old_and_todays_files_mixed_in_one_export_restore_to_the_byte(tmp_path: Path) -> None:
+    """Old files take the fast path and today's the general one, in the same batch: their rows,
+    tool calls and reasoning included, are put back in file order before they are written."""
+    from sessionkit.archive import export, restore
+
+    src = tmp_path / "src" / "sessions"
+    src.mkdir(parents=True)
+    old, new = fixture_files("oxios-v1")[:12], fixture_files(V2)[:12]
+    for i, path in enumerate(p for pair in zip(old, new, strict=True) for p in pair):
+        target = src / path.name
+        shutil.copyfile(path, target)
+        os.utime(target, ns=(1_750_000_000 * 10**9 + i, 1_750_000_000 * 10**9 + i))  # read alternately
+    export(src.parent, tmp_path / "ds", jobs=1)
+    tables = read_parquet(tmp_path / "ds")
+    assert tables.tool_calls.num_rows == sum(len(json.loads(p.read_bytes()).get("trajectory_steps", [])) for p in new)
+    assert restore(tmp_path / "ds", tmp_path / "back") == 24
+    for path in (*old, *new):
+        assert (tmp_path / "back" / "sessions" / path.name).read_bytes() == path.read_bytes()
 
 
 def test_exchanges_count_the_tool_calls_of_each_response(v2: sk.SessionTables, tmp_path: Path) -> None:
