@@ -6,6 +6,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import stat
 import time
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from sessionkit._layout import DataFile, RollingWriter
 from sessionkit.archive._listing import inside, stored_path
 from sessionkit.archive._pool import report_progress
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
-from sessionkit.model import decode_json
+from sessionkit.model import MESSAGE_FIELDS, RESPONSE_FIELDS, SESSION_FIELDS, decode_json
 from sessionkit.oxios import file_name_problem
 from sessionkit.privacy import Privacy, PrivacyCounts, mask_text
 from sessionkit.tables import (
@@ -167,8 +168,9 @@ def quarantine(
         kind, json_path, offset, message = type(err).__name__, None, None, str(err)
     else:
         kind, json_path, offset, message = "DuplicateSessionId", "$.id", None, str(err)
-    if privacy is not None and not privacy.is_noop:
-        message = mask_text(message)
+    private = privacy is not None and not privacy.is_noop
+    if private and not isinstance(err, str):  # a reason made by us from stored forms is kept
+        message = mask_text(value_free(message))
     return {
         "file": stored_path(path, privacy),
         "size": len(data),
@@ -177,10 +179,30 @@ def quarantine(
         "json_path": json_path,
         "byte_offset": offset,
         "message": message,
-        "quarantined_as": target,
+        "quarantined_as": name if private else target,  # under privacy, no path of the machine
         "run_id": run_id,
         "seen_at": time.time_ns() // 1000,
     }
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+_VALUE = re.compile(r"\b(a boolean|an integer|a number|a string) \([^()]*\)")
+_NAME = re.compile(r"`([^`]*)`")
+_FIELD_NAMES = frozenset({*SESSION_FIELDS, *MESSAGE_FIELDS, *RESPONSE_FIELDS})
+
+
+def value_free(message: str) -> str:
+    """An error message without the values it quotes, for a dataset under privacy settings:
+    quoted text becomes ``'…'``, ``an integer (12)`` becomes ``an integer``, and a name in
+    backticks stays only if it is a field of the oxios schema.
+
+    Example:
+        >>> value_free("expected a string, got an integer (12); the key `alice@x.org` appears twice; 'bob' is not RFC 3339")
+        "expected a string, got an integer; the key `…` appears twice; '…' is not RFC 3339"
+    """
+    message = _QUOTED.sub("'…'", message)
+    message = _VALUE.sub(r"\1", message)
+    return _NAME.sub(lambda m: m.group(0) if m.group(1) in _FIELD_NAMES else "`…`", message)
 
 
 _TMP = ".tmp-"

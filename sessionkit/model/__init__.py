@@ -9,11 +9,13 @@ their place, recorded by ``field_order``.
 
 from sessionkit._timestamp import Timestamp
 from sessionkit.model._decode import (
+    MAX_DEPTH,
     check_duplicate_keys,
     check_session,
     count_keys,
     decode_json,
     decode_session,
+    deeper_than,
     message_layout,
     response_layout,
     session_from_raw,
@@ -40,6 +42,7 @@ from sessionkit.model._records import (
 )
 
 __all__ = [
+    "MAX_DEPTH",
     "MESSAGE_FIELDS",
     "PHASES",
     "RESPONSE_FIELDS",
@@ -54,6 +57,7 @@ __all__ = [
     "count_keys",
     "decode_json",
     "decode_session",
+    "deeper_than",
     "encode_compact",
     "encode_raw",
     "encode_session",

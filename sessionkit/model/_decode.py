@@ -46,17 +46,60 @@ def decode_json(data: str | bytes, *, source: str = "<text>") -> JSONValue:
             hint="oxios writes no byte-order mark; remove the first three bytes",
         )
     try:
-        return _DECODER.decode(data)
+        value = _DECODER.decode(data)
     except msgspec.DecodeError as err:
         raise _syntax_error(str(err), data, source) from None
     except msgspec.ValidationError as err:  # e.g. a number beyond the range of a double
         raise SessionFormatError(f"not valid JSON: {err}", source=source) from None
     except RecursionError:
-        raise SessionFormatError(
-            "the JSON nests too deeply to read",
-            source=source,
-            hint="oxios itself refuses nesting deeper than 128 levels",
-        ) from None
+        raise _too_deep(source, "$") from None
+    opening = (b"[", b"{") if isinstance(data, bytes) else ("[", "{")
+    if data.count(opening[0]) + data.count(opening[1]) > MAX_DEPTH:  # else it cannot nest that deep
+        where = deeper_than(value, MAX_DEPTH)
+        if where is not None:
+            raise _too_deep(source, where)
+    return value
+
+
+#: The deepest nesting oxios reads: serde_json refuses a 128th level of arrays and objects, the
+#: session object itself counted as the first.
+MAX_DEPTH = 127
+
+
+def _too_deep(source: str, path: str) -> SessionFormatError:
+    return SessionFormatError(
+        f"the JSON nests too deeply: more than the {MAX_DEPTH} levels of arrays and objects oxios reads",
+        source=source,
+        path=path,
+        hint="oxios (serde_json) refuses such a file; it cannot hold a session oxios wrote",
+    )
+
+
+def deeper_than(value: JSONValue, limit: int) -> str | None:
+    """Where ``value`` nests arrays and objects more than ``limit`` levels deep (itself the
+    first), or None. The answer names the top-level field (``$.metadata``), never deeper keys,
+    which are data. Iterative: any depth is safe to check.
+
+    Example:
+        >>> deeper_than({"metadata": {"a": [[1]]}}, 3), deeper_than({"metadata": {"a": [[1]]}}, 4)
+        ('$.metadata', None)
+    """
+    if type(value) is not dict and type(value) is not list:
+        return None
+    tops = value.items() if type(value) is dict else enumerate(value)
+    for key, top in tops:
+        if type(top) is not dict and type(top) is not list:
+            continue
+        stack = [(top, 2)]
+        while stack:
+            item, depth = stack.pop()
+            if depth > limit:
+                if type(value) is list:
+                    return f"$[{key}]"
+                return f"$.{key}" if key in _SESSION_KNOWN else "$"
+            children = item.values() if type(item) is dict else item
+            stack.extend((child, depth + 1) for child in children if type(child) is dict or type(child) is list)
+    return None
 
 
 _LONE_SURROGATE = re.compile(
