@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from sessionkit._fastjson import fast_tables
 from sessionkit._layout import DataFile, RollingWriter
+from sessionkit._process import pid_alive
 from sessionkit.archive._listing import inside, stored_path
 from sessionkit.archive._pool import report_progress
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
@@ -224,25 +225,13 @@ def sweep_quarantine(folder: str | os.PathLike[str]) -> int:
         if not name or not pid.isdigit():
             continue
         try:
-            if _alive(int(pid)) and now - entry.stat(follow_symlinks=False).st_mtime < _TMP_MAX_AGE_S:
+            if pid_alive(int(pid)) and now - entry.stat(follow_symlinks=False).st_mtime < _TMP_MAX_AGE_S:
                 continue  # another run sharing this folder is writing it now
             os.remove(entry.path)
             removed += 1
         except OSError:
             continue
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    except OverflowError:  # no process has such a number
-        return False
-    return True
 
 
 def _stat_tuple(st: os.stat_result) -> tuple[int, int, int, int]:
