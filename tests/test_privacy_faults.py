@@ -106,9 +106,7 @@ def test_a_private_key_block_is_bounded_and_its_end_found_once() -> None:
 # -- F3, F6, F9: the walk of extra and metadata --------------------------------------------------------
 def _session(sid: str, user: str, metadata: dict, *, day: int = 0) -> Session:
     base = 1_780_000_000_000_000_000 + day * 86_400_000_000_000
-    return Session(
-        id=sid, user_id=user, created_at=Timestamp(base), updated_at=Timestamp(base + 1), metadata=metadata
-    )
+    return Session(id=sid, user_id=user, created_at=Timestamp(base), updated_at=Timestamp(base + 1), metadata=metadata)
 
 
 def _metadata(tables) -> dict[tuple[str, str], object]:

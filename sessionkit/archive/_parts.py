@@ -23,7 +23,7 @@ from sessionkit._process import pid_alive
 from sessionkit.archive._listing import inside, stored_path
 from sessionkit.archive._pool import report_progress
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
-from sessionkit.model import MESSAGE_FIELDS, RESPONSE_FIELDS, SESSION_FIELDS, decode_json
+from sessionkit.model import MESSAGE_FIELDS, RESPONSE_FIELDS, SESSION_FIELDS, changed_numbers, decode_json
 from sessionkit.oxios import file_name_problem
 from sessionkit.privacy import Privacy, PrivacyCounts, mask_text
 from sessionkit.tables import (
@@ -72,6 +72,7 @@ class _PartResult:
     errors: list[dict[str, Any]] = field(default_factory=list)  # bad files, rows of the errors table
     bad_stats: list[tuple] = field(default_factory=list)  # bad files: path, stat...
     vanished: int = 0
+    changed_numbers: list[tuple[str, list[str]]] = field(default_factory=list)  # file, numbers restore respells
 
 
 #: The largest source file read, in bytes. oxios holds a session in memory and rewrites its
@@ -317,6 +318,11 @@ def _decode_batch(
         if not kept:
             return None
         tables, order = take_sessions(tables, kept), [order[row] for row in kept]
+    for i in order:
+        path, data, _ = read[i]
+        changed = changed_numbers(data)
+        if changed:  # under privacy settings, numbers are data: the file is named, they are not
+            result.changed_numbers.append((stored_path(path, task.privacy), [] if task.privacy else changed[:3]))
     return tables, [read[i][0] for i in order], [read[i][2] for i in order]
 
 

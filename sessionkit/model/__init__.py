@@ -10,6 +10,7 @@ their place, recorded by ``field_order``.
 from sessionkit._timestamp import Timestamp
 from sessionkit.model._decode import (
     MAX_DEPTH,
+    changed_numbers,
     check_duplicate_keys,
     check_session,
     count_keys,
@@ -52,6 +53,7 @@ __all__ = [
     "Session",
     "Timestamp",
     "UserMessage",
+    "changed_numbers",
     "check_duplicate_keys",
     "check_session",
     "count_keys",
