@@ -34,6 +34,7 @@ EXPECTED = {
     "missing-response-content.json": ("$.agent_responses[0]", "`content` is missing"),
     "missing-updated-at.json": ("$", "`updated_at` is missing"),
     "missing-user-id.json": ("$", "`user_id` is missing"),
+    "nested-too-deep.json": ("$.metadata", "more than the 127 levels of arrays and objects oxios reads"),
     "nan-literal.json": (None, "not valid JSON"),
     "not-an-object.json": ("$", "expected a JSON object"),
     "timestamp-impossible-date.json": ("$.user_messages[0].timestamp", "names no real date"),
@@ -127,6 +128,26 @@ def test_nesting_100000_deep_is_quarantined(tmp_path: Path) -> None:
     text = VALID.decode().replace('"metadata": {', '"metadata": {"deep": ' + "[" * 100_000 + "]" * 100_000 + ",", 1)
     summary, rows = _one(tmp_path, "deep.json", text)
     assert summary.quarantined == 1 and "nests too deeply" in rows[0]["message"]
+
+
+@pytest.mark.parametrize("privacy", [False, True])
+def test_nesting_is_read_as_deep_as_oxios_reads_and_no_deeper(tmp_path: Path, privacy: bool) -> None:
+    # serde_json reads 127 levels, the session object the first; a metadata value nested ~500
+    # deep once crashed a privacy export with a RecursionError and exported nothing
+    from sessionkit.privacy import Privacy
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    for depth, sid in ((125, "deepest"), (126, "too-deep"), (500, "far-too-deep")):
+        value = "[" * depth + "]" * depth
+        text = VALID.decode().replace('"metadata": {', '"metadata": {"deep": ' + value + ",", 1)
+        (src / f"{sid}.json").write_text(text.replace(json.loads(VALID)["id"], sid))
+    options = {"privacy": Privacy(redact="mask", pseudonymize_users=False)} if privacy else {}
+    summary = export(src, tmp_path / "out", jobs=1, **options)
+    assert (summary.exported, summary.quarantined) == (1, 2)
+    rows = errors(tmp_path / "out").to_pylist()
+    assert all(r["json_path"] == "$.metadata" and "127 levels" in r["message"] for r in rows)
+    assert read_parquet(tmp_path / "out").sessions["session_id"].to_pylist() == ["deepest"]
 
 
 def _session(**changes: object) -> dict:

@@ -9,11 +9,14 @@ their place, recorded by ``field_order``.
 
 from sessionkit._timestamp import Timestamp
 from sessionkit.model._decode import (
+    MAX_DEPTH,
+    changed_numbers,
     check_duplicate_keys,
     check_session,
     count_keys,
     decode_json,
     decode_session,
+    deeper_than,
     message_layout,
     response_layout,
     session_from_raw,
@@ -40,6 +43,7 @@ from sessionkit.model._records import (
 )
 
 __all__ = [
+    "MAX_DEPTH",
     "MESSAGE_FIELDS",
     "PHASES",
     "RESPONSE_FIELDS",
@@ -49,11 +53,13 @@ __all__ = [
     "Session",
     "Timestamp",
     "UserMessage",
+    "changed_numbers",
     "check_duplicate_keys",
     "check_session",
     "count_keys",
     "decode_json",
     "decode_session",
+    "deeper_than",
     "encode_compact",
     "encode_raw",
     "encode_session",
