@@ -193,3 +193,37 @@ def test_one_bad_file_never_costs_another_file(tmp_path_factory: pytest.TempPath
         shutil.copy(path, src / path.name)
     summary = export(src, tmp / "out", jobs=1, files_per_part=2)
     assert (summary.exported, summary.quarantined) == (3, 1)
+
+
+# -- tests/bad/private: valid sessions that attack a privacy export -----------------------------------------
+PLANTS = json.loads((BAD / "private" / "plants.json").read_text())
+
+
+def test_the_private_corpus_is_complete() -> None:
+    assert sorted(p.name for p in (BAD / "private").glob("*.json") if p.name != "plants.json") == sorted(PLANTS)
+
+
+def test_hostile_sessions_leave_nothing_planted_in_a_private_export(tmp_path: Path) -> None:
+    from test_privacy_export import _every_text
+
+    from sessionkit.privacy import Privacy
+    from sessionkit.tables import iter_session_json
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    for name in PLANTS:
+        shutil.copy(BAD / "private" / name, src / name)
+    out = tmp_path / "out"
+    privacy = Privacy(bytes(range(32)), pseudonymize_sessions=True, redact="mask")
+    summary = export(src, out, jobs=1, privacy=privacy)
+    assert (summary.exported, summary.quarantined) == (len(PLANTS), 0)
+    tables = read_parquet(out)
+    cells, raws = _every_text(out)
+    restored = b"".join(data for _, data in iter_session_json(tables))
+    for name, plants in PLANTS.items():
+        for plant in plants:
+            assert not any(plant in cell for cell in cells), (name, plant)
+            assert not any(plant.encode() in raw for raw in raws), (name, plant)
+            assert plant.encode() not in restored, (name, plant)
+    for s in tables.to_sessions():  # still valid oxios sessions
+        assert Session.from_json(s.to_json()) == s

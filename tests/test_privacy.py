@@ -213,6 +213,19 @@ POSITIVES = [
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n", "<PRIVATE_KEY>", "PRIVATE_KEY"),  # cut off
     ('password="hunter2!!"', 'password="<SECRET>"', "SECRET"),
     ("client_secret: abcd1234efgh", "client_secret: <SECRET>", "SECRET"),
+    # key-aware: any value under a secret name, however short, in JSON text or plain text
+    ("my secret: fun", "my secret: <SECRET>", "SECRET"),
+    ('{"api_key":"zzz"}', '{"api_key":"<SECRET>"}', "SECRET"),
+    ('{"token": "t1", "n": 1}', '{"token": "<SECRET>", "n": 1}', "SECRET"),
+    ('{"secret": {"a": "}", "b": [1]}, "n": 1}', '{"secret": "<SECRET>", "n": 1}', "SECRET"),
+    ('{"password": 1234}', '{"password": "<SECRET>"}', "SECRET"),
+    ('{"Authorization": "Bearer abc"}', '{"Authorization": "Bearer <SECRET>"}', "SECRET"),
+    ("{'apiKey': 'k'}", "{'apiKey': '<SECRET>'}", "SECRET"),
+    ('"{\\"X-Api-Key\\":\\"q\\"}"', '"{\\"X-Api-Key\\":\\"<SECRET>\\"}"', "SECRET"),
+    ("accessToken=ab&x=2", "accessToken=<SECRET>", "SECRET"),
+    ("PGPASSWORD=x psql", "PGPASSWORD=<SECRET> psql", "SECRET"),
+    ("credentials: [1, 2]", "credentials: <SECRET>", "SECRET"),
+    ('{"password": "cut off', '{"password": "<SECRET>', "SECRET"),
 ]
 
 
@@ -241,7 +254,8 @@ NEGATIVES = [
     "bearer bonds and the Bearer of bad news",
     "call_689310756721 and /src/please.rs and tool_call_id",
     "scores 100 200 3000 and 12 34 56",
-    "the password is strong; my secret: fun",
+    "the password is strong; a secret is fun; max_tokens: 4096, tokens=12, password_hint: x",
+    '{"token": null, "auth": true, "secret": {}, "api_key": [], "password": ""}',
     "ref AB12CD34EF56GH78IJ and GB82WEST12345698765433 (a wrong check digit)",
     "日本語のテキスト 🚀 naïve Ω — “quotes” and <TOKEN> and <EMAIL>",
     "",

@@ -18,8 +18,9 @@ from test_privacy_export import _every_text
 from sessionkit.archive import errors, export, runs
 from sessionkit.model import Session, Timestamp
 from sessionkit.privacy import Privacy, mask_text, pseudonym
+from sessionkit.privacy._mask import SECRET_NAMES, SECRET_SUFFIXES, is_secret_name
 from sessionkit.storage import read_parquet
-from sessionkit.tables import TABLE_NAMES, to_tables
+from sessionkit.tables import TABLE_NAMES, iter_session_json, to_tables
 
 KEY = hashlib.sha256(b"sessionkit test key").digest()
 
@@ -48,6 +49,17 @@ WORST = {
     "AWS_KEY secret, long blank": (" aws_secret_key" + " " * 60, ""),
     "SECRET, every position a start": ("! key", ""),
     "SECRET, long identifier": ("a_" * 30 + "password ", ""),
+    "SECRET, camelCase identifier": ("aB" * 30 + "Token ", ""),
+    "SECRET, suffix without separator": ("a" * 60 + "passwor ", ""),
+    "SECRET, JSON objects never closed": ('"token":{', ""),
+    "SECRET, JSON arrays dense": ('"token":[1],', ""),
+    "SECRET, strings in an object never closed": ('secret: {"', ""),
+    "SECRET, escaped quotes in an unclosed string": ('password="\\"', ""),
+    "SECRET, escaped-quoted values": ('password=\\"a', ""),
+    "SECRET, a backslash before the end": ('"token": "\\', ""),
+    "SECRET, bare values ending in brackets": ("token=a" + "}" * 50 + " ", ""),
+    "SECRET, scheme words": ("auth: bearer ", ""),
+    "SECRET, names without values": ("password: ", ""),
     "IPV6 ::1": (" ::1%a", ""),
     "IPV6 long zone": (" 1::1%" + "a" * 100 + ":", ""),
     "IPV6 eight groups": (" 1:1:1:1:1:1:1:1%" + "a" * 50 + ":", ""),
@@ -265,3 +277,72 @@ def test_a_private_dataset_names_no_folder_no_value_and_no_path(tmp_path: Path) 
     index = [p for p in out.rglob("*.parquet") if "files" in p.name or "index" in str(p)]
     assert index and all("/" not in path for p in index for path in pq.read_table(p)["path"].to_pylist())
     assert runs(out)["source"].to_pylist() == ["(withheld: privacy settings)"]
+
+
+# -- key-aware masking: values under secret keys, in JSON objects, JSON text and plain text -------------
+PRIVATE = Path(__file__).parent / "bad" / "private"
+
+
+@pytest.mark.parametrize("name", [*SECRET_NAMES, *SECRET_SUFFIXES])
+def test_every_secret_name_hides_its_value_in_text_and_as_a_key(name: str) -> None:
+    # before: '{"api_key":"zzz"}' came out as it went in (values under 6 characters, bare
+    # "token", objects, numbers and "authorization" values other than a long token were left)
+    for text in (f"{name}=v1", f'{{"{name}": "v1"}}', f"{name.upper()}: v1", f"my_{name}='v1'", f'{{"{name}":[1]}}'):
+        masked = mask_text(text)
+        assert "v1" not in masked and "[1]" not in masked, (text, masked)
+        assert mask_text(masked) == masked
+    assert is_secret_name(name) and is_secret_name(f"db_{name}") and is_secret_name(f"X-{name.title()}")
+
+
+def test_values_under_secret_keys_are_masked_in_every_field_of_todays_oxios() -> None:
+    s = Session.from_json((PRIVATE / "secrets-under-keys.json").read_bytes())
+    out, counts = Privacy(KEY, pseudonymize_sessions=True, redact="mask").apply(to_tables([s]))
+    calls = out.tool_calls
+    assert calls["tool_args_is_text"].to_pylist() == [False, True]
+    stored, text = calls["tool_args"].to_pylist()
+    assert json.loads(stored) == {  # an object stays an object: only what is under a secret key goes
+        "url": "https://api.example.org",
+        "api_key": "<SECRET>",
+        "headers": {"Authorization": "<SECRET>"},
+        "auth": "<SECRET>",
+        "pin": 1,
+        "password": "<SECRET>",
+    }
+    assert json.loads(text) == {"token": "<SECRET>", "secret": "<SECRET>", "q": "ok"}  # JSON text too
+    assert calls["output_summary"].to_pylist() == ["token: <SECRET>", '{"credentials": "<SECRET>"}']
+    assert out.reasoning["content"].to_pylist() == ["the user gave client_secret=<SECRET>"]
+    assert out.reasoning["segments"].to_pylist()[0][0]["text"] == 'use "x-api-key": "<SECRET>"'
+    got = {k: v for (_, k), v in _metadata(out).items()}
+    assert got == {
+        "authorization": "<SECRET>",
+        "config": {"db": {"password": "<SECRET>", "host": "db"}},
+        "apiKey": "<SECRET>",
+        "secrets": "<SECRET>",
+        "note": "ok",
+    }
+    assert out.sessions["project_id"].to_pylist() == ["<EMAIL>"]
+    assert out.sessions["parent_session_id"].to_pylist() == [
+        pseudonym("0b7c4e2a-1d3f-4a5b-9c6d-7e8f9a0b1c2d", key=KEY, kind="session")
+    ]
+    assert counts.masked == {
+        "SECRET": 18,
+        "EMAIL": 1,
+    }  # 4 in messages and responses, 8 in tool calls, 2 in reasoning, 4 in metadata
+    restored = b"".join(data for _, data in iter_session_json(out))
+    assert b"zq-" not in restored and b"424242" not in restored and b"77001234" not in restored
+    back = out.to_sessions()[0]
+    assert Session.from_json(back.to_json()) == back  # still a valid session
+
+
+def test_secret_keys_are_masked_in_metadata_and_extra_under_any_redact_mode() -> None:
+    s = _session("s", "u", {"token": "zq-1", "cfg": {"client_secret": 12345}})
+    s.extra["trajectory_steps"] = [{"tool_name": "t", "tool_args": {"password": "zq-2"}, "output_summary": ""}]
+    for mode in ("drop", "hash"):
+        out, _ = Privacy(KEY, redact=mode).apply(to_tables([s]))
+        assert {k: v for (_, k), v in _metadata(out).items()} == {
+            "token": "<SECRET>",
+            "cfg": {"client_secret": "<SECRET>"},
+        }
+        assert "zq-2" not in out.tool_calls["tool_args"].to_pylist()[0]
+    out, _ = Privacy(KEY, redact="none").apply(to_tables([s]))  # no masking asked: ids only
+    assert {k: v for (_, k), v in _metadata(out).items()}["token"] == "zq-1"

@@ -16,7 +16,7 @@ import pyarrow as pa
 from sessionkit.exceptions import PrivacyError
 from sessionkit.model import encode_compact
 from sessionkit.privacy._keys import PSEUDONYM_HEX_DIGITS, check_key, key_fingerprint, load_key, pseudonym
-from sessionkit.privacy._mask import PLACEHOLDERS, Masker
+from sessionkit.privacy._mask import PLACEHOLDERS, Masker, is_secret_name
 from sessionkit.tables import SCHEMAS, SessionTables
 
 #: ``none`` keeps text; ``drop`` empties it; ``mask`` replaces personal data and secrets with
@@ -132,7 +132,11 @@ class Privacy:
     Each rule looks at one session only, never at the rest of the batch, so a full export and
     any sequence of incremental ones give the same tables. With masking (``masks_extra``), the
     other strings, integers (cards; phones under a key such as ``phone``) and object keys,
-    metadata keys included, are masked. Empty ids stay empty: they identify nobody.
+    metadata keys included, and ``sessions.project_id`` are masked, and any value under a
+    secret key (``password``, ``api_key``, ``token``, ...) becomes ``<SECRET>``. ``tool_args``
+    follows ``redact``: walked like ``extra`` under ``mask`` (ids alone under ``none``),
+    replaced by its redacted text under ``drop`` and ``hash``. Empty ids stay empty: they
+    identify nobody.
 
     Example:
         >>> import sessionkit as sk
@@ -320,6 +324,8 @@ ID_COLUMNS: dict[tuple[str, str], Literal["user", "session"]] = {
 _ID_KEY = re.compile(r"(?:^|_)(user|session)(?:_?ids?)?$")
 _PHONE_KEY = re.compile(r"(?:^|_)(?:phone|tel|telephone|mobile|cell|fax)(?:_|$)")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+#: Values under a secret key that are left as they are: they hide nothing.
+_HIDES_NOTHING: tuple[Any, ...] = (None, "", [], {})
 
 
 def _snake(key: str) -> str:
@@ -340,7 +346,7 @@ class _Apply:
         self.masked: Counter[str] = Counter()
         self.mask = Masker(self.masked)
         self.memo: dict[tuple[str, str], str] = {}
-        self.key_kinds: dict[str, tuple[str | None, bool]] = {}
+        self.key_kinds: dict[str, tuple[str | None, bool, bool]] = {}
         sessions = tables.sessions
         self.own_user: dict[str, str] = dict(
             zip(sessions["session_id"].to_pylist(), sessions["user_id"].to_pylist(), strict=True)
@@ -365,50 +371,63 @@ class _Apply:
         self.counts.id_references += 1
         return self.ident(value, kind)
 
-    def key_kind(self, key: str | None) -> tuple[str | None, bool]:
-        """What a JSON key says of its value: an id kind (or None), and whether it is a phone."""
+    def key_kind(self, key: str | None) -> tuple[str | None, bool, bool]:
+        """What a JSON key says of its value: an id kind (or None), whether it is a phone, and
+        whether it is a secret (``is_secret_name``)."""
         if key is None:
-            return None, False
+            return None, False, False
         known = self.key_kinds.get(key)
         if known is None:
             name = _snake(key)
             match = _ID_KEY.search(name)
-            known = self.key_kinds[key] = (match.group(1) if match else None, _PHONE_KEY.search(name) is not None)
+            known = self.key_kinds[key] = (
+                match.group(1) if match else None,
+                _PHONE_KEY.search(name) is not None,
+                is_secret_name(key),
+            )
         return known
 
     # -- JSON
-    def rewrite_json(self, text: str | None, key: str | None, owner: str | None) -> str | None:
+    def rewrite_json(self, text: str | None, key: str | None, owner: str | None, *, masking: bool) -> str | None:
         """Masked strings and rewritten ids inside one cell of JSON text, read under ``key``
-        (its metadata key, if any) for the session ``owner``."""
+        (its metadata key, if any) for the session ``owner``; ``masking``: mask, not only ids."""
         if text is None:
             return None
-        value, changed = self.walk(_JSON.decode(text), key, owner)
+        value, changed = self.walk(_JSON.decode(text), key, owner, masking=masking)
         return encode_compact(value) if changed else text
 
-    def walk(self, value: Any, key: str | None, owner: str | None) -> tuple[Any, bool]:
+    def walk(self, value: Any, key: str | None, owner: str | None, *, masking: bool) -> tuple[Any, bool]:
         """``value`` rewritten (in place where it can be), and whether anything changed.
 
         Iterative, so no nesting can exhaust the stack. Each item is looked at under the
-        nearest object key above it (an array passes its key to its items).
+        nearest object key above it (an array passes its key to its items). With ``masking``,
+        a value under a secret key (``is_secret_name``), whatever it holds, becomes
+        ``<SECRET>``, unless it hides nothing (null, a boolean, ``""``, ``[]``, ``{}``).
         """
         holder = [value]
         stack: list[tuple[Any, Any, str | None]] = [(holder, 0, key)]
         changed = False
-        rename = self.p.masks_extra or self.p.pseudonymize_users or self.p.pseudonymize_sessions
+        rename = masking or self.p.pseudonymize_users or self.p.pseudonymize_sessions
         while stack:
             parent, slot, name = stack.pop()
             item = parent[slot]
             kind = type(item)
+            if masking and self.key_kind(name)[2] and item not in _HIDES_NOTHING and kind is not bool:
+                if item != PLACEHOLDERS["SECRET"]:
+                    self.masked["SECRET"] += 1
+                    parent[slot] = PLACEHOLDERS["SECRET"]
+                    changed = True
+                continue
             if kind is str:
-                new = self.rewrite_string(item, name, owner)
+                new = self.rewrite_string(item, name, owner, masking=masking)
             elif kind is int:
-                new = self.rewrite_int(item, name, owner)
+                new = self.rewrite_int(item, name, owner, masking=masking)
             elif kind is list:
                 stack.extend((item, i, name) for i in range(len(item)))
                 continue
             elif kind is dict:
                 if rename:
-                    renamed = self.rename_keys(item, owner)
+                    renamed = self.rename_keys(item, owner, masking=masking)
                     if renamed is not item:
                         parent[slot] = item = renamed
                         changed = True
@@ -423,30 +442,30 @@ class _Apply:
                 changed = True
         return holder[0], changed
 
-    def rewrite_string(self, value: str, key: str | None, owner: str | None) -> str:
+    def rewrite_string(self, value: str, key: str | None, owner: str | None, *, masking: bool) -> str:
         if not value:
             return value
         p = self.p
-        kind, _ = self.key_kind(key)
+        kind, _, _ = self.key_kind(key)
         if p.pseudonymize_sessions and (kind == "session" or value == owner):
             return self.reference(value, "session")
         if p.pseudonymize_users and (kind == "user" or value == self.own_user.get(owner)):  # type: ignore[arg-type]
             return self.reference(value, "user")
-        if p.masks_extra:
+        if masking:
             masked = self.mask(value)
             return value if masked == value else masked
         return value
 
-    def rewrite_int(self, value: int, key: str | None, owner: str | None) -> int | str:
+    def rewrite_int(self, value: int, key: str | None, owner: str | None, *, masking: bool) -> int | str:
         """A JSON integer: an id under an id key becomes its pseudonym; with masking, a card or
         a phone number (a number under a key such as ``phone``) becomes its placeholder."""
         p = self.p
-        kind, phone = self.key_kind(key)
+        kind, phone, _ = self.key_kind(key)
         if kind == "session" and p.pseudonymize_sessions:
             return self.reference(str(value), "session")
         if kind == "user" and p.pseudonymize_users:
             return self.reference(str(value), "user")
-        if not p.masks_extra:
+        if not masking:
             return value
         text = str(value)
         masked = self.mask(text)
@@ -457,22 +476,22 @@ class _Apply:
             return PLACEHOLDERS["PHONE"]
         return value
 
-    def rewrite_key(self, key: str, owner: str | None) -> str:
+    def rewrite_key(self, key: str, owner: str | None, *, masking: bool) -> str:
         """An object key: the session's own ids become pseudonyms; with masking, masked."""
         p = self.p
         if p.pseudonymize_sessions and key and key == owner:
             return self.reference(key, "session")
         if p.pseudonymize_users and key and key == self.own_user.get(owner):  # type: ignore[arg-type]
             return self.reference(key, "user")
-        if p.masks_extra:
+        if masking:
             masked = self.mask(key)
             return key if masked == key else masked
         return key
 
-    def rename_keys(self, value: dict, owner: str | None) -> dict:
+    def rename_keys(self, value: dict, owner: str | None, *, masking: bool) -> dict:
         """``value`` with its keys rewritten (the same dict when none changes); two keys that
         become one are told apart by a suffix, ``<EMAIL>~2``."""
-        names = [self.rewrite_key(name, owner) for name in value]
+        names = [self.rewrite_key(name, owner, masking=masking) for name in value]
         if all(new is old for new, old in zip(names, value, strict=True)):
             return value
         out = _Renamed()
@@ -486,13 +505,17 @@ class _Apply:
         names = keys if keys is not None else table[key_column].to_pylist() if key_column else [None] * table.num_rows
         values = table[column].to_pylist()
         return pa.array(
-            [self.rewrite_json(v, k, o) for v, k, o in zip(values, names, owners, strict=True)], pa.string()
+            [
+                self.rewrite_json(v, k, o, masking=self.p.masks_extra)
+                for v, k, o in zip(values, names, owners, strict=True)
+            ],
+            pa.string(),
         )
 
     def metadata_keys(self, table: pa.Table) -> pa.Array | None:
         """The metadata ``key`` column rewritten, unique within each session; None if unchanged."""
         owners, keys = table["session_id"].to_pylist(), table["key"].to_pylist()
-        new = [self.rewrite_key(k, o) for k, o in zip(keys, owners, strict=True)]
+        new = [self.rewrite_key(k, o, masking=self.p.masks_extra) for k, o in zip(keys, owners, strict=True)]
         if all(a is b for a, b in zip(new, keys, strict=True)):
             return None
         used: dict[str | None, set[str]] = {}
@@ -523,18 +546,32 @@ class _Apply:
             return [pseudonym(t, key=key, kind="content") if t else t for t in texts]
         return [None if t is None else self.mask(t) for t in texts]
 
-    def args_columns(self, args: pa.ChunkedArray, as_text: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-        """Tool arguments redacted: masked inside their JSON values (``mask``), else replaced by
-        the redacted text, which then restores as a JSON string."""
-        values, kinds = args.to_pylist(), as_text.to_pylist()
-        if self.p.redact == "mask":
-            out = [
-                self.mask(v) if kind or v is None else encode_compact(_mask_json(_JSON.decode(v), self.mask))
-                for v, kind in zip(values, kinds, strict=True)
-            ]
-            return pa.array(out, pa.string()), pa.array(kinds, pa.bool_())
-        out = self.redact_texts(values)
-        return pa.array(out, pa.string()), pa.array([None if v is None else True for v in out], pa.bool_())
+    def args_columns(self, calls: pa.Table) -> tuple[pa.Array, pa.Array] | None:
+        """Tool arguments as the settings leave them, with ``tool_args_is_text``; None if unchanged.
+
+        ``mask``: arguments stored as JSON are walked as ``extra`` is (strings, integers and keys
+        masked, values under secret keys replaced, ids rewritten) and stay JSON; arguments
+        oxios stored as text are masked as text. ``drop`` and ``hash``: replaced by the redacted
+        text, which then restores as a JSON string. ``none``: only ids are rewritten.
+        """
+        values, as_text = calls["tool_args"].to_pylist(), calls["tool_args_is_text"].to_pylist()
+        p = self.p
+        if p.redact in ("drop", "hash"):
+            out = self.redact_texts(values)
+            return pa.array(out, pa.string()), pa.array([None if v is None else True for v in out], pa.bool_())
+        masking = p.redact == "mask"
+        if not (masking or p.pseudonymize_users or p.pseudonymize_sessions):
+            return None
+        owners = calls["session_id"].to_pylist()
+        out = [
+            v
+            if v is None
+            else (self.mask(v) if masking else v)
+            if text
+            else self.rewrite_json(v, None, owner, masking=masking)
+            for v, text, owner in zip(values, as_text, owners, strict=True)
+        ]
+        return pa.array(out, pa.string()), pa.array(as_text, pa.bool_())
 
     def segments_column(self, column: pa.ChunkedArray) -> pa.Array:
         """Reasoning segments with their ``text`` redacted."""
@@ -575,10 +612,15 @@ class _Apply:
                 for column in columns:
                     if name in out and column in out[name].schema.names:
                         changes[name][column] = self.content_column(out[name][column])
-            calls = out["tool_calls"]
-            args, as_text = self.args_columns(calls["tool_args"], calls["tool_args_is_text"])
-            changes["tool_calls"]["tool_args"], changes["tool_calls"]["tool_args_is_text"] = args, as_text
             changes["reasoning"]["segments"] = self.segments_column(out["reasoning"]["segments"])
+        args = self.args_columns(out["tool_calls"])
+        if args is not None:
+            changes["tool_calls"]["tool_args"], changes["tool_calls"]["tool_args_is_text"] = args
+        if p.masks_extra:  # an oxios project id is a UUID, which masking leaves; anything else is masked
+            projects = out["sessions"]["project_id"].to_pylist()
+            changes["sessions"]["project_id"] = pa.array(
+                [None if v is None else self.mask(v) for v in projects], pa.string()
+            )
         if self.wants_json():
             for name, columns in JSON_COLUMNS.items():
                 for column, key_column in columns.items():
@@ -658,18 +700,6 @@ def _unique_one(name: str, taken: set[str]) -> str:
         out = f"{name}~{n}"
     taken.add(out)
     return out
-
-
-def _mask_json(value: Any, mask: Any) -> Any:
-    """Every string value of a JSON value masked (object keys are kept, as in ``extra``)."""
-    kind = type(value)
-    if kind is str:
-        return mask(value)
-    if kind is dict:
-        return {k: _mask_json(v, mask) for k, v in value.items()}
-    if kind is list:
-        return [_mask_json(v, mask) for v in value]
-    return value
 
 
 def _with_columns(table: pa.Table, columns: dict[str, pa.Array], name: str) -> pa.Table:
