@@ -188,8 +188,8 @@ def test_samples_spread_over_conversation_length(exported: dict[str, Path]) -> N
     lengths = [counts[s] for s in shown]
     assert lengths == sorted(lengths) and lengths[0] >= 1 and lengths[-1] == max(counts.values())
     from sessionkit.query import connect
-    from sessionkit.report._page import _samples
     from sessionkit.report._period import Period, PeriodSource
+    from sessionkit.report._sections import samples as _samples
 
     con = connect(exported["oxios-v1"])
     everything = PeriodSource(con, Period(-(2**62), 2**62))
@@ -551,3 +551,32 @@ def test_screenshots_show_every_title_whole_on_a_page_under_6000_px(
                 assert shot.read_bytes().startswith(b"\x89PNG")
         finally:
             browser.close()
+
+
+def test_the_headline_counts_tool_calls_and_moves_tools_and_projects_when_the_data_has_them() -> None:
+    """Data of today's oxios has a tool_calls table and project ids: the headline counts the tool
+    calls and errors, and tools and projects can be movers. Here the two are made up over the
+    seeds-era fixture, as views of a connection, so the figures can be computed from its JSON."""
+    from sessionkit.query import connect
+
+    raw = _raw(SEEDS_ERA)
+    con = connect(to_tables(read_sessions(FIXTURES / SEEDS_ERA)))
+    con.execute(
+        "CREATE OR REPLACE VIEW sessions AS SELECT *, CASE WHEN user_id IN ('user-0', 'user-1') THEN 'p-a' "
+        "WHEN user_id = 'user-2' THEN NULL ELSE 'p-b' END AS project_id FROM _sessionkit_sessions"
+    )
+    con.execute(
+        "CREATE VIEW tool_calls AS SELECT session_id, seq AS step, 'tool-' || (seq % 3) AS tool_name, "
+        "seq % 5 = 0 AS is_error FROM messages"
+    )
+    html = report_html(con, since="2026-07-01", until="2026-09-01")
+    since, until = _ns("2026-07-01T00:00:00Z"), _ns("2026-09-01T00:00:00Z")
+    cards = _cards(html)
+    for metric, chosen in ((0, _within(raw, since, until)), (1, _within(raw, 2 * since - until, since))):
+        steps = [i for s in chosen for i in range(len(s["user_messages"]))]
+        assert cards["tool_calls"][metric] == str(len(steps))
+        assert cards["tool_errors"][metric] == str(sum(i % 5 == 0 for i in steps))
+    kinds = set(re.findall(r'<li data-kind="(\w+)"', html))
+    assert kinds and kinds <= {"seed", "persona", "tool", "project"}
+    plain = report_html(to_tables(read_sessions(FIXTURES / SEEDS_ERA)), since="2026-07-01", until="2026-09-01")
+    assert "tool_calls" not in _cards(plain)  # seeds-era data has no tool calls: no card for them
