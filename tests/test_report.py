@@ -458,7 +458,7 @@ def test_group_tables_rank_what_an_analyst_looks_for(exported: dict[str, Path]) 
                     _ns(r["timestamp"]) - _ns(m["timestamp"])
                 )
     p90 = {k: float(np.percentile(np.array(v, dtype=np.int64), 90)) for k, v in by_seed.items()}
-    slowest = sorted(p90, key=lambda k: (-p90[k], -len(by_seed[k]), k))
+    slowest = sorted(p90, key=lambda k: (-p90[k], -len(by_seed[k]), k == "(no seed)", k))
     assert _column(html, "seed-slowest") == slowest[:10]
     # and every row, folded, with the cut said
     assert _column(html, "seed-all")[:10] == _column(html, "seed-most-used")
@@ -580,3 +580,39 @@ def test_the_headline_counts_tool_calls_and_moves_tools_and_projects_when_the_da
     assert kinds and kinds <= {"seed", "persona", "tool", "project"}
     plain = report_html(to_tables(read_sessions(FIXTURES / SEEDS_ERA)), since="2026-07-01", until="2026-09-01")
     assert "tool_calls" not in _cards(plain)  # seeds-era data has no tool calls: no card for them
+
+
+@pytest.mark.parametrize("name", [SEEDS_ERA, TODAY])
+def test_personas_are_ranked_worst_and_slowest_first(name: str, exported: dict[str, Path]) -> None:
+    """On both eras, the persona tables against pass rates and p90 latencies computed here."""
+    import numpy as np
+
+    raw = _raw(name)
+    html = report_html(exported[name], since="all")
+    outcomes: dict[str, list[int]] = {}
+    latencies: dict[str, list[int]] = {}
+    for s in raw:
+        persona = s.get("active_persona_id") or "(no persona)"
+        for r in s["agent_responses"]:
+            if r.get("evaluation_passed") is not None:
+                outcomes.setdefault(persona, [0, 0])[0 if r["evaluation_passed"] else 1] += 1
+        for m, r in _exchanges(s):
+            if _ns(r["timestamp"]) >= _ns(m["timestamp"]):
+                latencies.setdefault(persona, []).append(_ns(r["timestamp"]) - _ns(m["timestamp"]))
+    if outcomes:
+        worst = sorted(
+            outcomes,
+            key=lambda k: (
+                _wilson_high(*outcomes[k]),
+                outcomes[k][0] / sum(outcomes[k]),
+                -sum(outcomes[k]),
+                k == "(no persona)",
+                k,
+            ),
+        )
+        assert _column(html, "persona-worst") == worst[:10]
+    else:
+        assert 'id="persona-worst"' not in html
+    p90 = {k: float(np.percentile(np.array(v, dtype=np.int64), 90)) for k, v in latencies.items()}
+    slowest = sorted(p90, key=lambda k: (-p90[k], -len(latencies[k]), k == "(no persona)", k))
+    assert _column(html, "persona-slowest") == slowest[:10]

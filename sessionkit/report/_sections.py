@@ -142,7 +142,11 @@ def _rankings(
         )
         blocks.append(
             b.ranked(
-                rated.sort(["pass_rate_high", "pass_rate", "evaluated", key], descending=[False, False, True, False]),
+                rated.sort(
+                    ["pass_rate_high", "pass_rate", "evaluated", key],
+                    descending=[False, False, True, False],
+                    nulls_last=True,
+                ),
                 [name, b.col("evaluated", "evaluated"), rate_col],
                 title="Worst pass rate",
                 noun=f"{plural} with evaluations",
