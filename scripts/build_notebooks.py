@@ -188,7 +188,8 @@ then writes the whole picture to one HTML page you can mail around.
     md("""
 ## The phase funnel
 
-oxios takes a turn through Interview, Seed, Execute, Evaluate and Evolve. `phase_funnel`
+oxios takes a turn through `interview`, `seed`, `execute`, `evaluate` and `evolve` (the names
+as oxios writes them; other spellings of them count the same). `phase_funnel`
 counts, per phase, the responses that stopped there and those that got at least that far
 (`responses_reached`), and the sessions by the furthest phase any of their responses
 reached. Phases oxios may add later, and responses without a phase, come last.
@@ -206,7 +207,7 @@ Split by persona, the funnel shows which personas get their sessions furthest:
     code("""
 (
     sk.phase_funnel(DATASET, by="persona")
-    .filter(pl.col("phase") == "Evaluate")
+    .filter(pl.col("phase") == "evaluate")
     .select("persona_id", "sessions_reached", "responses_reached")
     .sort("sessions_reached", descending=True)
 )

@@ -262,12 +262,21 @@ def restore(dataset: Path | str, dest: Path, overwrite: bool, jobs: int | None, 
 
     A dataset exported from oxios files restores them byte for byte.
     """
-    from sessionkit.archive import restore as run_restore
+    import warnings
 
-    with _progress("restore", quiet=quiet, unit="session") as update:
+    from sessionkit.archive import restore as run_restore
+    from sessionkit.exceptions import SessionkitWarning
+
+    with _progress("restore", quiet=quiet, unit="session") as update, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SessionkitWarning)
         count = run_restore(dataset, dest, overwrite=overwrite, jobs=jobs, progress=update)
     if not quiet:
         click.echo(_safe(f"restored {count} sessions to {dest / 'sessions'}"))
+    for warning in caught:
+        if issubclass(warning.category, SessionkitWarning):
+            click.echo(_safe(f"warning: {warning.message}"), err=True)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:

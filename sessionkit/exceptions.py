@@ -14,6 +14,7 @@ __all__ = [
     "PrivacyError",
     "SessionFormatError",
     "SessionkitError",
+    "SessionkitWarning",
     "SourceNotFoundError",
 ]
 
@@ -91,3 +92,8 @@ class PrivacyError(SessionkitError, ValueError):
 
     Messages name the file or option and never quote key material.
     """
+
+
+class SessionkitWarning(UserWarning):
+    """Something worked, but not quite as asked: e.g. a restore that skipped sessions, or
+    whose files are not the original ones. The command line prints these as ``warning: ...``."""

@@ -165,12 +165,12 @@ def generate_sessions(n: int, *, seed: int = 0, users: int | None = None) -> Ite
                 latency = -rng.uniform(0.001, 2.0)  # a skewed clock now and then
             clock = asked + int(latency * _NS_PER_S)
             phase_rank = min(len(PHASES) - 1, int(rng.expovariate(0.6)))
-            phase = PHASES[phase_rank] if rng.random() > 0.12 else None
+            phase = PHASES[phase_rank].lower() if rng.random() > 0.12 else None  # oxios writes Phase::to_string()
             used_seed = active_seed if rng.random() < 0.85 else rng.choices(seeds, seed_weights)[0]
             if rng.random() < 0.1:
                 used_seed = None
             passed = None
-            if phase in ("Evaluate", "Evolve"):
+            if phase in ("evaluate", "evolve"):
                 passed = rng.random() < seed_quality.get(used_seed or "", 0.6)
             elif phase is not None and rng.random() < 0.1:
                 passed = False

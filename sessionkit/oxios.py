@@ -16,6 +16,7 @@ from sessionkit.exceptions import SourceNotFoundError
 from sessionkit.model import Session, encode_session
 
 __all__ = [
+    "file_name_problem",
     "find_sessions_dir",
     "list_session_files",
     "read_session",
@@ -119,6 +120,23 @@ def read_sessions(path: str | os.PathLike[str], *, progress: Progress = None) ->
 
 
 _UNSAFE = ("/", "\\", "..", "\x00")
+#: The longest file name most file systems take (ext4, XFS, APFS, NTFS: 255 bytes or units).
+NAME_MAX = 255
+
+
+def file_name_problem(session_id: str) -> str | None:
+    """Why ``<session_id>.json`` cannot be a session's file name, or None when it can.
+
+    Example:
+        >>> file_name_problem("a/b"), file_name_problem("s-1")
+        ("it holds a slash, a backslash, '..' or a NUL byte", None)
+    """
+    if any(part in session_id for part in _UNSAFE):
+        return "it holds a slash, a backslash, '..' or a NUL byte"
+    size = len(session_id.encode("utf-8", "surrogatepass")) + len(".json")
+    if size > NAME_MAX:
+        return f"<id>.json would be {size} bytes, over the {NAME_MAX} a file name may have"
+    return None
 
 
 def session_filename(session_id: str) -> str:
@@ -126,10 +144,13 @@ def session_filename(session_id: str) -> str:
 
     Raises:
         ValueError: the id holds ``/``, ``\\``, ``..`` or a NUL byte, which oxios refuses
-            because the file would land outside ``sessions/``.
+            because the file would land outside ``sessions/``, or the name would be longer
+            than ``NAME_MAX`` bytes, which no file system takes.
     """
-    if any(part in session_id for part in _UNSAFE):
-        msg = f"session id {session_id!r} cannot be a file name (it holds '/', '\\\\', '..' or NUL); oxios refuses such ids too"
+    problem = file_name_problem(session_id)
+    if problem is not None:
+        shown = session_id if len(session_id) <= 80 else session_id[:77] + "..."
+        msg = f"session id {shown!r} cannot be a file name ({problem}); oxios cannot write such a session either"
         raise ValueError(msg)
     return f"{session_id}.json"
 

@@ -59,6 +59,7 @@ from sessionkit._versions import (
 from sessionkit.exceptions import DatasetError, DatasetExistsError, SourceNotFoundError
 from sessionkit.tables import (
     ARCHIVE_SCHEMAS,
+    LATER_TABLES,
     SCHEMAS,
     TABLE_NAMES,
     SessionTables,
@@ -148,7 +149,7 @@ def check_dataset(path: str | os.PathLike[str]) -> Path:
         raise SourceNotFoundError(msg)
     version = current_version(path)
     folder = version if version is not None else path
-    missing = [name for name in TABLE_NAMES if not (folder / name).is_dir()]
+    missing = [name for name in TABLE_NAMES if name not in LATER_TABLES and not (folder / name).is_dir()]
     if missing:
         msg = f"{path}: not a sessionkit dataset (no {', '.join(n + '/' for n in missing)} folder). Hint: point at the OUT folder of `sessionkit export`"
         raise DatasetError(msg)
@@ -229,7 +230,7 @@ def open_dataset(dataset: str | os.PathLike[str]) -> Snapshot:
     return Snapshot(str(dataset), files, None, int(current.name) if current is not None else None)
 
 
-#: Every table folder of a dataset that export writes: the four session tables, runs, errors.
+#: Every table folder of a dataset that export writes: the session tables, runs, errors.
 ALL_TABLES = (*TABLE_NAMES, *ARCHIVE_SCHEMAS)
 ALL_SCHEMAS = {**SCHEMAS, **ARCHIVE_SCHEMAS}
 
@@ -295,7 +296,8 @@ def read_parquet(dataset: str | os.PathLike[str]) -> SessionTables:
 
 
 def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
-    """Lazy polars frames of the tables and of ``exchanges``; nothing is read until collected.
+    """Lazy polars frames of the tables (``tool_calls`` and ``reasoning`` too) and of ``exchanges``;
+    nothing is read until collected.
 
     Example:
         >>> import sessionkit as sk, polars as pl
@@ -312,7 +314,7 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
         if not files:
             frames[name] = pl.LazyFrame(schema=schema)
         elif snapshot.filesystem is None:
-            frames[name] = pl.scan_parquet(files, schema=schema)
+            frames[name] = pl.scan_parquet(files, schema=schema, missing_columns="insert")  # older files: nulls
         else:  # on S3, through pyarrow's file system and its AWS settings; still lazy
             frames[name] = pl.scan_pyarrow_dataset(snapshot.dataset(name))
     messages = frames["messages"].select(
@@ -340,5 +342,21 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
         "seed_id",
         "phase_reached",
         "evaluation_passed",
+    )
+    tools = (
+        frames["tool_calls"]
+        .filter(pl.col("response_seq").is_not_null())
+        .group_by("session_id", pl.col("response_seq").alias("seq"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_tool_calls"),
+            pl.col("is_error").sum().cast(pl.Int64).alias("tool_errors"),
+            pl.col("duration_ms").sum().cast(pl.Int64).alias("tool_ms"),
+        )
+    )
+    frames["exchanges"] = (
+        frames["exchanges"]
+        .join(tools, on=["session_id", "seq"], how="left")
+        .join(frames["sessions"].select("session_id", "project_id"), on="session_id", how="left")
+        .with_columns(pl.col("n_tool_calls", "tool_errors", "tool_ms").fill_null(0))
     )
     return frames

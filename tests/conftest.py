@@ -27,6 +27,17 @@ def oracle(name: str) -> dict:
     return json.loads((FIXTURES / name / "oracle.json").read_text())
 
 
+def first_message(name: str, *, exchange: bool = False) -> tuple[str, str]:
+    """(session id, timestamp text with all nine fraction digits) of the first message of the
+    session with the smallest id that has messages (with ``exchange``: that also has a response),
+    read from the raw files."""
+    sessions = [json.loads(p.read_bytes()) for p in fixture_files(name)]
+    wanted = ("user_messages", "agent_responses") if exchange else ("user_messages",)
+    first = min((s for s in sessions if all(s.get(k) for k in wanted)), key=lambda s: s["id"].encode())
+    head, _, fraction = first["user_messages"][0]["timestamp"].removesuffix("Z").partition(".")
+    return first["id"], f"{head}.{fraction:0<9}Z"
+
+
 @pytest.fixture(params=FIXTURE_NAMES)
 def fixture_name(request: pytest.FixtureRequest) -> str:
     return request.param

@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from conftest import FIXTURES, oracle
-from crafted import quality_sessions
+from crafted import phase_case_session, quality_sessions
 from polars.testing import assert_frame_equal
 
 from sessionkit.analytics import (
@@ -45,6 +45,14 @@ from sessionkit.tables import SCHEMAS, SessionTables, empty_table, to_tables
 
 NONE = "<none>"
 Z = 1.959963984540054
+
+
+def _phase(value: str | None) -> str | None:
+    """oxios' phase names whatever their ASCII case, as oxios writes them; other values as they are."""
+    folded = (
+        value.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")) if value else value
+    )
+    return folded if folded in ("interview", "seed", "execute", "evaluate", "evolve") else value
 
 
 def _key(value: str | None) -> str:
@@ -166,7 +174,7 @@ def test_phase_funnel_matches_the_oracle(exported: dict[str, Path], fixture_name
     rank = {p: i for i, p in enumerate(PHASES)}
     furthest: Counter[str | None] = Counter()
     for s in raw(fixture_name):
-        phases = [r.get("phase_reached") for r in s.get("agent_responses", [])]
+        phases = [_phase(r.get("phase_reached")) for r in s.get("agent_responses", [])]
         if not phases:
             continue
         known = [p for p in phases if p in rank]
@@ -258,7 +266,7 @@ def _latency_rows(name: str):
             m = messages[i] if i < len(messages) else None
             r = responses[i] if i < len(responses) else None
             latency = (_ns(r["timestamp"]) - _ns(m["timestamp"])) / 1e9 if m and r else None
-            yield (r.get("phase_reached") if r else None), latency
+            yield (_phase(r.get("phase_reached")) if r else None), latency
 
 
 def _latency_expectation(latencies: list[float | None]) -> dict:
@@ -515,7 +523,7 @@ def test_crafted_exchange_histogram(quality: object) -> None:
 
 
 def test_crafted_phase_funnel(quality: object) -> None:
-    phases = ["Interview", "Seed", "Execute", "Evaluate", "Evolve", "Refine", None]
+    phases = ["interview", "seed", "execute", "evaluate", "evolve", "Refine", None]
     assert_frame_equal(
         phase_funnel(quality),
         pl.DataFrame(
@@ -537,10 +545,38 @@ def test_crafted_phase_funnel(quality: object) -> None:
     assert dev["responses"].to_list() == [1, 0, 1, 1, 0] and dev["sessions"].to_list() == [0, 0, 0, 1, 0]
     by_seed = phase_funnel(quality, by="seed")
     s1 = by_seed.filter(pl.col("seed_id") == "s1")
-    # p's s1 responses got to Execute, s's to Evolve
+    # p's s1 responses got to execute, s's to evolve
     assert s1["phase"].to_list() == [*PHASES, None]
     assert s1["sessions"].to_list() == [0, 0, 1, 0, 1, 0]
     assert s1["sessions_reached"].to_list() == [2, 2, 2, 1, 1, 0]
+
+
+def test_phases_match_whatever_their_case() -> None:
+    data = to_tables([phase_case_session()])
+    funnel = phase_funnel(data)
+    # the five in lifecycle order, lowercase; then other values by name (binary order); then null
+    assert funnel.select("phase", "responses").rows() == [
+        ("interview", 0),
+        ("seed", 1),
+        ("execute", 4),
+        ("evaluate", 0),
+        ("evolve", 0),
+        ("Refine", 1),
+        ("refine", 1),
+        ("\u0130nterview", 1),  # not an ASCII letter: not folded, so no engine's Unicode tables matter
+        (None, 1),
+    ]
+    assert funnel.filter(pl.col("phase") == "execute")["sessions"].to_list() == [1]  # the furthest phase
+    rates = evaluation_rates(data, by="phase")
+    assert rates.select("phase", "responses", "passed", "failed").rows() == [
+        ("seed", 1, 0, 1),
+        ("execute", 4, 2, 2),
+        ("Refine", 1, 1, 0),
+        ("refine", 1, 0, 1),
+        ("\u0130nterview", 1, 1, 0),
+        (None, 1, 1, 0),
+    ]
+    assert turn_latency(data, by="phase")["phase"].to_list() == rates["phase"].to_list()
 
 
 def test_crafted_evaluation_rates(quality: object) -> None:
@@ -563,7 +599,7 @@ def test_crafted_evaluation_rates(quality: object) -> None:
     )
     assert (round(low, 4), round(high, 4)) == (0.0945, 0.9055)  # the textbook value for 1 of 2
     by_phase = evaluation_rates(quality, by="phase")
-    assert by_phase["phase"].to_list() == ["Interview", "Execute", "Evaluate", "Evolve", "Refine", None]
+    assert by_phase["phase"].to_list() == ["interview", "execute", "evaluate", "evolve", "Refine", None]
     assert by_phase["pass_rate"].to_list() == [None, 1.0, 0.0, 0.0, 1.0, None]
     by_day = evaluation_rates(quality, by="day")
     assert by_day["day"].to_list() == [date(2026, 1, 5), date(2026, 2, 1)]
@@ -591,7 +627,7 @@ def test_crafted_turn_latency(quality: object) -> None:
         check_dtypes=False,
     )
     by_phase = turn_latency(quality, by="phase")
-    assert by_phase["phase"].to_list() == ["Interview", "Execute", "Evaluate", "Evolve", "Refine", None]
+    assert by_phase["phase"].to_list() == ["interview", "execute", "evaluate", "evolve", "Refine", None]
     assert by_phase.select("exchanges", "count", "negative", "missing").rows() == [
         (1, 1, 0, 0),
         (1, 1, 0, 0),

@@ -216,3 +216,249 @@ def test_stale_and_duplicates_across_workers(tmp_path: Path, jobs: int) -> None:
     _identity(summary)
     assert (summary.exported, summary.unchanged, summary.quarantined) == (0, 6, 6)
     assert _contents(tmp_path / "out") == {f"s{k}": encode_session(_session(f"s{k}", 3, day=k)) for k in range(6)}
+
+
+# -- F10: what the listing meets -----------------------------------------------------------------------
+def test_symlink_loops_and_dangling_links_are_ignored(tmp_path: Path) -> None:
+    # before: a loop made every export fail with "[Errno 40] Too many levels of symbolic links"
+    src = tmp_path / "sessions"
+    src.mkdir()
+    _write(src / "s.json", _session("s", 1))
+    os.symlink("self.json", src / "self.json")
+    os.symlink("ping.json", src / "pong.json")
+    os.symlink("pong.json", src / "ping.json")
+    os.symlink("gone.json", src / "dangling.json")
+    summary = export(src, tmp_path / "out", jobs=1)
+    _identity(summary)
+    assert (summary.seen, summary.exported, summary.ignored) == (5, 1, 4)
+
+
+# -- F11: what a file can turn into between listing and reading ----------------------------------------
+_SWAP_AFTER_LISTING = """
+import json, os, sys
+from pathlib import Path
+
+import sessionkit.archive._export as _export
+from sessionkit.archive import export
+
+src, out, kind, outside = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+list_source = _export.list_source
+
+
+def list_then_swap(source):
+    listing = list_source(source)
+    (src / "b.json").unlink()
+    if kind == "fifo":
+        os.mkfifo(src / "b.json")
+    else:
+        os.symlink("/dev/zero" if kind == "device" else outside, src / "b.json")
+    return listing
+
+
+_export.list_source = list_then_swap
+summary = export(src, out, jobs=1)
+print(json.dumps({k: getattr(summary, k) for k in ("seen", "exported", "quarantined", "vanished", "ignored")}))
+"""
+
+
+def _limited() -> None:
+    """A child's address space capped at 2 GB: a runaway read fails fast instead of eating the machine."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "outside"])
+def test_a_file_swapped_after_listing_is_vanished_not_read(tmp_path: Path, kind: str) -> None:
+    # before: a FIFO hung the export for good, /dev/zero grew memory without bound, and a
+    # link out of the folder had that file's bytes copied into quarantine/
+    import json
+    import subprocess
+    import sys
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    _write(src / "a.json", _session("a", 1))
+    _write(src / "b.json", _session("b", 1))
+    outside = tmp_path / "secret.txt"
+    outside.write_text("root:x:0:0:not a session, and not for the quarantine\n")
+    result = subprocess.run(
+        [sys.executable, "-c", _SWAP_AFTER_LISTING, str(src), str(tmp_path / "out"), kind, str(outside)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_limited,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout.splitlines()[-1])
+    assert summary == {"seen": 2, "exported": 1, "quarantined": 0, "vanished": 1, "ignored": 0}
+    assert not (tmp_path / "out" / "quarantine").exists()
+    assert errors(tmp_path / "out").num_rows == 0
+    assert set(_contents(tmp_path / "out")) == {"a"}
+
+
+def test_a_link_swapped_in_is_followed_only_inside_the_folder(tmp_path: Path, monkeypatch) -> None:
+    from sessionkit.archive import _export
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    _write(src / "a.json", _session("a", 1))
+    _write(src / "b.json", _session("b", 1))
+    _write(src / "real-c.txt", _session("c", 1))
+    list_source = _export.list_source
+
+    def list_then_swap(source):
+        listing = list_source(source)
+        (src / "b.json").unlink()
+        os.symlink("real-c.txt", src / "b.json")  # a link that stays in the folder is still read
+        return listing
+
+    monkeypatch.setattr(_export, "list_source", list_then_swap)
+    summary = export(src, tmp_path / "out", jobs=1)
+    assert (summary.exported, summary.vanished) == (2, 0)
+    assert set(_contents(tmp_path / "out")) == {"a", "c"}
+
+
+def test_a_file_over_the_size_cap_is_quarantined_unread(tmp_path: Path, monkeypatch) -> None:
+    from sessionkit.archive import _parts
+
+    monkeypatch.setattr(_parts, "MAX_FILE_BYTES", 4096)
+    src = tmp_path / "sessions"
+    src.mkdir()
+    _write(src / "a.json", _session("a", 1))
+    big = _session("big", 1)
+    big.user_messages[0].content = "x" * 5000
+    _write(src / "big.json", big)
+    summary = export(src, tmp_path / "out", jobs=1)
+    assert (summary.exported, summary.quarantined, summary.bytes_read) == (1, 1, (src / "a.json").stat().st_size)
+    (row,) = errors(tmp_path / "out").to_pylist()
+    assert "too large to be a session" in row["message"] and row["size"] == 0
+    assert os.path.getsize(tmp_path / "out" / row["quarantined_as"]) == 0  # no copy of the bytes
+
+
+# -- the quarantine's own files --------------------------------------------------------------------------
+def test_half_written_quarantine_copies_are_cleared(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    _write(src / "a.json", _session("a", 1))
+    export(src, tmp_path / "out", jobs=1)
+    folder = tmp_path / "out" / "quarantine"
+    folder.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = folder / f"0123456789abcdef-x.json.tmp-{int(dead.stdout)}"  # its run was killed
+    left.write_bytes(b"{")
+    old = folder / f"0123456789abcdef-y.json.tmp-{os.getpid()}"  # a live pid, but hours old
+    old.write_bytes(b"{")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    busy = folder / f"0123456789abcdef-z.json.tmp-{os.getpid()}"  # being written now
+    busy.write_bytes(b"{")
+    (src / "bad.json").write_text("{")
+    export(src, tmp_path / "out", jobs=1)
+    assert sorted(p.name for p in folder.iterdir() if ".tmp-" in p.name) == [busy.name]
+
+
+def test_a_quarantine_copy_cut_by_a_full_disk_leaves_no_half_copy(tmp_path: Path) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    (src / "bad.json").write_bytes(b"[" + b" " * 64_000)  # not a session, and larger than the disk allows
+    quarantine = tmp_path / "q"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
+
+    code = "import sys; from sessionkit.archive import export; export(sys.argv[1], sys.argv[2], jobs=1, quarantine_dir=sys.argv[3])"
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(src), str(tmp_path / "out"), str(quarantine)],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        check=False,
+    )
+    assert result.returncode != 0 and "File too large" in result.stderr
+    assert not [p.name for p in quarantine.iterdir() if ".tmp-" in p.name]
+
+
+# -- F12: ids that cannot be file names, at restore ---------------------------------------------------------
+def test_restore_skips_and_reports_ids_that_cannot_be_file_names(tmp_path: Path, monkeypatch) -> None:
+    # a dataset written before export quarantined such ids: before, restore wrote part of the
+    # sessions and then stopped with a raw "[Errno 36] File name too long" or a DatasetError
+    from sessionkit.archive import _parts, restore
+    from sessionkit.exceptions import SessionkitWarning
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    poisoned = ["../x", "a/b", "nul\x00", "s" * 300]
+    for i, sid in enumerate(["a", *poisoned, "z"]):
+        _write(src / f"f{i}.json", _session(sid, 1))
+    with monkeypatch.context() as m:
+        m.setattr(_parts, "file_name_problem", lambda sid: None)
+        assert export(src, tmp_path / "old", jobs=1).exported == 6
+    for jobs in (1, 2):
+        dest = tmp_path / f"back{jobs}"
+        with pytest.warns(SessionkitWarning, match="4 sessions were not restored: their ids cannot be file names"):
+            assert restore(tmp_path / "old", dest, jobs=jobs) == 2
+        assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == [
+            "sessions",
+            "sessions/a.json",
+            "sessions/z.json",
+        ]
+
+
+def test_restore_overwrite_replaces_a_link_and_never_writes_through_it(tmp_path: Path) -> None:
+    from sessionkit.archive import restore
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    _write(src / "a.json", _session("a", 1))
+    export(src, tmp_path / "out", jobs=1)
+    dest = tmp_path / "dest" / "sessions"
+    dest.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not yours")
+    os.symlink(victim, dest / "a.json")
+    with pytest.raises(FileExistsError, match="already exists"):
+        restore(tmp_path / "out", tmp_path / "dest")
+    assert restore(tmp_path / "out", tmp_path / "dest", overwrite=True) == 1
+    assert victim.read_text() == "not yours"
+    assert not (dest / "a.json").is_symlink()
+    assert (dest / "a.json").read_bytes() == (src / "a.json").read_bytes()
+
+
+def test_restore_overwrite_refuses_a_fifo_at_once(tmp_path: Path) -> None:
+    import threading
+
+    from sessionkit.archive import restore
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    _write(src / "a.json", _session("a", 1))
+    export(src, tmp_path / "out", jobs=1)
+    dest = tmp_path / "dest" / "sessions"
+    dest.mkdir(parents=True)
+    os.mkfifo(dest / "a.json")
+    outcome: list[BaseException | int] = []
+
+    def run() -> None:
+        try:
+            outcome.append(restore(tmp_path / "out", tmp_path / "dest", overwrite=True, jobs=1))
+        except BaseException as err:  # the test looks at what it was
+            outcome.append(err)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(30)
+    if worker.is_alive():  # before: blocked for good opening the FIFO; free it, then fail
+        os.close(os.open(dest / "a.json", os.O_RDONLY | os.O_NONBLOCK))
+        worker.join(30)
+        pytest.fail("restore --overwrite waited on a FIFO")
+    (err,) = outcome
+    assert isinstance(err, FileExistsError) and "is not a regular file" in str(err), err

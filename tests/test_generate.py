@@ -36,3 +36,14 @@ def test_generated_sessions_are_valid_and_varied(tmp_path: Path) -> None:
     assert keys["client"] and keys["client_version"]  # a renamed key: drift to discover
     latencies = [r.timestamp.ns - m.timestamp.ns for s in sessions for m, r in s.exchanges()]
     assert min(latencies) < 0 < max(latencies)
+
+
+def test_the_bundled_sample_is_the_generators_seed_7() -> None:
+    """data/oxios-sample is 300 sessions of seed 7 (the demo's default): regenerate it with
+    ``write_demo_state("data/oxios-sample", 300, seed=7)`` when the generator changes."""
+    folder = Path(__file__).parent.parent / "data" / "oxios-sample" / "sessions"
+    expected = {f"{s.id}.json": encode_session(s) for s in generate_sessions(300, seed=7)}
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted(expected)
+    assert all((folder / name).read_bytes() == data for name, data in expected.items())
+    phases = Counter(r.phase_reached for s in read_sessions(folder.parent) for r in s.agent_responses)
+    assert set(phases) == {"interview", "seed", "execute", "evaluate", "evolve", None}  # as oxios writes them

@@ -193,13 +193,13 @@ def test_exchange_histogram(quality: object) -> None:
 def test_phase_funnel(quality: object) -> None:
     ax = plot.plot_phase_funnel(quality)
     # the oxios phases show sessions that got at least that far; others their own count, in grey
-    assert _ticks(ax) == ["Interview", "Seed", "Execute", "Evaluate", "Evolve", "Refine"]
+    assert _ticks(ax) == ["interview", "seed", "execute", "evaluate", "evolve", "Refine"]
     assert _bar_sizes(ax) == [2, 2, 2, 2, 1, 1]
     colors = [matplotlib.colors.to_hex(p.get_facecolor()) for p in ax.patches]
     assert colors[:5] == ["#4c72b0"] * 5 and colors[5] == "#8c8c8c"
     assert ax.get_xlabel() == "sessions (count)"
     responses = plot.plot_phase_funnel(phase_funnel(quality), measure="responses")
-    assert _ticks(responses) == ["Interview", "Seed", "Execute", "Evaluate", "Evolve", "Refine", "(no phase)"]
+    assert _ticks(responses) == ["interview", "seed", "execute", "evaluate", "evolve", "Refine", "(no phase)"]
     assert _bar_sizes(responses) == [4, 3, 3, 2, 1, 1, 1]
     one = phase_funnel(quality, by="persona").filter(pl.col("persona_id") == "dev")
     assert _bar_sizes(plot.plot_phase_funnel(one, measure="responses")) == [3, 2, 2, 1, 0]
@@ -213,7 +213,7 @@ def test_phase_funnel_per_group_is_a_line_of_shares_per_group(quality: object) -
         plot.plot_phase_funnel(quality, by="persona"),
         plot.plot_phase_funnel(phase_funnel(quality, by="persona")),
     ):
-        assert _ticks(ax, "x") == ["Interview", "Seed", "Execute", "Evaluate", "Evolve"]
+        assert _ticks(ax, "x") == ["interview", "seed", "execute", "evaluate", "evolve"]
         lines = {line.get_label(): list(line.get_ydata()) for line in ax.lines}
         # dev: one session, which got to Evaluate; (no persona): one session, at a phase oxios does not know
         assert lines == {
@@ -289,7 +289,7 @@ def test_turn_latency_cdf_and_histogram(quality: object) -> None:
     assert sum(p.get_height() for p in hist.patches) == 4
     assert hist.get_ylabel() == "turns (count)"
     by_phase = plot.plot_turn_latency(quality, by="phase")
-    assert len(by_phase.lines) == 4  # Interview, Execute, Refine, no phase: Evaluate's only latency is negative
+    assert len(by_phase.lines) == 4  # interview, execute, Refine, no phase: evaluate's only latency is negative
     assert by_phase.get_legend() is not None
     summary = plot.plot_turn_latency(turn_latency(quality, by="phase"))
     assert summary.get_title() == "Turn latency percentiles per phase"
@@ -304,8 +304,8 @@ def test_turn_latency_cdf_and_histogram(quality: object) -> None:
 def test_latency_percentiles_are_bars_per_group_with_counts(quality: object) -> None:
     frame = turn_latency(quality, by="phase")
     for ax in (plot.plot_latency_percentiles(quality, by="phase"), plot.plot_latency_percentiles(frame)):
-        # phases with a latency, in oxios order: Interview 2 s, Execute 5 s, Refine 10 s, no phase 3 s
-        assert _ticks(ax) == ["Interview (n=1)", "Execute (n=1)", "Refine (n=1)", "(no phase) (n=1)"]
+        # phases with a latency, in oxios order and spelling: interview 2 s, execute 5 s, Refine 10 s, no phase 3 s
+        assert _ticks(ax) == ["interview (n=1)", "execute (n=1)", "Refine (n=1)", "(no phase) (n=1)"]
         bars = {}
         for patch, colour in ((p, p.get_facecolor()) for p in ax.patches):
             bars.setdefault(colour, []).append(patch.get_width())

@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 import sessionkit as sk
 from sessionkit.archive import export, runs
 from sessionkit.cli import main
-from sessionkit.exceptions import PrivacyError
+from sessionkit.exceptions import PrivacyError, SessionkitWarning
 from sessionkit.model import Session
 from sessionkit.privacy import Privacy, load_key
 
@@ -160,7 +160,7 @@ def test_one_dataset_keeps_one_key(tmp_path: Path) -> None:
         export(FIXTURES / "oxios-v2", tmp_path / "out", jobs=1)
 
 
-def test_a_private_dataset_restores_to_valid_oxios_files(tmp_path: Path) -> None:
+def test_a_private_dataset_restores_to_valid_oxios_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     export(
         FIXTURES / "oxios-v1",
@@ -168,10 +168,19 @@ def test_a_private_dataset_restores_to_valid_oxios_files(tmp_path: Path) -> None
         jobs=1,
         privacy=Privacy(sk.privacy.generate_key(), pseudonymize_sessions=True, redact="mask"),
     )
-    assert sk.restore(out, tmp_path / "back") == 300
+    with pytest.warns(
+        SessionkitWarning,
+        match=r"privacy settings \(user ids are pseudonyms; session ids are pseudonyms; message text was redacted \(mask\); .*not the original ones",
+    ):
+        assert sk.restore(out, tmp_path / "back") == 300
     for path in (tmp_path / "back" / "sessions").glob("*.json"):
         session = Session.from_json(path.read_bytes(), source=str(path))
         assert session.id.startswith("s_") and path.stem == session.id
+    # and the command line says so, once, on stderr
+    capsys.readouterr()
+    assert main(["restore", str(out), str(tmp_path / "cli"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: ") == 1 and "not the original ones" in err
 
 
 def test_an_incremental_private_export_skips_unchanged_files(tmp_path: Path) -> None:

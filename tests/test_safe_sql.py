@@ -184,7 +184,7 @@ ORDINARY = [
     "SELECT * FROM responses WHERE evaluation_passed IS NULL ORDER BY session_id, seq",
     "SELECT session_id, seq FROM messages WHERE timestamp < TIMESTAMPTZ '1971-01-01 00:00:00+00' ORDER BY ALL",
     "SELECT session_id, seq FROM messages WHERE content LIKE '%DROP TABLE%' OR content = '' ORDER BY ALL",
-    "SELECT session_id, seq FROM responses WHERE phase_reached IN ('Evaluate', 'Evolve') ORDER BY ALL",
+    "SELECT session_id, seq FROM responses WHERE phase_reached IN ('evaluate', 'evolve') ORDER BY ALL",
     "SELECT key, count(*) FROM metadata WHERE key <> 'channel' GROUP BY key ORDER BY ALL",
     "SELECT session_id, epoch_ns(timestamp) FROM messages WHERE epoch_ns(timestamp) % 1000 <> 0 ORDER BY ALL",
     # rounded: a float sum depends on the order rows arrive in, which parallel scans do not fix

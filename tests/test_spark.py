@@ -2,8 +2,9 @@
 
 One local Spark (``local[2]``, no UI, bound to 127.0.0.1) per test process, in the time zone
 UTC+14 so that nothing can lean on the session's zone. The dataset is the three shared
-fixture folders and the crafted quality sessions (1969, the last nanosecond of a day, negative
-latencies, responses without messages) exported together, Hive partitions and all.
+fixture folders and the crafted sessions (phases in every case, 1969, the last nanosecond of
+a day, negative latencies, responses without messages) exported together, Hive partitions
+and all.
 
 Equal means ``assert_frame_equal`` with exact values, names and dtypes: every float to the
 last bit, turn_latency's statistics included.
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import FIXTURE_NAMES, FIXTURES, fixture_files
-from crafted import quality_sessions
+from crafted import phase_case_session, quality_sessions
 from polars.testing import assert_frame_equal
 
 import sessionkit.spark
@@ -58,6 +59,8 @@ def option_values(helper: Callable[..., object]) -> list[dict[str, object]]:
     combos: list[dict[str, object]] = [{}]
     for parameter in inspect.signature(helper).parameters.values():
         if parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
+            continue
+        if type(parameter.default) is int and parameter.name == "top":  # a count, not a choice: its default
             continue
         with pytest.raises(ValueError, match="must be one of") as refused:
             helper(to_tables([]), **{parameter.name: "<no such value>"})
@@ -110,7 +113,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (source / "sessions").mkdir()
     for path in fixture_files():
         shutil.copyfile(path, source / "sessions" / path.name)
-    for session in quality_sessions():
+    for session in [*quality_sessions(), phase_case_session()]:
         (source / "sessions" / f"{session.id}.json").write_bytes(encode_session(session))
     out = tmp_path_factory.mktemp("spark-dataset") / "out"
     export(source, out, jobs=1)
@@ -135,7 +138,7 @@ def test_every_helper_and_option_equals_duckdb(source: SparkSource, dataset: Pat
 
 def test_the_fixtures_are_all_in_the_dataset(dataset: Path) -> None:
     sessions = connect(dataset).sql("SELECT count(*) FROM sessions").fetchall()[0][0]
-    assert sessions == len(fixture_files()) + len(quality_sessions()) and len(FIXTURE_NAMES) == 3
+    assert sessions == len(fixture_files()) + len(quality_sessions()) + 1 and len(FIXTURE_NAMES) == 3
 
 
 def test_get_session_equals_duckdb(source: SparkSource, dataset: Path) -> None:

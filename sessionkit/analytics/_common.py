@@ -169,15 +169,53 @@ def bucket(ts: str, unit: str) -> str:
     raise ValueError(msg)
 
 
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def phase_name(phase: str) -> str:
+    """SQL: an oxios phase as oxios writes it (lowercase) whatever its case; other values as they are.
+
+    Only ASCII letters are folded (``translate``, not ``lower``), so every engine gives the
+    same answer for any text.
+    """
+    folded = f"translate({phase}, '{_UPPER}', '{_UPPER.lower()}')"
+    known = ", ".join(sql_string(name) for name in PHASES)
+    return f"(CASE WHEN {folded} IN ({known}) THEN {folded} ELSE {phase} END)"
+
+
 def phase_rank(phase: str) -> str:
-    """SQL: 0..4 for the oxios phases in order, 5 for any other value, 6 for null."""
-    whens = " ".join(f"WHEN {phase} = {sql_string(name)} THEN {i}" for i, name in enumerate(PHASES))
+    """SQL: 0..4 for the oxios phases in order (any case), 5 for any other value, 6 for null."""
+    folded = f"translate({phase}, '{_UPPER}', '{_UPPER.lower()}')"
+    whens = " ".join(f"WHEN {folded} = {sql_string(name)} THEN {i}" for i, name in enumerate(PHASES))
     return f"(CASE WHEN {phase} IS NULL THEN {len(PHASES) + 1} {whens} ELSE {len(PHASES)} END)"
 
 
 def known_phases_sql() -> str:
     """SQL: a VALUES list of (phase, rank) for the oxios phases."""
     return "VALUES " + ", ".join(f"({sql_string(name)}, {i})" for i, name in enumerate(PHASES))
+
+
+def percentile_sql(percents: Sequence[int], *, value: str, count: str, divisor: str, name: str) -> tuple[str, str]:
+    """SQL pieces of exact percentiles: linear interpolation between ranks, as numpy's default.
+
+    Over rows ranked ``i`` (0-based, by ``value``) among ``last + 1`` per group, the first piece
+    aggregates, for each percentile p, the values around its rank (``lo{p}``, ``hi{p}``), in
+    integers; the second turns them, read from ``o``, into ``name.format(p=p)`` columns, divided
+    by ``divisor``, with ``count`` the number of values. Integer rank arithmetic keeps the result
+    the same bits on every engine and run.
+    """
+    picks, columns = [], []
+    for p in percents:
+        at = f"(last * {p})"
+        picks.append(
+            f"max({value}) FILTER (WHERE i = {at} // 100) AS lo{p}, "
+            f"max({value}) FILTER (WHERE i = {at} // 100 + CASE WHEN {at} % 100 > 0 THEN 1 ELSE 0 END) AS hi{p}"
+        )
+        fraction = f"(({count} - 1) * {p} % 100)::DOUBLE / 100.0"
+        columns.append(
+            f"(o.lo{p}::DOUBLE + (o.hi{p} - o.lo{p})::DOUBLE * {fraction}) / {divisor} AS {name.format(p=p)}"
+        )
+    return ", ".join(picks), ", ".join(columns)
 
 
 def wilson_sql(passed: str, failed: str, bound: str) -> str:

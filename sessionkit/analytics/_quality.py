@@ -10,6 +10,8 @@ from sessionkit.analytics._common import (
     check_option,
     frame,
     known_phases_sql,
+    percentile_sql,
+    phase_name,
     phase_rank,
     wilson_sql,
 )
@@ -26,9 +28,10 @@ _UNKNOWN = len(PHASES)  # the rank of a phase sessionkit does not know; null is 
 def phase_funnel(data: Source, *, by: str | None = None) -> pl.DataFrame:
     """How far turns and sessions get through the oxios phases.
 
-    One row per phase: the five oxios phases in order (Interview, Seed, Execute, Evaluate,
-    Evolve; always present, possibly with zeros), then any other value seen (by name), then
-    null (no phase recorded). Columns:
+    One row per phase: the five oxios phases in lifecycle order, named as oxios writes them
+    (``interview``, ``seed``, ``execute``, ``evaluate``, ``evolve``; always present, possibly
+    with zeros, and matched whatever their case: ``Execute`` counts as ``execute``), then any
+    other value seen (by name), then null (no phase recorded). Columns:
 
     - ``phase``
     - ``responses``: responses whose ``phase_reached`` is this phase, and ``response_share``
@@ -65,7 +68,9 @@ def phase_funnel(data: Source, *, by: str | None = None) -> pl.DataFrame:
         data,
         f"""
         WITH r AS (
-            SELECT {group} AS g, r.session_id, r.phase_reached AS phase, {phase_rank("r.phase_reached")} AS rank
+            SELECT
+                {group} AS g, r.session_id,
+                {phase_name("r.phase_reached")} AS phase, {phase_rank("r.phase_reached")} AS rank
             FROM {source}
         ), known AS (
             SELECT * FROM ({known_phases_sql()}) AS k(phase, rank)
@@ -127,7 +132,7 @@ def phase_funnel(data: Source, *, by: str | None = None) -> pl.DataFrame:
 _RATE_GROUPS = {
     "seed": ("r.seed_id", "seed_id"),
     "persona": ("s.active_persona_id", "persona_id"),
-    "phase": ("r.phase_reached", "phase"),
+    "phase": (phase_name("r.phase_reached"), "phase"),
     "day": (bucket("r.timestamp", "day"), "day"),
     "week": (bucket("r.timestamp", "week"), "week"),
 }
@@ -141,7 +146,8 @@ def evaluation_rates(data: Source, *, by: str = "seed") -> pl.DataFrame:
     ``passed``, ``failed``, ``unknown`` (``evaluation_passed`` is null), ``pass_rate`` =
     passed / (passed + failed) (null when both are 0), and the 95% Wilson score interval
     ``pass_rate_low`` .. ``pass_rate_high``, wide for small groups so they are not
-    over-read. Sorted by the group (phases in oxios order), nulls last.
+    over-read. Sorted by the group (phases as in ``phase_funnel``: oxios' five in lifecycle
+    order, lowercase whatever their case in the files, then others by name), nulls last.
 
     Example:
         >>> import sessionkit as sk
@@ -182,7 +188,7 @@ _LATENCY_GROUPS = {
     None: ("1", None),
     "seed": ("r.seed_id", "seed_id"),
     "persona": ("s.active_persona_id", "persona_id"),
-    "phase": ("r.phase_reached", "phase"),
+    "phase": (phase_name("r.phase_reached"), "phase"),
     "day": (bucket("coalesce(m.timestamp, r.timestamp)", "day"), "day"),
 }
 
@@ -209,8 +215,8 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
     bits on every run, with any number of threads, on DuckDB and on Spark.
 
     ``by`` adds a first column: ``seed_id`` or ``phase`` of the response, ``persona_id`` of
-    the session, or ``day`` (a DATE, UTC) of the message. Sorted by it (phases in oxios
-    order), nulls last; with ``by=None`` one row.
+    the session, or ``day`` (a DATE, UTC) of the message. Sorted by it (phases as in
+    ``phase_funnel``), nulls last; with ``by=None`` one row.
 
     Example:
         >>> import sessionkit as sk
@@ -224,15 +230,7 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
     order = f"{phase_rank('c.g')}, c.g" if by == "phase" else "c.g ASC NULLS LAST"
     # The p-th percentile of n sorted values sits at rank (n - 1) * p / 100, between the
     # values of ranks lo (its floor) and hi (its ceiling); rank arithmetic in integers.
-    picks, percentiles = [], []
-    for p in _PERCENTS:
-        at = f"(last * {p})"
-        picks.append(
-            f"max(ns) FILTER (i = {at} // 100) AS lo{p}, "
-            f"max(ns) FILTER (i = {at} // 100 + CASE WHEN {at} % 100 > 0 THEN 1 ELSE 0 END) AS hi{p}"
-        )
-        fraction = f"((count - 1) * {p} % 100)::DOUBLE / 100.0"
-        percentiles.append(f"(o.lo{p}::DOUBLE + (o.hi{p} - o.lo{p})::DOUBLE * {fraction}) / 1e9 AS p{p}_s")
+    picks, percentiles = percentile_sql(_PERCENTS, value="ns", count="count", divisor="1e9", name="p{p}_s")
     result = frame(
         data,
         f"""
@@ -258,14 +256,14 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
             FROM x
             WHERE ns >= 0
         ), o AS (
-            SELECT g, {", ".join(picks)}
+            SELECT g, {picks}
             FROM ranked
             GROUP BY ALL
         )
         SELECT
             c.g, exchanges, count, negative, missing,
             total_ns::DOUBLE / count::DOUBLE / 1e9 AS mean_s,
-            {", ".join(percentiles)},
+            {percentiles},
             max_ns::DOUBLE / 1e9 AS max_s
         FROM c LEFT JOIN o ON o.g IS NOT DISTINCT FROM c.g
         ORDER BY {order}

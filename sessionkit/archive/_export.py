@@ -284,9 +284,17 @@ class _Run:
     ) -> None:
         """Read the changed files into new files, then merge them with the previous version."""
         # the decoding machinery, only now: a run that reads nothing starts without it
-        from sessionkit.archive._parts import _export_part, _PartTask, _read, _records_table, quarantine
+        from sessionkit.archive._parts import (
+            _export_part,
+            _PartTask,
+            _read,
+            _records_table,
+            quarantine,
+            sweep_quarantine,
+        )
 
         summary, staging, run_id, options = self.summary, self.staging, self.summary.run_id, self.options
+        sweep_quarantine(self.quarantine)  # half copies left by runs that were killed
         shares = self._shares(to_read)
         summary.jobs = max(1, len(shares))
         tasks = [

@@ -63,10 +63,13 @@ def list_source(source: str | os.PathLike[str]) -> _Listing:
     """The ``*.json`` regular files of a source, sorted; everything else there is counted as ignored.
 
     A symlink counts as a session file only when it resolves to a regular file inside the
-    source folder; sockets, FIFOs, folders, ``*.tmp`` files and the like are ignored.
+    source folder; sockets, FIFOs, folders, ``*.tmp`` files, dangling links, link loops and
+    the like are ignored. (A file named alone is taken where its links lead.)
     """
     path = Path(source)
     if path.is_file():
+        if path.is_symlink():
+            path = Path(os.path.realpath(path))
         listing = _Listing(str(path.parent))
         st = path.stat()
         listing.names.append(path.name)
@@ -85,13 +88,16 @@ def list_source(source: str | os.PathLike[str]) -> _Listing:
                 listing.ignored += 1
                 continue
             try:
-                if entry.is_symlink():
-                    target = os.path.realpath(entry.path)
-                    if os.path.dirname(target) != root and not target.startswith(root + os.sep):
-                        listing.ignored += 1
-                        continue
+                if entry.is_symlink() and not inside(os.path.realpath(entry.path), root):
+                    listing.ignored += 1
+                    continue
                 st = entry.stat()
-            except FileNotFoundError:  # pruned while we listed; never seen as a file
+            except FileNotFoundError:  # pruned while we listed (never seen as a file), or a dangling link
+                if os.path.islink(entry.path):
+                    listing.ignored += 1
+                continue
+            except OSError:  # a link loop (ELOOP), a name too long: nothing that can be read
+                listing.ignored += 1
                 continue
             if not stat.S_ISREG(st.st_mode):
                 listing.ignored += 1
@@ -106,6 +112,11 @@ def list_source(source: str | os.PathLike[str]) -> _Listing:
     for target, values in zip(listing._numbers(), (size, mtime, ctime, inode), strict=True):
         target.extend(values[i] for i in order)
     return listing
+
+
+def inside(target: str, root: str) -> bool:
+    """Whether the resolved path ``target`` lies in the folder ``root`` (resolved too) or below it."""
+    return os.path.dirname(target) == root or target.startswith(root + os.sep)
 
 
 def stored_path(path: str, privacy: Privacy | None) -> str:

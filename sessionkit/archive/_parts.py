@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,10 +18,11 @@ import pyarrow as pa
 
 from sessionkit._fastjson import fast_tables
 from sessionkit._layout import DataFile, RollingWriter
-from sessionkit.archive._listing import stored_path
+from sessionkit.archive._listing import inside, stored_path
 from sessionkit.archive._pool import report_progress
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
 from sessionkit.model import decode_json
+from sessionkit.oxios import file_name_problem
 from sessionkit.privacy import Privacy, PrivacyCounts, mask_text
 from sessionkit.tables import (
     TABLE_NAMES,
@@ -68,16 +72,66 @@ class _PartResult:
     vanished: int = 0
 
 
+#: The largest source file read, in bytes. oxios holds a session in memory and rewrites its
+#: file whole on every change, so no session file comes near this; a larger one is quarantined
+#: unread rather than read into memory.
+MAX_FILE_BYTES = 256 << 20
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class NotAFileError(OSError):
+    """A listed path no longer names a regular file in the source folder: replaced after
+    listing by a FIFO, a device, a folder, or a link that leads elsewhere. Counted as vanished."""
+
+
+class FileTooLargeError(OSError):
+    """A source file over ``MAX_FILE_BYTES``: quarantined without its bytes."""
+
+
+def _open(path: str) -> int:
+    """Open a listed file for reading, never following a link out of its folder and never
+    waiting on a FIFO (``O_NOFOLLOW | O_NONBLOCK``)."""
+    try:
+        return os.open(path, _OPEN_FLAGS)
+    except OSError as err:
+        if err.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: O_NOFOLLOW on a link, on FreeBSD
+            raise
+    # a link: the listing took it because it led to a file in the source folder; check again now
+    target = os.path.realpath(path)
+    if not inside(target, os.path.realpath(os.path.dirname(path))):
+        raise NotAFileError(errno.EXDEV, "the link leads out of the source folder", path)
+    try:
+        return os.open(target, _OPEN_FLAGS)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.EMLINK):  # replaced by a link since realpath
+            raise NotAFileError(err.errno, "the link changed while it was opened", path) from None
+        raise
+
+
 def _read(path: str) -> tuple[bytes, os.stat_result]:
-    """The bytes of a file and the stat of the very file they came from."""
-    fd = os.open(path, os.O_RDONLY)
+    """The bytes of a regular file and the stat of the very file they came from.
+
+    Raises:
+        NotAFileError: ``path`` is no longer a regular file in its folder.
+        FileTooLargeError: the file holds more than ``MAX_FILE_BYTES``.
+    """
+    fd = _open(path)
     try:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotAFileError(errno.EINVAL, "not a regular file", path)
+        limit = MAX_FILE_BYTES
+        if st.st_size > limit:
+            raise FileTooLargeError(errno.EFBIG, f"{st.st_size} bytes, over {limit}", path)
         data = os.read(fd, st.st_size + 1)
-        if len(data) > st.st_size:  # growing while we read: take all of it
-            chunks = [data]
-            while chunk := os.read(fd, 1 << 20):
+        if len(data) > st.st_size:  # growing while we read: take all of it, up to the limit
+            chunks, total = [data], len(data)
+            while chunk := os.read(fd, min(1 << 20, limit + 1 - total)):
                 chunks.append(chunk)
+                total += len(chunk)
+                if total > limit:
+                    raise FileTooLargeError(errno.EFBIG, f"over {limit} bytes", path)
             data = b"".join(chunks)
         return data, st
     finally:
@@ -96,10 +150,15 @@ def quarantine(
     os.makedirs(folder, exist_ok=True)
     target = os.path.join(folder, name)
     if not os.path.exists(target):
-        tmp = f"{target}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
+        tmp = f"{target}{_TMP}{os.getpid()}"
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        except BaseException:  # a full disk, a kill: no half copy left behind
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
     if isinstance(err, SessionFormatError):
         kind, json_path, offset, message = type(err).__name__, err.path, err.offset, err.reason
         if err.hint:
@@ -124,6 +183,46 @@ def quarantine(
     }
 
 
+_TMP = ".tmp-"
+#: A copy being written for this long is surely dead, even if its process id came back.
+_TMP_MAX_AGE_S = 3600
+
+
+def sweep_quarantine(folder: str | os.PathLike[str]) -> int:
+    """Remove the half-written copies (``*.tmp-PID``) that killed runs left in a quarantine
+    folder: those whose process is gone, or older than an hour. Returns how many."""
+    removed = 0
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # no quarantine folder yet
+        return 0
+    for entry in entries:
+        name, _, pid = entry.name.rpartition(_TMP)
+        if not name or not pid.isdigit():
+            continue
+        try:
+            if _alive(int(pid)) and now - entry.stat(follow_symlinks=False).st_mtime < _TMP_MAX_AGE_S:
+                continue  # another run sharing this folder is writing it now
+            os.remove(entry.path)
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    except OverflowError:  # no process has such a number
+        return False
+    return True
+
+
 def _stat_tuple(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
@@ -134,8 +233,17 @@ def _read_files(paths: Sequence[str], task: _PartTask, result: _PartResult) -> l
     for path in paths:
         try:
             data, st = _read(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotAFileError):
             result.vanished += 1
+            continue
+        except FileTooLargeError as err:
+            too_large = SessionFormatError(
+                f"the file is too large to be a session ({err.strerror}); it was not read, nor copied",
+                source=path,
+                hint="oxios rewrites a session's file whole on every change and never writes one this large; look at what wrote it",
+            )
+            result.errors.append(quarantine(task.quarantine, path, b"", too_large, task.run_id, task.privacy))
+            result.bad_stats.append((stored_path(path, task.privacy), 0, 0, 0, 0))
             continue
         except OSError as err:
             problem = SourceNotFoundError(f"cannot be read ({err.strerror or err})")
@@ -177,6 +285,27 @@ def _decode_batch(
     if order != sorted(order):  # fast and general rows interleave: put them back in file order
         tables = take_sessions(tables, sorted(range(len(order)), key=order.__getitem__))
         order.sort()
+    # ids that cannot be file names: oxios cannot have written them, and restore could not write them back
+    unsafe = {}
+    for row, sid in enumerate(tables.sessions["session_id"].to_pylist()):
+        problem = file_name_problem(sid)
+        if problem is not None:
+            unsafe[row] = problem
+    if unsafe:
+        for row, problem in unsafe.items():
+            path, data, st = read[order[row]]
+            err = SessionFormatError(
+                f"the session id cannot be a file name: {problem}",
+                source=path,
+                path="$.id",
+                hint="oxios names a session's file after its id and refuses such ids; this file was not written by oxios",
+            )
+            result.errors.append(quarantine(task.quarantine, path, data, err, task.run_id, task.privacy))
+            result.bad_stats.append((stored_path(path, task.privacy), *_stat_tuple(st)))
+        kept = [row for row in range(len(order)) if row not in unsafe]
+        if not kept:
+            return None
+        tables, order = take_sessions(tables, kept), [order[row] for row in kept]
     return tables, [read[i][0] for i in order], [read[i][2] for i in order]
 
 

@@ -35,8 +35,9 @@ RESPONSE_FIELDS = (
     "timestamp",
 )
 
-#: The orchestration phases of oxios, in the order a turn goes through them.
-PHASES = ("Interview", "Seed", "Execute", "Evaluate", "Evolve")
+#: The orchestration phases of oxios, in the order a turn goes through them, as oxios writes
+#: them in ``phase_reached`` (``Phase::to_string()``: lowercase).
+PHASES = ("interview", "seed", "execute", "evaluate", "evolve")
 
 _SESSION_KNOWN = frozenset(SESSION_FIELDS)
 _MESSAGE_KNOWN = frozenset(MESSAGE_FIELDS)
@@ -99,7 +100,7 @@ class AgentResponse:
     """The agent's answer to a user message, with the seed, phase and evaluation it reached.
 
     Example:
-        >>> r = AgentResponse(content="done", seed_id="seed-1", phase_reached="Evaluate",
+        >>> r = AgentResponse(content="done", seed_id="seed-1", phase_reached="evaluate",
         ...                   evaluation_passed=True, timestamp="2026-06-03T17:26:19.5Z")
         >>> r.evaluation_passed
         True

@@ -39,6 +39,7 @@ _SPLITS = {
     "user": ("user_id", "user"),
     "persona": ("persona_id", "persona"),
     "seed": ("seed_id", "seed"),
+    "project": ("project_id", "project"),
 }
 _SPLIT_OF_COLUMN = {column: by for by, (column, _) in _SPLITS.items()}
 #: Split values shown one by one in a categorical split; the rest are one "other".
