@@ -151,7 +151,7 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, now: PeriodSource, 
             b.percent(f_now.pass_rate, 1),
             points=True,
         )
-    if f_now.tool_calls is not None:
+    if f_now.tool_calls or f_before.tool_calls:  # data with tool calls: today's oxios, not the seeds era
         add("tool_calls", "tool calls", f_now.tool_calls, f_before.tool_calls, b.count(f_now.tool_calls))
         add("tool_errors", "tool errors", f_now.tool_errors, f_before.tool_errors, b.count(f_now.tool_errors))
     if f_now.p90_s is not None:

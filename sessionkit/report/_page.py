@@ -83,6 +83,12 @@ def report_html(
                     sections.append(s.phases(now, holds))
                 if holds.evaluations:
                     sections.append(s.evaluations(now, period))
+                if holds.tool_calls:
+                    sections.append(s.tools(now, holds, top))
+                if holds.projects:
+                    sections.append(s.projects(now, top))
+                if holds.threads:
+                    sections.append(s.threads(now))
                 sections.append(s.users(now, holds))
                 if holds.metadata:
                     sections.append(s.metadata(now))

@@ -342,6 +342,205 @@ def metadata(src: PeriodSource) -> Section:
     return Section("metadata", "Metadata", body)
 
 
+def _millis(value: float | None) -> str:
+    """A duration in milliseconds, as seconds or milliseconds, whichever reads better."""
+    if value is None:
+        return "—"
+    return b.seconds(value / 1000) if value >= 1000 else f"{value:,.0f} ms"
+
+
+def tools(src: PeriodSource, has: Has, top: int) -> Section:
+    """Today's oxios: which tools the agent calls, which fail (surely worst first), which are slow."""
+    import polars as pl
+
+    from sessionkit import analytics as a
+    from sessionkit import plot as p
+
+    usage = a.tool_usage(src)
+    durations = src.sql_frame("SELECT tool_name, duration_ms FROM tool_calls")
+    figures = [
+        b.figure(
+            b.svg(lambda ax: p.plot_tool_usage(usage, top=top, ax=ax)),
+            "Calls per tool, and the error rate of its calls with 95% Wilson intervals.",
+        ),
+        b.figure(
+            b.svg(lambda ax: p.plot_tool_durations(durations, top=top, ax=ax)),
+            "How long each tool takes (logarithmic); calls oxios did not time (0 ms) left out.",
+        ),
+    ]
+    name = b.group_col("tool", "tool_name", "(no name)")
+    error_col = b.Column(
+        "error rate (95% interval)", lambda r: b.rate(r["error_rate"], r["error_rate_low"], r["error_rate_high"])
+    )
+    volume = [name, b.col("calls", "calls"), b.col("responses", "responses"), b.col("sessions", "sessions")]
+    flagged = usage.filter(pl.col("error_rate").is_not_null())
+    timed = usage.filter(pl.col("duration_p50_ms").is_not_null())
+    blocks = [
+        b.ranked(
+            usage.sort(["calls", "tool_name"], descending=[True, False], nulls_last=True),
+            volume,
+            title="Most used",
+            noun="tools",
+            order="most calls first",
+            limit=ROWS,
+            ident="tool-most-used",
+        ),
+        b.ranked(
+            flagged.sort(
+                ["error_rate_low", "error_rate", "calls", "tool_name"],
+                descending=[True, True, True, False],
+                nulls_last=True,
+            ),
+            [name, b.col("calls", "calls"), b.col("errors", "errors"), error_col],
+            title="Most errors",
+            noun="tools with calls",
+            order="the surely worst first: by the lower end of the 95% interval of the error rate, highest first",
+            limit=ROWS,
+            ident="tool-worst",
+        ),
+        b.ranked(
+            timed.sort(["duration_p90_ms", "calls", "tool_name"], descending=[True, True, False], nulls_last=True),
+            [
+                name,
+                b.Column("timed calls", lambda r: b.count(r["calls"] - r["zero_duration"])),
+                b.col("p50", "duration_p50_ms", _millis),
+                b.col("p90", "duration_p90_ms", _millis),
+            ],
+            title="Slowest",
+            noun="tools with timed calls",
+            order="by p90 duration, slowest first",
+            limit=ROWS,
+            ident="tool-slowest",
+        ),
+    ]
+    columns = [
+        *volume,
+        b.col("errors", "errors"),
+        error_col,
+        b.col("untimed (0 ms)", "zero_duration"),
+        b.col("p50", "duration_p50_ms", _millis),
+        b.col("p90", "duration_p90_ms", _millis),
+        b.col("p99", "duration_p99_ms", _millis),
+        b.col("max", "duration_max_ms", _millis),
+    ]
+    everything = b.full(usage, columns, noun="tools", order="most calls first", ident="tool-all")
+    sequences = a.tool_sequences(src, n=2, top=ROWS)
+    pairs = b.table(
+        sequences.to_dicts(),
+        [
+            b.group_col("tool, then tool", "sequence", "—"),
+            b.col("times", "count"),
+            b.col("responses", "responses"),
+            b.col("sessions", "sessions"),
+        ],
+        ident="tool-pairs",
+    )
+    pairs = (
+        f'<details class="full"><summary>The {sequences.height:,} most frequent pairs of calls in a turn '
+        f"(one tool, then the next)</summary>{pairs}</details>"
+    )
+    zero = int(usage["zero_duration"].sum()) if usage.height else 0
+    note = (
+        f'<p class="note">{has.tool_calls:,} tool calls in the period; errors are the calls oxios flags '
+        f"<code>is_error</code>; {zero:,} calls carry a duration of 0 ms (oxios did not time them) and are "
+        "left out of the durations.</p>"
+    )
+    body = f'<div class="grid">{"".join(figures)}</div>{note}<div class="tables">{"".join(blocks)}</div>{everything}{pairs}'
+    return Section("tools", "Tools", body)
+
+
+def projects(src: PeriodSource, top: int) -> Section:
+    """Today's oxios: the busiest projects and the ones whose tool calls fail most."""
+    import polars as pl
+
+    from sessionkit import analytics as a
+    from sessionkit import plot as p
+
+    usage = a.project_usage(src).with_columns(
+        error_share=pl.when(pl.col("tool_calls") > 0).then(pl.col("tool_errors") / pl.col("tool_calls"))
+    )
+    figures = [
+        b.figure(b.svg(lambda ax: p.plot_project_usage(usage, top=top, ax=ax), (7.0, 3.6)), "Sessions per project."),
+        b.figure(
+            b.svg(lambda ax: p.plot_project_usage(usage, measure="tool_calls", top=top, ax=ax), (7.0, 3.6)),
+            "Tool calls per project.",
+        ),
+    ]
+    name = b.group_col("project", "project_id", "(no project)")
+    volume = [
+        name,
+        b.col("sessions", "sessions"),
+        b.col("users", "users"),
+        b.col("exchanges", "exchanges"),
+        b.col("tool calls", "tool_calls"),
+        b.col("tool errors", "tool_errors"),
+    ]
+    share = b.col("errors per call", "error_share", lambda v: b.percent(v, 1))
+    blocks = [
+        b.ranked(
+            usage.sort(["sessions", "project_id"], descending=[True, False], nulls_last=True),
+            volume[:4],
+            title="Most used",
+            noun="projects",
+            order="most sessions first",
+            limit=ROWS,
+            ident="project-most-used",
+        ),
+        b.ranked(
+            usage.filter(pl.col("tool_errors") > 0).sort(
+                ["tool_errors", "tool_calls", "project_id"], descending=[True, False, False], nulls_last=True
+            ),
+            [name, b.col("tool calls", "tool_calls"), b.col("tool errors", "tool_errors"), share],
+            title="Most tool errors",
+            noun="projects with tool errors",
+            order="most errors first",
+            limit=ROWS,
+            ident="project-errors",
+        ),
+    ]
+    everything = b.full(
+        usage.sort(["sessions", "project_id"], descending=[True, False], nulls_last=True),
+        [*volume, share],
+        noun="projects",
+        order="most sessions first",
+        ident="project-all",
+    )
+    body = f'<div class="grid">{"".join(figures)}</div><div class="tables">{"".join(blocks)}</div>{everything}'
+    return Section("projects", "Projects", body)
+
+
+def threads(src: PeriodSource) -> Section:
+    """Today's oxios: conversations continued across sessions, the longest first."""
+    from sessionkit import analytics as a
+
+    frame = a.threads(src)
+    pruned = int(frame["root_pruned"].sum()) if frame.height else 0
+    within = int(frame["sessions"].sum()) if frame.height else 0
+    columns = [
+        b.group_col("root session", "root_session_id", "—"),
+        b.Column("root", lambda r: "not in the period" if r["root_pruned"] else "here", numeric=False),
+        b.col("sessions", "sessions"),
+        b.col("depth", "depth"),
+        b.col("exchanges", "exchanges"),
+        b.Column("first created", lambda r: b.stamp(r["first_created"]), numeric=False),
+        b.Column("last updated", lambda r: b.stamp(r["last_updated"]), numeric=False),
+    ]
+    note = (
+        f'<p class="note">{frame.height:,} threads (a session and those continuing it through '
+        f"<code>parent_session_id</code>) hold {within:,} sessions of the period; {pruned:,} start at a "
+        "session that is not in the period (pruned by oxios, or created before it), so they are counted "
+        "from its continuations.</p>"
+    )
+    body = (
+        note
+        + b.ranked(
+            frame, columns, title="Longest", noun="threads", order="most sessions first", limit=ROWS, ident="threads"
+        )
+        + b.full(frame, columns, noun="threads", order="most sessions first", ident="threads-all")
+    )
+    return Section("threads", "Threads", body)
+
+
 def samples(src: PeriodSource, count: int, chosen: Sequence[str] | None) -> list[str]:
     """Session ids to show: ``chosen``, or ``count`` spread over the range of conversation length."""
     if chosen is not None:
