@@ -174,6 +174,27 @@ def test_views_hold_duckdbs_rows_and_exact_nanoseconds(spark: object, source: Sp
     assert_frame_equal(got.sort("session_id", "seq"), want.sort("session_id", "seq"), check_exact=True)
 
 
+def test_todays_oxios_views_hold_duckdbs_values(spark: object, source: SparkSource, dataset: Path) -> None:
+    """tool_calls and reasoning (segments, a list of structs, included) and the tool columns of
+    exchanges: the same values on Spark as in DuckDB, exactly."""
+    con = connect(dataset)
+    queries = {
+        "exchanges": "SELECT session_id, seq, n_tool_calls, tool_errors, tool_ms, project_id FROM exchanges",
+        "tool_calls": "SELECT * EXCLUDE (timestamp), epoch_ns(timestamp) AS timestamp_ns FROM tool_calls",
+        "reasoning": "SELECT * EXCLUDE (timestamp), epoch_ns(timestamp) AS timestamp_ns FROM reasoning",
+        "sessions": "SELECT session_id, project_id, parent_session_id FROM sessions",
+    }
+    for view, query in queries.items():
+        want = con.sql(query).pl()
+        got = pl.from_arrow(source.table(view).select(*want.columns).toArrow())
+        key = ["session_id", *[c for c in ("seq", "step", "ord") if c in want.columns]]
+        assert want.height > 0, view
+        assert_frame_equal(got.sort(key), want.sort(key), check_exact=True)
+    totals = con.sql("SELECT sum(n_tool_calls), sum(tool_errors), sum(tool_ms) FROM exchanges").fetchall()[0]
+    assert source.sql_frame("SELECT sum(n_tool_calls), sum(tool_errors), sum(tool_ms) FROM exchanges").row(0) == totals
+    assert totals[0] > 0 and totals[1] > 0
+
+
 @pytest.mark.parametrize("partition_by", ["none", "day"])
 def test_sparks_own_reader_takes_the_documented_layout(
     spark: object, tmp_path_factory: pytest.TempPathFactory, partition_by: str

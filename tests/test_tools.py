@@ -259,3 +259,51 @@ def test_tool_charts_draw_the_helpers_figures(exported: dict[str, Path]) -> None
     empty = sk.plot_tool_durations(exported["oxios-v1"])
     assert "no data" in [t.get_text() for t in empty.texts]
     plt.close("all")
+
+
+# -- the generator's modern shape ---------------------------------------------------------------
+def test_the_modern_generator_writes_oxios_own_layout(tmp_path: Path) -> None:
+    from sessionkit.generate import generate_modern_sessions
+
+    fixture_keys = {tuple(s) for s in _raw(V2)}
+    step_keys = {tuple(step) for s in _raw(V2) for step in s.get("trajectory_steps", [])}
+    response_keys = {tuple(r) for s in _raw(V2) for r in s["agent_responses"]}
+    sessions = list(generate_modern_sessions(120, seed=3))
+    files = [json.loads(s.to_json()) for s in sessions]
+    assert {tuple(f) for f in files} <= fixture_keys  # serde's layouts, optional keys left out
+    assert {tuple(step) for f in files for step in f["trajectory_steps"]} <= step_keys
+    assert {tuple(r) for f in files for r in f["agent_responses"]} <= response_keys
+    tables = to_tables(sessions)
+    assert tables.tool_calls.num_rows and tables.reasoning.num_rows
+    assert tables.sessions["project_id"].null_count < len(sessions) and tables.sessions[
+        "parent_session_id"
+    ].null_count < len(sessions)
+    assert set(tables.responses["phase_reached"].to_pylist()) <= {"execute", "interview"}
+    assert tables.sessions["active_seed_id"].null_count == len(sessions)
+    assert [json.loads(s.to_json()) for s in generate_modern_sessions(120, seed=3)] == files  # seeded
+
+
+def test_the_bundled_modern_sample_is_what_the_generator_writes() -> None:
+    from sessionkit.generate import generate_modern_sessions
+
+    folder = Path(__file__).parent.parent / "data" / "oxios-modern-sample" / "sessions"
+    written = {s.id: s.to_json().encode() for s in generate_modern_sessions(200, seed=7)}
+    assert {p.stem: p.read_bytes() for p in folder.glob("*.json")} == written
+
+
+def test_a_thread_of_sessions_in_order() -> None:
+    def s(sid: str, parent: str | None, day: int) -> Session:
+        x = _session(sid, [], [])
+        x.created_at = sk.Timestamp.parse(f"2026-06-{day:02d}T00:00:00Z")
+        if parent is not None:
+            x.extra["parent_session_id"] = parent
+        return x
+
+    tables = to_tables(
+        [s("c", "b", 3), s("a", None, 1), s("b", "a", 2), s("d", "a", 4), s("z", None, 1), s("e", "gone", 5)]
+    )
+    assert [x.id for x in tables.thread("c")] == ["a", "b", "c", "d"]
+    assert [x.id for x in tables.thread("a")] == ["a", "b", "c", "d"]
+    assert [x.id for x in tables.thread("z")] == ["z"] and [x.id for x in tables.thread("e")] == ["e"]
+    with pytest.raises(KeyError, match="no session with id 'nope'"):
+        tables.thread("nope")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sessionkit.analytics._common import Source, bucket, check_option, frame, percentile_sql, wilson_sql
+from sessionkit.tables import thread_roots
 
 if TYPE_CHECKING:
     import polars as pl
@@ -222,19 +223,9 @@ def threads(data: Source) -> pl.DataFrame:
         data,
         "SELECT session_id, parent_session_id, exchange_count, created_at, updated_at FROM sessions ORDER BY session_id",
     )
-    parent = dict(zip(rows["session_id"].to_list(), rows["parent_session_id"].to_list(), strict=True))
-    roots, depths = [], []
-    for sid in rows["session_id"].to_list():
-        chain, at = [sid], sid
-        while parent.get(at) is not None and parent[at] not in chain:
-            at = parent[at]
-            chain.append(at)
-        if parent.get(at) is not None:  # a loop: its smallest id stands for the root, the same for all
-            chain.append(min(chain[chain.index(parent[at]) :]))
-        roots.append(chain[-1])
-        depths.append(len(chain) - 1)
-    known = set(parent)
-    depths = [d - (root not in known) for d, root in zip(depths, roots, strict=True)]  # levels in the data
+    found = thread_roots(rows["session_id"].to_list(), rows["parent_session_id"].to_list())
+    known = set(rows["session_id"].to_list())
+    roots, depths = [root for root, _ in found], [depth for _, depth in found]
     tagged = rows.with_columns(
         pl.Series("root_session_id", roots, dtype=pl.String), pl.Series("depth", depths, dtype=pl.Int64)
     )

@@ -345,7 +345,9 @@ def user_summary(data: Source) -> pl.DataFrame:
 
 
 def stats(data: Source) -> pl.DataFrame:
-    """One row of totals: sessions, users, messages, responses, exchanges, first and last activity.
+    """One row of totals: sessions, users, messages, responses, exchanges, metadata entries, first
+    and last activity; and, from today's oxios (0 for older data), tool calls, tool errors
+    (flagged ``is_error``), projects and sessions that continue another (``parent_session_id``).
 
     Example:
         >>> import sessionkit as sk
@@ -362,6 +364,10 @@ def stats(data: Source) -> pl.DataFrame:
             (SELECT coalesce(sum(exchange_count), 0) FROM sessions)::BIGINT AS exchanges,
             (SELECT count(*) FROM metadata)::BIGINT AS metadata_entries,
             (SELECT min(created_at) FROM sessions) AS first_created,
-            (SELECT max(updated_at) FROM sessions) AS last_updated
+            (SELECT max(updated_at) FROM sessions) AS last_updated,
+            (SELECT count(*) FROM tool_calls)::BIGINT AS tool_calls,
+            (SELECT count(*) FILTER (WHERE is_error) FROM tool_calls)::BIGINT AS tool_errors,
+            (SELECT count(DISTINCT project_id) FROM sessions)::BIGINT AS projects,
+            (SELECT count(parent_session_id) FROM sessions)::BIGINT AS sessions_with_parent
         """,
     )

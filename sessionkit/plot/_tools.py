@@ -5,17 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sessionkit.plot._base import BLUE, GREY, RED, axes, barh, fitted, label, no_data, top_n
-from sessionkit.plot._usage import _SPLITS, _split_chart, _usage
+from sessionkit.plot._usage import _no_usage, _usage, _usage_chart
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-
-
-def _empty(ax: Axes, title: str, xlabel: str) -> Axes:
-    """A chart of no data (e.g. data from before oxios recorded tool calls) that says so."""
-    no_data(ax, title)
-    ax.set_xlabel(xlabel)
-    return ax
 
 
 @fitted
@@ -49,15 +42,10 @@ def plot_tool_usage(
     )
     ax = axes(ax)
     if split is not None:
-        title = f"Tool usage: {measure} per tool, by {_SPLITS[split][1]}"
-        if frame.height == 0:
-            return _empty(ax, title, f"{measure} (count)")
-        return _split_chart(
-            ax, frame, data, subject="tool_name", none="(no name)", by=split, measure=measure, top=top, title=title
-        )
+        return _usage_chart(ax, frame, data, split, subject="tool_name", none="(no name)", measure=measure, top=top)
     title = f"Tool usage: {measure} per tool, and error rate (95% interval)"
     if frame.height == 0:
-        return _empty(ax, title, f"{measure} (count)")
+        return _no_usage(ax, title, measure)
     labels, values = top_n(frame, "tool_name", measure, n=top, none_label="(no name)")
     barh(ax, labels, values, f"{measure} (count)", title)
     ordered = frame.sort([measure, "tool_name"], descending=[True, False], nulls_last=True).head(top)
@@ -109,7 +97,9 @@ def plot_tool_durations(data: Any, *, top: int = 12, log: bool = True, ax: Axes 
     title = "Tool durations per tool (p5, p25, median, p75, p95)"
     measured = calls.filter(pl.col("duration_ms") > 0)
     if measured.height == 0:
-        return _empty(ax, title, "duration (ms)")
+        no_data(ax, title)
+        ax.set_xlabel("duration (ms)")
+        return ax
     counts = calls.group_by("tool_name").agg(pl.len().alias("calls"), (pl.col("duration_ms") == 0).sum().alias("zero"))
     tools = counts.sort(["calls", "tool_name"], descending=[True, False], nulls_last=True).head(top)
     groups, labels = [], []
@@ -168,16 +158,6 @@ def plot_project_usage(
         measure=measure,
         measures=("sessions", "users", "exchanges", "tool_calls", "tool_errors"),
     )
-    ax = axes(ax)
-    if split is not None:
-        title = f"Project usage: {measure} per project, by {_SPLITS[split][1]}"
-        if frame.height == 0:
-            return _empty(ax, title, f"{measure} (count)")
-        return _split_chart(
-            ax, frame, data, subject="project_id", none="(no project)", by=split, measure=measure, top=top, title=title
-        )
-    title = f"Project usage: {measure} per project"
-    if frame.height == 0:
-        return _empty(ax, title, f"{measure} (count)")
-    labels, values = top_n(frame, "project_id", measure, n=top, none_label="(no project)")
-    return barh(ax, labels, values, f"{measure} (count)", title)
+    return _usage_chart(
+        axes(ax), frame, data, split, subject="project_id", none="(no project)", measure=measure, top=top
+    )
