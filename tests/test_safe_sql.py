@@ -227,7 +227,7 @@ def test_no_spill_folder_means_no_file_written_at_all(dataset: Path) -> None:
 _KILLED = """
 import os, signal, sys
 from sessionkit.query import connect
-con = connect(sys.argv[1], config={"memory_limit": "32MB", "threads": 1})
+con = connect(sys.argv[1], config={"memory_limit": "32MB", "threads": 1, "enable_progress_bar": False})
 spill = con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0]
 con.execute(sys.argv[2]).fetchone()
 con.execute(f"COPY (SELECT 42) TO '{spill}/copy.csv'")
