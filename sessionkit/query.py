@@ -1,6 +1,6 @@
 """SQL over sessions: a DuckDB connection with the table views and ``exchanges``.
 
-A connection to a dataset on disk is read-only by default: the SQL can read the five views
+A connection to a dataset on disk is read-only by default: the SQL can read the views
 and nothing else. See ``connect`` for what that lock-down covers and what it does not.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Union
 
 from sessionkit.exceptions import PrivacyError
 from sessionkit.storage import open_dataset
-from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables, empty_table
+from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, TABLE_NAMES, SessionTables, empty_table
 
 if TYPE_CHECKING:
     import duckdb
@@ -44,8 +44,8 @@ JOIN responses AS r ON r.session_id = m.session_id AND r.seq = m.seq
 
 #: What to tell someone whose SQL hit the lock-down (DuckDB's own message says what was refused).
 LOCKED_HINT = (
-    "Hint: this connection is read-only: it reads the views sessions, messages, responses, metadata "
-    "and exchanges, and no files, extensions or settings; in Python, sk.connect(..., read_only=False) "
+    "Hint: this connection is read-only: it reads the views sessions, messages, responses, metadata, "
+    "agents, agent_tool_calls and exchanges, and no files, extensions or settings; in Python, sk.connect(..., read_only=False) "
     "gives an unlocked one"
 )
 
@@ -126,12 +126,14 @@ def connect(
         con = duckdb.connect(config=dict(config or {}))
         for name, table in data.items():
             _view(con, name, table)
+        for name in AGENT_TABLE_NAMES:  # tables in memory hold no agent records
+            _view(con, name, empty_table(SCHEMAS[name]))
         read_only = bool(read_only)
     elif isinstance(data, (str, os.PathLike)):
         snapshot = open_dataset(data)
         con = duckdb.connect(config=dict(config or {}))
         read_only = True if read_only is None else read_only
-        for name in TABLE_NAMES:
+        for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
             files = snapshot.files[name]
             if not files:
                 _view(con, name, empty_table(SCHEMAS[name]))

@@ -58,6 +58,7 @@ from sessionkit._versions import (
 )
 from sessionkit.exceptions import DatasetError, DatasetExistsError, SourceNotFoundError
 from sessionkit.tables import (
+    AGENT_TABLE_NAMES,
     ARCHIVE_SCHEMAS,
     SCHEMAS,
     TABLE_NAMES,
@@ -229,8 +230,9 @@ def open_dataset(dataset: str | os.PathLike[str]) -> Snapshot:
     return Snapshot(str(dataset), files, None, int(current.name) if current is not None else None)
 
 
-#: Every table folder of a dataset that export writes: the four session tables, runs, errors.
-ALL_TABLES = (*TABLE_NAMES, *ARCHIVE_SCHEMAS)
+#: Every table folder of a dataset that export writes: the session tables, the agent tables,
+#: runs, errors.
+ALL_TABLES = (*TABLE_NAMES, *AGENT_TABLE_NAMES, *ARCHIVE_SCHEMAS)
 ALL_SCHEMAS = {**SCHEMAS, **ARCHIVE_SCHEMAS}
 
 

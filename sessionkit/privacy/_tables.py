@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sessionkit.exceptions import PrivacyError
 from sessionkit.model import encode_compact
@@ -244,6 +245,49 @@ class Privacy:
             raise TypeError(msg)
         return _Apply(self, tables).run()
 
+    def apply_agents(self, tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], PrivacyCounts]:
+        """The agent tables (``agents``, ``agent_tool_calls``) rewritten by these settings.
+
+        ``redact`` covers what holds the user's words or the tools' data: the run's ``name``
+        (the user's request), its ``error``, and each tool call's ``input`` and ``output``.
+        Session ids (``session_id``, ``linked_session_id``) get the same pseudonyms as in the
+        session tables, so the link between a run and its exchange survives; ``extra`` is
+        rewritten as the session tables' is.
+
+        Example:
+            >>> from sessionkit.tables import agent_tables
+            >>> t = agent_tables([({"id": "a-1", "name": "mail bob@example.com", "status": "Completed",
+            ...                     "created_at": "2026-08-03T11:02:11Z"}, "a-1.json")])
+            >>> out, counts = Privacy(bytes(32), redact="mask").apply_agents(t)
+            >>> out["agents"]["name"].to_pylist()
+            ['mail <EMAIL>']
+        """
+        from sessionkit.tables import to_tables
+
+        work = _Apply(self, to_tables([]))
+        out = dict(tables)
+        if self.is_noop:
+            return out, work.counts
+        agents, calls = out["agents"], out["agent_tool_calls"]
+        changes: dict[str, dict[str, pa.Array]] = {"agents": {}, "agent_tool_calls": {}}
+        if self.pseudonymize_sessions:
+            for column in ("session_id", "linked_session_id"):
+                changes["agents"][column] = work.id_column(agents[column], "session")
+            work.counts.id_references += sum(1 for v in agents["session_id"].to_pylist() if v)
+        if self.redact != "none":
+            changes["agents"]["name"] = work.content_column(agents["name"])
+            changes["agents"]["error"] = _nullable_content(work, agents["error"])
+            for column in ("input", "output"):
+                changes["agent_tool_calls"][column] = work.content_column(calls[column])
+        if work.wants_json():
+            for name in changes:
+                changes[name]["extra"] = work.json_column(out[name]["extra"])
+        for name, columns in changes.items():
+            if out[name].num_rows:
+                out[name] = _with_columns(out[name], columns, name)
+        work.counts.masked = dict(work.masked)
+        return out, work.counts
+
 
 _SETTINGS = (
     "redact",
@@ -435,6 +479,15 @@ class _Apply:
             last = sids[i]
             new_ord[i] = n
         return _with_columns(table, {"ord": pa.array(new_ord, pa.int32())}, "metadata")
+
+
+def _nullable_content(work: _Apply, column: pa.ChunkedArray) -> pa.Array:
+    """``content_column`` for a column that may hold nulls (they stay null)."""
+    valid = pc.is_valid(column)
+    if not pc.any(valid).as_py():
+        return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    done = iter(work.content_column(column.filter(valid)).to_pylist())
+    return pa.array([next(done) if ok else None for ok in valid.to_pylist()], pa.string())
 
 
 def _with_columns(table: pa.Table, columns: dict[str, pa.Array], name: str) -> pa.Table:

@@ -1,0 +1,367 @@
+"""Agent-run records (``<state>/agents/<id>.json``): read, archived, restored byte for byte."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from conftest import FIXTURES, oracle
+from hypothesis import HealthCheck, given, settings
+from strategies import agent_records
+
+from sessionkit.archive import errors, export, restore, restore_agents
+from sessionkit.cli import cli
+from sessionkit.exceptions import SessionFormatError
+from sessionkit.model import check_agent, decode_json, encode_raw
+from sessionkit.privacy import Privacy
+from sessionkit.storage import open_dataset
+from sessionkit.tables import AGENT_TOOL_CALLS_SCHEMA, AGENTS_SCHEMA, agent_json, agent_tables
+
+V2 = FIXTURES / "oxios-v2"
+AGENT_FILES = sorted((V2 / "agents").glob("*.json"))
+
+
+def _raw(path: Path) -> dict:
+    return json.loads(path.read_bytes())
+
+
+def _state(tmp_path: Path, *, sessions: bool = True, agents: int | None = None) -> Path:
+    """A copy of the oxios-v2 state directory (with only some agent files, when asked)."""
+    state = tmp_path / "state"
+    (state / "agents").mkdir(parents=True)
+    if sessions:
+        shutil.copytree(V2 / "sessions", state / "sessions")
+    for path in AGENT_FILES[:agents]:
+        shutil.copy2(path, state / "agents" / path.name)
+    return state
+
+
+def _rows(table: pa.Table) -> list[dict]:
+    """The rows, timestamps as integer nanoseconds (Python's datetime stops at microseconds)."""
+    return table.cast(
+        pa.schema([f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in table.schema])
+    ).to_pylist()
+
+
+def _agents(out: Path) -> dict[str, dict]:
+    return {row["agent_id"]: row for row in _rows(open_dataset(out).read("agents"))}
+
+
+# -- the tables ---------------------------------------------------------------------------------------
+SNAPSHOT = {
+    "agents": [
+        "agent_id: string not null",
+        "name: string not null",
+        "status: string not null",
+        "created_at: timestamp[ns, tz=UTC] not null",
+        "started_at: timestamp[ns, tz=UTC]",
+        "completed_at: timestamp[ns, tz=UTC]",
+        "project_id: string",
+        "error: string",
+        "steps_completed: int64 not null",
+        "steps_total: int64",
+        "tokens_input: int64 not null",
+        "tokens_output: int64 not null",
+        "cost_usd: double not null",
+        "model_id: string",
+        "session_id: string",
+        "linked_session_id: string",
+        "linked_seq: int32",
+        "extra: string",
+        "field_order: string",
+    ],
+    "agent_tool_calls": [
+        "agent_id: string not null",
+        "ord: int32 not null",
+        "tool: string not null",
+        "input: string not null",
+        "output: string not null",
+        "duration_ms: int64 not null",
+        "is_error: bool not null",
+        "tool_call_id: string",
+        "timestamp: timestamp[ns, tz=UTC]",
+        "extra: string",
+        "field_order: string",
+    ],
+}
+
+
+def test_agent_schemas_are_the_documented_contract() -> None:
+    for name, schema in (("agents", AGENTS_SCHEMA), ("agent_tool_calls", AGENT_TOOL_CALLS_SCHEMA)):
+        assert [f"{f.name}: {f.type}" + ("" if f.nullable else " not null") for f in schema] == SNAPSHOT[name]
+    docs = (Path(__file__).parent.parent / "docs" / "tables.md").read_text()
+    for name, columns in SNAPSHOT.items():
+        assert f"\n## {name}\n" in docs
+        for column in columns:
+            assert f"`{column.split(':')[0]}`" in docs, (name, column)
+
+
+def _records() -> list[tuple[dict, str]]:
+    return [(_raw(p), str(p)) for p in AGENT_FILES]
+
+
+def test_fixture_records_go_through_the_tables_byte_for_byte() -> None:
+    tables = agent_tables(_records())
+    assert tables["agents"].schema.equals(AGENTS_SCHEMA, check_metadata=True)
+    back = dict(agent_json(tables["agents"], tables["agent_tool_calls"]))
+    assert [back[p.stem] for p in AGENT_FILES] == [p.read_bytes() for p in AGENT_FILES]
+    # serde's own layout everywhere: nothing needs extra or field_order
+    assert tables["agents"]["field_order"].null_count == len(AGENT_FILES)
+    assert tables["agent_tool_calls"]["extra"].null_count == tables["agent_tool_calls"].num_rows
+
+
+def test_fixture_tables_equal_the_oracle() -> None:
+    truth = oracle("oxios-v2")
+    tables = agent_tables(_records())
+    agents = _rows(tables["agents"])
+    by_model: dict[str, dict] = {}
+    for row in agents:
+        got = by_model.setdefault(
+            row["model_id"], {"records": 0, "tokens_input": 0, "tokens_output": 0, "cost_usd": 0.0}
+        )
+        got["records"] += 1
+        got["tokens_input"] += row["tokens_input"]
+        got["tokens_output"] += row["tokens_output"]
+        got["cost_usd"] += row["cost_usd"]
+    assert by_model.keys() == truth["agents_by_model"].keys()
+    for model, want in truth["agents_by_model"].items():
+        assert by_model[model]["records"] == want["records"]
+        assert by_model[model]["tokens_input"] == want["tokens_input"]
+        assert by_model[model]["tokens_output"] == want["tokens_output"]
+        assert by_model[model]["cost_usd"] == pytest.approx(want["cost_usd"], rel=1e-12)
+    assert Counter(r["status"] for r in agents) == truth["agents_by_status"]
+    calls = tables["agent_tool_calls"]
+    assert calls.num_rows == truth["agent_tool_calls"]
+    assert sum(calls["is_error"].to_pylist()) == truth["agent_tool_errors"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(agent_records())
+def test_any_record_survives_tables_and_parquet_byte_for_byte(record: dict) -> None:
+    data = encode_raw(record)
+    obj = decode_json(data)
+    check_agent(obj)
+    tables = agent_tables([(obj, "<hypothesis>")])
+    for name in ("agents", "agent_tool_calls"):  # through Parquet, as a dataset holds them
+        buffer = io.BytesIO()
+        pq.write_table(tables[name], buffer)
+        tables[name] = pq.read_table(io.BytesIO(buffer.getvalue()))
+    [(aid, back)] = agent_json(tables["agents"], tables["agent_tool_calls"])
+    assert aid == record["id"]
+    assert back == data
+
+
+@pytest.mark.parametrize(
+    ("record", "path", "reason"),
+    [
+        ([], "$", "expected a JSON object"),
+        ({"id": "a"}, "$", "`name` is missing"),
+        ({"id": "a", "name": "n", "status": "Completed", "created_at": 3}, "$.created_at", "expected a string"),
+        (
+            {"id": "a", "name": "n", "status": "Completed", "created_at": "x", "tokens_input": -1},
+            "$.tokens_input",
+            "unsigned",
+        ),
+        (
+            {"id": "a", "name": "n", "status": "Completed", "created_at": "x", "tokens_input": 2**63},
+            "$.tokens_input",
+            "64-bit",
+        ),
+        ({"id": "a", "name": "n", "status": "Completed", "created_at": "x", "cost_usd": "1"}, "$.cost_usd", "a number"),
+        (
+            {"id": "a", "name": "n", "status": "Completed", "created_at": "x", "tool_calls": [{"tool": "t"}]},
+            "$.tool_calls[0]",
+            "`input` is missing",
+        ),
+        (
+            {
+                "id": "a",
+                "name": "n",
+                "status": "Completed",
+                "created_at": "x",
+                "tool_calls": [{"tool": "t", "input": "", "output": "", "duration_ms": 1, "is_error": 1}],
+            },
+            "$.tool_calls[0].is_error",
+            "true or false",
+        ),
+    ],
+)
+def test_a_record_that_is_not_an_agent_record_says_where(record: object, path: str, reason: str) -> None:
+    with pytest.raises(SessionFormatError) as caught:
+        check_agent(record, "a.json")
+    assert caught.value.path == path
+    assert reason in str(caught.value)
+
+
+# -- export and restore -----------------------------------------------------------------------------
+def test_export_and_restore_give_back_every_agent_file(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    summary = export(V2, out, jobs=1)
+    assert (summary.agents_seen, summary.agents_exported, summary.agents) == (len(AGENT_FILES),) * 3
+    assert summary.agent_tool_calls == oracle("oxios-v2")["agent_tool_calls"]
+    assert restore(out, tmp_path / "back", jobs=1) == len(list((V2 / "sessions").glob("*.json")))
+    restored = sorted((tmp_path / "back" / "agents").iterdir())
+    assert [p.name for p in restored] == [p.name for p in AGENT_FILES]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(restored, AGENT_FILES, strict=True))
+
+
+def test_cli_export_and_restore_say_what_they_did_with_agents(tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["export", str(V2), str(tmp_path / "out"), "-j", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["restore", str(tmp_path / "out"), str(tmp_path / "back")])
+    assert result.exit_code == 0, result.output
+    assert f"restored {len(AGENT_FILES)} agent records to" in result.output
+
+
+def test_no_agents_leaves_them_out(tmp_path: Path) -> None:
+    summary = export(V2, tmp_path / "out", jobs=1, agents=False)
+    assert (summary.agents_seen, summary.agents) == (0, 0)
+    assert open_dataset(tmp_path / "out").read("agents").num_rows == 0
+    result = CliRunner().invoke(cli, ["export", str(V2), str(tmp_path / "cli"), "-j", "1", "--no-agents"])
+    assert result.exit_code == 0, result.output
+    assert open_dataset(tmp_path / "cli").rows("agents") == 0
+    assert restore_agents(tmp_path / "cli", tmp_path / "back") == 0
+    assert not (tmp_path / "back" / "agents").exists()
+
+
+def test_a_state_directory_of_agent_records_only(tmp_path: Path) -> None:
+    state = _state(tmp_path, sessions=False, agents=20)
+    summary = export(state, tmp_path / "out", jobs=1)
+    assert (summary.seen, summary.sessions, summary.agents) == (0, 0, 20)
+    # the agents/ folder itself, too: its records are not taken for sessions
+    summary = export(state / "agents", tmp_path / "out2", jobs=1)
+    assert (summary.seen, summary.quarantined, summary.agents) == (0, 0, 20)
+    assert restore_agents(tmp_path / "out2", tmp_path / "back") == 20
+
+
+def test_sessions_only_still_gives_the_agent_tables(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    shutil.copytree(V2 / "sessions", state / "sessions")
+    out = tmp_path / "out"
+    export(state, out, jobs=1)
+    for name in ("agents", "agent_tool_calls"):
+        files = sorted((out / name).rglob("*.parquet"))
+        assert files and sum(pq.read_metadata(f).num_rows for f in files) == 0
+    import sessionkit as sk
+
+    assert sk.connect(out).sql("SELECT count(*) FROM agents").fetchall() == [(0,)]
+
+
+def test_agents_are_upserted_and_the_pruned_ones_kept(tmp_path: Path) -> None:
+    state = _state(tmp_path, agents=30)
+    out = tmp_path / "out"
+    export(state, out, jobs=1)
+    first, second = sorted((state / "agents").iterdir())[:2]
+    # oxios prunes one record and rewrites another as its run goes on
+    first.unlink()
+    record = _raw(second)
+    record["status"], record["tokens_output"] = "Failed", record["tokens_output"] + 7
+    record["completed_at"] = "2099-01-01T00:00:00Z"
+    second.write_bytes(encode_raw(record))
+    summary = export(state, out, jobs=1)
+    assert (summary.agents_seen, summary.agents_exported, summary.agents_unchanged) == (29, 1, 28)
+    rows = _agents(out)
+    assert len(rows) == 30 and first.stem in rows
+    assert (rows[second.stem]["status"], rows[second.stem]["tokens_output"]) == ("Failed", record["tokens_output"])
+    restore_agents(out, tmp_path / "back")
+    assert (tmp_path / "back" / "agents" / second.name).read_bytes() == second.read_bytes()
+    assert (tmp_path / "back" / "agents" / first.name).read_bytes() == (V2 / "agents" / first.name).read_bytes()
+    # an older copy of a record (restored from a backup) does not replace the newer one
+    shutil.copy(V2 / "agents" / second.name, second)
+    summary = export(state, out, jobs=1)
+    assert (summary.agents_exported, summary.agents_unchanged) == (0, 29)
+    assert _agents(out)[second.stem]["status"] == "Failed"
+
+
+def test_an_unchanged_run_writes_no_agent_file(tmp_path: Path) -> None:
+    state = _state(tmp_path, agents=10)
+    out = tmp_path / "out"
+    export(state, out, jobs=1)
+    before = sorted(str(p.resolve()) for p in (out / "agents").rglob("*.parquet"))
+    summary = export(state, out, jobs=1)
+    assert (summary.agents_exported, summary.agents_unchanged, summary.agents) == (0, 10, 10)
+    assert sorted(str(p.resolve()) for p in (out / "agents").rglob("*.parquet")) == before
+
+
+BAD_AGENTS = {
+    "not-json.json": b'{\n  "id": ',
+    "no-name.json": b'{\n  "id": "a-1",\n  "status": "Completed",\n  "created_at": "2026-08-03T11:02:11Z"\n}',
+    "negative.json": b'{\n  "id": "a-2",\n  "name": "n",\n  "status": "Completed",\n  "created_at": "2026-08-03T11:02:11Z",\n  "tokens_input": -3\n}',
+    "bad-time.json": b'{\n  "id": "a-3",\n  "name": "n",\n  "status": "Completed",\n  "created_at": "yesterday"\n}',
+    "twice.json": b'{\n  "id": "a-4",\n  "name": "n",\n  "name": "m",\n  "status": "Completed",\n  "created_at": "2026-08-03T11:02:11Z"\n}',
+    "slash.json": b'{\n  "id": "a/5",\n  "name": "n",\n  "status": "Completed",\n  "created_at": "2026-08-03T11:02:11Z"\n}',
+}
+
+
+def test_bad_agent_files_are_quarantined_and_listed_by_errors(tmp_path: Path) -> None:
+    state = _state(tmp_path, agents=5)
+    for name, data in BAD_AGENTS.items():
+        (state / "agents" / name).write_bytes(data)
+    (state / "agents" / "notes.txt").write_text("ignored")
+    shutil.copy(AGENT_FILES[0], state / "agents" / "copy.json")  # a second file of one agent id
+    out = tmp_path / "out"
+    summary = export(state, out, jobs=1)
+    bad = len(BAD_AGENTS) + 1
+    assert (summary.agents_seen, summary.agents_exported, summary.agents_quarantined, summary.agents_ignored) == (
+        5 + bad + 1,
+        5,
+        bad,
+        1,
+    )
+    table = errors(out).to_pylist()
+    by_file = {os.path.basename(row["file"]): row for row in table}
+    assert set(by_file) == {*BAD_AGENTS, "copy.json"}
+    assert by_file["negative.json"]["json_path"] == "$.tokens_input"
+    assert by_file["twice.json"]["json_path"] == "$"
+    assert by_file["bad-time.json"]["json_path"] == "$.created_at"
+    assert "also held by" in by_file["copy.json"]["message"]
+    for row in table:
+        assert (
+            Path(row["quarantined_as"]).read_bytes() == (state / "agents" / os.path.basename(row["file"])).read_bytes()
+        )
+    listed = CliRunner().invoke(cli, ["errors", str(out), "--format", "csv"])
+    assert listed.exit_code == 0 and "no-name.json" in listed.output and "copy.json" in listed.output
+    # next run: the same files, unchanged, still counted in quarantine and not read again
+    again = export(state, out, jobs=1)
+    assert (again.agents_quarantined, again.agents_unchanged, again.agents_exported) == (bad, 5, 0)
+    # a fixed file leaves the errors table
+    (state / "agents" / "no-name.json").unlink()
+    (state / "agents" / "copy.json").unlink()
+    export(state, out, jobs=1)
+    files = {os.path.basename(row["file"]) for row in errors(out).to_pylist()}
+    assert {"no-name.json", "copy.json"} <= files  # gone from the source: their rows stay, as for session files
+    # a bad file made good leaves the errors table
+    record = _raw(AGENT_FILES[1])
+    record["id"] = "a-1"
+    (state / "agents" / "negative.json").write_bytes(encode_raw(record))
+    export(state, out, jobs=1)
+    assert "negative.json" not in {os.path.basename(row["file"]) for row in errors(out).to_pylist()}
+
+
+def test_privacy_covers_the_agent_records(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "agents").mkdir(parents=True)
+    record = _raw(AGENT_FILES[0])
+    record["name"] = "mail me at alice@example.com"
+    record["error"] = "failed for bob@example.com"
+    record["session_id"] = "s-1"
+    record["tool_calls"][0]["input"] = '{"to":"carol@example.com"}'
+    record["tool_calls"][0]["output"] = "sent to carol@example.com"
+    (state / "agents" / AGENT_FILES[0].name).write_bytes(encode_raw(record))
+    out = tmp_path / "out"
+    export(state, out, jobs=1, privacy=Privacy(bytes(32), redact="mask", pseudonymize_sessions=True))
+    snapshot = open_dataset(out)
+    [row] = _rows(snapshot.read("agents"))
+    assert row["name"] == "mail me at <EMAIL>" and row["error"] == "failed for <EMAIL>"
+    assert row["session_id"].startswith("s_")
+    call = _rows(snapshot.read("agent_tool_calls"))[0]
+    assert "carol" not in call["input"] and "carol" not in call["output"]
