@@ -20,7 +20,8 @@ from strategies import agent_records
 from sessionkit.archive import errors, export, restore, restore_agents
 from sessionkit.cli import cli
 from sessionkit.exceptions import SessionFormatError
-from sessionkit.model import check_agent, decode_json, encode_raw
+from sessionkit.model import AgentResponse, Session, UserMessage, check_agent, decode_json, encode_raw
+from sessionkit.oxios import write_sessions
 from sessionkit.privacy import Privacy
 from sessionkit.storage import open_dataset
 from sessionkit.tables import AGENT_TOOL_CALLS_SCHEMA, AGENTS_SCHEMA, agent_json, agent_tables
@@ -75,6 +76,7 @@ SNAPSHOT = {
         "session_id: string",
         "linked_session_id: string",
         "linked_seq: int32",
+        "link_candidates: int32",
         "extra: string",
         "field_order: string",
     ],
@@ -365,3 +367,138 @@ def test_privacy_covers_the_agent_records(tmp_path: Path) -> None:
     assert row["session_id"].startswith("s_")
     call = _rows(snapshot.read("agent_tool_calls"))[0]
     assert "carol" not in call["input"] and "carol" not in call["output"]
+
+
+# -- the link to exchanges ---------------------------------------------------------------------------
+T0 = "2026-08-03T10:00:00Z"
+
+
+def _at(seconds: float) -> str:
+    from sessionkit._timestamp import Timestamp
+
+    return Timestamp(Timestamp.parse(T0).ns + int(seconds * 1e9)).isoformat()
+
+
+def _session(sid: str, project: str | None, turns: list[tuple[str, float, float]]) -> Session:
+    """A session of ``project`` whose exchanges are (text, message second, response second)."""
+    session = Session(
+        id=sid,
+        user_id="u-1",
+        created_at=_at(turns[0][1] if turns else 0),
+        updated_at=_at(turns[-1][2] if turns else 0),
+        extra={"project_id": project} if project is not None else {},
+    )
+    for text, asked, answered in turns:
+        session.user_messages.append(UserMessage(text, _at(asked)))
+        session.agent_responses.append(AgentResponse(content="done", timestamp=_at(answered)))
+    return session
+
+
+def _agent(aid: str, name: str, created: float, project: str | None, session_id: str | None = None) -> dict:
+    record = {"id": aid, "name": name, "status": "Completed", "created_at": _at(created)}
+    if project is not None:
+        record["project_id"] = project
+    record.update({"steps_completed": 0, "tokens_input": 10, "tokens_output": 5, "cost_usd": 0.01, "model_id": "m"})
+    if session_id is not None:
+        record["session_id"] = session_id
+    return record
+
+
+def _write_state(state: Path, sessions: list[Session], agents: list[dict]) -> None:
+    (state / "sessions").mkdir(parents=True, exist_ok=True)
+    (state / "agents").mkdir(parents=True, exist_ok=True)
+    write_sessions(sessions, state, overwrite=True)
+    for record in agents:
+        (state / "agents" / f"{record['id']}.json").write_bytes(encode_raw(record))
+
+
+def _links(out: Path) -> dict[str, tuple[str | None, int | None]]:
+    return {aid: (row["linked_session_id"], row["linked_seq"]) for aid, row in _agents(out).items()}
+
+
+def test_the_link_on_crafted_cases(tmp_path: Path) -> None:
+    sessions = [
+        # the same text twice in one session: the run's time says which exchange
+        _session("s-twice", "P", [("run the tests", 0, 10), ("run the tests", 20, 30)]),
+        # the same text in two sessions of one project at overlapping times: ambiguous
+        _session("s-a", "P", [("deploy", 100, 120)]),
+        _session("s-b", "P", [("deploy", 105, 125)]),
+        # the same text and time in another project
+        _session("s-q", "Q", [("summarise", 200, 210)]),
+        _session("s-p", "P", [("summarise", 200, 210)]),
+        # no project on either side counts as the same
+        _session("s-none", None, [("hello", 300, 310)]),
+        _session("s-stored", "P", [("other", 400, 410), ("look", 420, 430)]),
+    ]
+    agents = [
+        _agent("a-second", "run the tests", 21, "P"),
+        _agent("a-first", "run the tests", 10, "P"),  # at the response's own time: inside
+        _agent("a-ambiguous", "deploy", 110, "P"),
+        _agent("a-outside", "run the tests", 31, "P"),  # after the response
+        _agent("a-before", "deploy", 99.5, "P"),  # before the message
+        _agent("a-project", "summarise", 205, "P"),
+        _agent("a-other-project", "summarise", 205, "R"),
+        _agent("a-no-project", "hello", 305, None),
+        _agent("a-stored", "run the tests", 5, "P", session_id="s-stored"),  # stored id wins
+        _agent("a-stored-seq", "look", 425, "P", session_id="s-stored"),
+        _agent("a-other-text", "run tests", 5, "P"),
+    ]
+    state, out = tmp_path / "state", tmp_path / "out"
+    _write_state(state, sessions, agents)
+    export(state, out, jobs=1)
+    assert _links(out) == {
+        "a-second": ("s-twice", 1),
+        "a-first": ("s-twice", 0),
+        "a-ambiguous": (None, None),
+        "a-outside": (None, None),
+        "a-before": (None, None),
+        "a-project": ("s-p", 0),
+        "a-other-project": (None, None),
+        "a-no-project": ("s-none", 0),
+        "a-stored": ("s-stored", None),
+        "a-stored-seq": ("s-stored", 1),
+        "a-other-text": (None, None),
+    }
+    import sessionkit as sk
+
+    row = sk.stats(out).select("agent_runs", "runs_linked", "runs_unlinked", "runs_ambiguous").row(0)
+    assert row == (11, 6, 5, 1)
+
+
+def test_the_link_survives_pruning_and_waits_for_a_late_session(tmp_path: Path) -> None:
+    state, out = tmp_path / "state", tmp_path / "out"
+    early = _session("s-early", "P", [("first", 0, 10)])
+    late = _session("s-late", "P", [("second", 50, 60)])
+    _write_state(state, [early], [_agent("a-1", "first", 5, "P"), _agent("a-2", "second", 55, "P")])
+    export(state, out, jobs=1)
+    assert _links(out) == {"a-1": ("s-early", 0), "a-2": (None, None)}
+    # oxios prunes the first session; its exchange is still in the archive
+    (state / "sessions" / "s-early.json").unlink()
+    export(state, out, jobs=1)
+    assert _links(out)["a-1"] == ("s-early", 0)
+    # the second run's session shows up later (copied back, say): a run with no agent change links it
+    write_sessions([late], state)
+    summary = export(state, out, jobs=1)
+    assert summary.agents_exported == 0
+    assert _links(out) == {"a-1": ("s-early", 0), "a-2": ("s-late", 0)}
+    # and a pruned agent record keeps its link
+    (state / "agents" / "a-1.json").unlink()
+    export(state, out, jobs=1)
+    assert _links(out)["a-1"] == ("s-early", 0)
+
+
+def test_pseudonyms_keep_the_link(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    _write_state(
+        state,
+        [_session("s-1", "P", [("mail bob@example.com", 0, 10)])],
+        [_agent("a-1", "mail bob@example.com", 5, "P")],
+    )
+    for redact in ("mask", "hash"):
+        out = tmp_path / redact
+        export(state, out, jobs=1, privacy=Privacy(bytes(32), redact=redact, pseudonymize_sessions=True))
+        session = open_dataset(out).read("sessions")["session_id"][0].as_py()
+        assert session.startswith("s_") and _links(out) == {"a-1": (session, 0)}
+    out = tmp_path / "drop"
+    export(state, out, jobs=1, privacy=Privacy(bytes(32), redact="drop"))
+    assert _links(out) == {"a-1": (None, None)}  # dropped texts cannot be compared

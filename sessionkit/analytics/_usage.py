@@ -343,7 +343,9 @@ def user_summary(data: Source) -> pl.DataFrame:
 
 
 def stats(data: Source) -> pl.DataFrame:
-    """One row of totals: sessions, users, messages, responses, exchanges, first and last activity.
+    """One row of totals: sessions, users, messages, responses, exchanges, first and last activity;
+    and the agent runs: how many, how many are linked to the exchange they served, unlinked, and
+    of those ambiguous (several exchanges matched; see ``sessionkit.tables._link``).
 
     Example:
         >>> import sessionkit as sk
@@ -360,6 +362,11 @@ def stats(data: Source) -> pl.DataFrame:
             (SELECT coalesce(sum(exchange_count), 0) FROM sessions)::BIGINT AS exchanges,
             (SELECT count(*) FROM metadata)::BIGINT AS metadata_entries,
             (SELECT min(created_at) FROM sessions) AS first_created,
-            (SELECT max(updated_at) FROM sessions) AS last_updated
+            (SELECT max(updated_at) FROM sessions) AS last_updated,
+            (SELECT count(*) FROM agents)::BIGINT AS agent_runs,
+            (SELECT count(*) FROM agents WHERE linked_session_id IS NOT NULL)::BIGINT AS runs_linked,
+            (SELECT count(*) FROM agents WHERE linked_session_id IS NULL)::BIGINT AS runs_unlinked,
+            (SELECT count(*) FROM agents WHERE linked_session_id IS NULL AND link_candidates > 1)::BIGINT
+                AS runs_ambiguous
         """,
     )

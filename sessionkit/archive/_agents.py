@@ -326,10 +326,11 @@ def link_agents(agents: pa.Table, tables: dict[str, list[tuple[Any, str]]], priv
         con.register("agents", agents)
         text_match = privacy is None or privacy.redact != "drop"  # dropped texts are all "": no match means anything
         found = con.sql(link_sql(SCHEMAS["sessions"].names, text_match=text_match)).to_arrow_table()
+        found = found.rename_columns(["agent_id", "link_candidates", "linked_session_id", "linked_seq"])
     finally:
         con.close()
     at = pc.index_in(agents["agent_id"], value_set=found["agent_id"])
-    for column in ("linked_session_id", "linked_seq"):
+    for column in ("linked_session_id", "linked_seq", "link_candidates"):
         i = agents.schema.get_field_index(column)
         agents = agents.set_column(i, agents.schema.field(i), found[column].take(at).cast(agents.schema.field(i).type))
     return agents

@@ -66,6 +66,7 @@ def agent_rows(obj: dict, source: str = "<text>") -> tuple[dict[str, Any], list[
         "session_id": values["session_id"],
         "linked_session_id": None,
         "linked_seq": None,
+        "link_candidates": None,
         "extra": _json_or_none(extra),
         "field_order": encode_compact(list(order)) if order is not None else None,
     }

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 #: One row per agent run: ``agent_id``, ``candidates`` (exchanges matching the rule; for a run
 #: with a stored session id, those in that session), ``linked_session_id`` and ``linked_seq``.
+#: (The export keeps ``candidates`` as the agents table's ``link_candidates``.)
 #: ``{project}`` is the SQL of a session's project id (a column, or read from ``extra``), and
 #: ``{text_match}`` false when the texts cannot be compared (redacted by dropping).
 LINK_SQL = """

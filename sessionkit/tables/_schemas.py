@@ -88,6 +88,7 @@ AGENTS_SCHEMA = pa.schema(
         pa.field("session_id", pa.string()),
         pa.field("linked_session_id", pa.string()),
         pa.field("linked_seq", pa.int32()),
+        pa.field("link_candidates", pa.int32()),
         pa.field("extra", pa.string()),
         pa.field("field_order", pa.string()),
     ],
