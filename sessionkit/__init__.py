@@ -62,8 +62,10 @@ if TYPE_CHECKING:
     from sessionkit.tables import (
         MESSAGES_SCHEMA,
         METADATA_SCHEMA,
+        REASONING_SCHEMA,
         RESPONSES_SCHEMA,
         SESSIONS_SCHEMA,
+        TOOL_CALLS_SCHEMA,
         SessionTables,
         to_tables,
     )
@@ -124,6 +126,8 @@ _LAZY = {
     "METADATA_SCHEMA": "sessionkit.tables",
     "RESPONSES_SCHEMA": "sessionkit.tables",
     "SESSIONS_SCHEMA": "sessionkit.tables",
+    "TOOL_CALLS_SCHEMA": "sessionkit.tables",
+    "REASONING_SCHEMA": "sessionkit.tables",
     "SessionTables": "sessionkit.tables",
     "to_tables": "sessionkit.tables",
 }
@@ -148,8 +152,10 @@ __version__ = "0.1.0"
 __all__ = [
     "MESSAGES_SCHEMA",
     "METADATA_SCHEMA",
+    "REASONING_SCHEMA",
     "RESPONSES_SCHEMA",
     "SESSIONS_SCHEMA",
+    "TOOL_CALLS_SCHEMA",
     "AgentResponse",
     "CompactSummary",
     "DatasetError",

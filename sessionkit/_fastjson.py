@@ -209,6 +209,8 @@ def _tables(parsed: pa.Table, metadata: list[dict[str, Any]]) -> SessionTables:
             nulls,
             nulls,
             pa.array([len(meta) for meta in metadata], pa.int32()),
+            nulls,  # project_id and parent_session_id: a file with them is not in the old layout
+            nulls,
         ],
         schema=SESSIONS_SCHEMA,
     )

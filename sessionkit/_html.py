@@ -226,10 +226,12 @@ def tables_html(tables: SessionTables) -> str:
     import pyarrow.compute as pc
 
     from sessionkit._timestamp import Timestamp
+    from sessionkit.tables import LATER_TABLES
 
     rows = "".join(
         f"<tr><th>{escape(name)}</th><td style='text-align:right'>{table.num_rows:,}</td></tr>"
         for name, table in tables.items()
+        if table.num_rows or name not in LATER_TABLES  # today's oxios only: shown when present
     )
     span = ""
     tops = ""

@@ -37,15 +37,32 @@ SELECT
     (epoch_ns(r.timestamp) - epoch_ns(m.timestamp)) / 1e9 AS latency_s,
     r.seed_id,
     r.phase_reached,
-    r.evaluation_passed
+    r.evaluation_passed,
+    coalesce(t.n_tool_calls, 0) AS n_tool_calls,
+    coalesce(t.tool_errors, 0) AS tool_errors,
+    coalesce(t.tool_ms, 0) AS tool_ms,
+    s.project_id
 FROM messages AS m
 JOIN responses AS r ON r.session_id = m.session_id AND r.seq = m.seq
+LEFT JOIN sessions AS s ON s.session_id = m.session_id
+LEFT JOIN (
+    SELECT
+        session_id,
+        response_seq,
+        count(*) AS n_tool_calls,
+        count(*) FILTER (WHERE is_error) AS tool_errors,
+        CAST(sum(duration_ms) AS BIGINT) AS tool_ms
+    FROM tool_calls
+    WHERE response_seq IS NOT NULL
+    GROUP BY session_id, response_seq
+) AS t ON t.session_id = m.session_id AND t.response_seq = m.seq
 """
 
 #: What to tell someone whose SQL hit the lock-down (DuckDB's own message says what was refused).
 LOCKED_HINT = (
     "Hint: this connection is read-only: it reads the views sessions, messages, responses, metadata, "
-    "agents, agent_tool_calls and exchanges, and no files, extensions or settings; in Python, sk.connect(..., read_only=False) "
+    "tool_calls, reasoning, agents, agent_tool_calls and exchanges, and no files, extensions or settings; "
+    "in Python, sk.connect(..., read_only=False) "
     "gives an unlocked one"
 )
 
@@ -142,9 +159,12 @@ def connect(
             else:  # the very files of the version resolved, read by DuckDB itself
                 listed = ", ".join(sql_string(path) for path in files)
                 columns = ", ".join(field.name for field in SCHEMAS[name])
-                con.execute(
-                    f"CREATE VIEW {name} AS SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
-                )
+                try:
+                    con.execute(
+                        f"CREATE VIEW {name} AS SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
+                    )
+                except duckdb.BinderException:  # files of an older sessionkit lack later columns: nulls
+                    _view(con, name, snapshot.dataset(name))
     else:
         msg = f"connect takes SessionTables, a dataset folder or a DuckDB connection, got {type(data).__name__}"
         raise TypeError(msg)

@@ -60,6 +60,7 @@ from sessionkit.exceptions import DatasetError, DatasetExistsError, SourceNotFou
 from sessionkit.tables import (
     AGENT_TABLE_NAMES,
     ARCHIVE_SCHEMAS,
+    LATER_TABLES,
     SCHEMAS,
     TABLE_NAMES,
     SessionTables,
@@ -149,7 +150,7 @@ def check_dataset(path: str | os.PathLike[str]) -> Path:
         raise SourceNotFoundError(msg)
     version = current_version(path)
     folder = version if version is not None else path
-    missing = [name for name in TABLE_NAMES if not (folder / name).is_dir()]
+    missing = [name for name in TABLE_NAMES if name not in LATER_TABLES and not (folder / name).is_dir()]
     if missing:
         msg = f"{path}: not a sessionkit dataset (no {', '.join(n + '/' for n in missing)} folder). Hint: point at the OUT folder of `sessionkit export`"
         raise DatasetError(msg)
@@ -297,7 +298,8 @@ def read_parquet(dataset: str | os.PathLike[str]) -> SessionTables:
 
 
 def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
-    """Lazy polars frames of the tables and of ``exchanges``; nothing is read until collected.
+    """Lazy polars frames of the tables (``tool_calls`` and ``reasoning`` too) and of ``exchanges``;
+    nothing is read until collected.
 
     Example:
         >>> import sessionkit as sk, polars as pl
@@ -314,7 +316,7 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
         if not files:
             frames[name] = pl.LazyFrame(schema=schema)
         elif snapshot.filesystem is None:
-            frames[name] = pl.scan_parquet(files, schema=schema)
+            frames[name] = pl.scan_parquet(files, schema=schema, missing_columns="insert")  # older files: nulls
         else:  # on S3, through pyarrow's file system and its AWS settings; still lazy
             frames[name] = pl.scan_pyarrow_dataset(snapshot.dataset(name))
     messages = frames["messages"].select(
@@ -342,5 +344,21 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
         "seed_id",
         "phase_reached",
         "evaluation_passed",
+    )
+    tools = (
+        frames["tool_calls"]
+        .filter(pl.col("response_seq").is_not_null())
+        .group_by("session_id", pl.col("response_seq").alias("seq"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("n_tool_calls"),
+            pl.col("is_error").sum().cast(pl.Int64).alias("tool_errors"),
+            pl.col("duration_ms").sum().cast(pl.Int64).alias("tool_ms"),
+        )
+    )
+    frames["exchanges"] = (
+        frames["exchanges"]
+        .join(tools, on=["session_id", "seq"], how="left")
+        .join(frames["sessions"].select("session_id", "project_id"), on="session_id", how="left")
+        .with_columns(pl.col("n_tool_calls", "tool_errors", "tool_ms").fill_null(0))
     )
     return frames

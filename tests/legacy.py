@@ -17,9 +17,16 @@ from sessionkit.archive._listing import list_source
 from sessionkit.archive._state import FILES_SCHEMA
 from sessionkit.oxios import read_session
 from sessionkit.storage import TableWriter, by_created_date
-from sessionkit.tables import ERRORS_SCHEMA, RUNS_SCHEMA, SCHEMAS, TABLE_NAMES, take_sessions, to_tables
+from sessionkit.tables import ERRORS_SCHEMA, RUNS_SCHEMA, SCHEMAS, take_sessions, to_tables
 
 RUN = "20260101T000000-0a1b2c3d"
+#: 0.1's tables, and their schemas then: no tool_calls or reasoning, no project or parent ids.
+TABLE_NAMES = ("sessions", "messages", "responses", "metadata")
+_LATER_COLUMNS = ("project_id", "parent_session_id")
+LEGACY_SCHEMAS = {
+    name: pa.schema([f for f in SCHEMAS[name] if f.name not in _LATER_COLUMNS], metadata=SCHEMAS[name].metadata)
+    for name in TABLE_NAMES
+}
 
 
 def legacy_export(source: Path, out: Path, *, files_per_part: int = 2048) -> None:
@@ -37,9 +44,10 @@ def legacy_export(source: Path, out: Path, *, files_per_part: int = 2048) -> Non
             piece = take_sessions(tables, rows)
             for name in TABLE_NAMES:
                 (version / name / key).parent.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(version / name / key, SCHEMAS[name], compression="zstd")
+                schema = LEGACY_SCHEMAS[name]
+                writer = pq.ParquetWriter(version / name / key, schema, compression="zstd")
                 if piece[name].num_rows:
-                    writer.write_table(piece[name])
+                    writer.write_table(piece[name].select(schema.names).cast(schema))
                 writer.close()
                 counts[name] += piece[name].num_rows
         for i, (path, session) in enumerate(zip(chunk, sessions, strict=True), start=start):

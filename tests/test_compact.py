@@ -28,7 +28,11 @@ from sessionkit.model import AgentResponse, Session, Timestamp, UserMessage, enc
 from sessionkit.oxios import read_sessions
 from sessionkit.storage import MANIFEST_NAME, STATE_DIR, Layout, read_parquet, writer_lock
 from sessionkit.storage import DataFile as File
-from sessionkit.tables import CLUSTERING, TABLE_NAMES, to_tables
+from sessionkit.tables import CLUSTERING, LATER_TABLES, to_tables
+from sessionkit.tables import TABLE_NAMES as ALL_TABLES
+
+#: The tables these tests' sessions (no tool calls, no reasoning) fill; an empty table gets no file.
+TABLE_NAMES = tuple(name for name in ALL_TABLES if name not in LATER_TABLES)
 
 
 def _same(a: sk.SessionTables, b: sk.SessionTables) -> None:
@@ -123,7 +127,7 @@ def test_an_old_layout_dataset_is_read_then_compacted_with_equal_tables(tmp_path
     _same(before, to_tables(read_sessions(src)))
     assert len(_files(out, "sessions")) > 200
     summary = compact(out)
-    assert summary.files_after == dict.fromkeys(TABLE_NAMES, 1)
+    assert summary.files_after == dict.fromkeys(ALL_TABLES, 1)  # the tables it lacked come with no rows
     _same(read_parquet(out), before)
     _clustered(out)
     assert not any(p.parent.name.startswith("created_date=") for name in TABLE_NAMES for p in _files(out, name))
@@ -281,9 +285,10 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
 def test_the_cli_compacts(tmp_path: Path) -> None:
     _, out = _runs(tmp_path, 3)
     before = read_parquet(out)
+    files = sum(len(_files(out, name)) for name in ALL_TABLES)
     result = _cli("compact", str(out), "--target-size", "1MiB", "--partition-by", "month")
     assert result.returncode == 0, result.stderr
-    assert "compacted 12 files into" in result.stdout and "partitioned by month" in result.stdout
+    assert f"compacted {files} files into" in result.stdout and "partitioned by month" in result.stdout
     _same(read_parquet(out), before)
     result = _cli("compact", str(out), "--target-size", "lots")
     assert result.returncode == 2 and "is not a size" in result.stderr

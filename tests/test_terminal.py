@@ -29,7 +29,9 @@ def acting(text: str) -> list[str]:
 @pytest.fixture(scope="module")
 def exchanges(exported: dict[str, Path]) -> pa.Table:
     con = connect(exported["oxios-v1"])
-    table = con.sql("SELECT * FROM exchanges ORDER BY session_id, seq").to_arrow_table()
+    # the ten columns of the seeds era: data with no tool calls or projects, as the layout below expects
+    columns = "session_id, seq, user_content, user_timestamp, response_content, response_timestamp, latency_s, seed_id, phase_reached, evaluation_passed"
+    table = con.sql(f"SELECT {columns} FROM exchanges ORDER BY session_id, seq").to_arrow_table()
     con.close()
     return table
 

@@ -75,7 +75,14 @@ def get_session(data: Source, session_id: str) -> Session:
     """
     if isinstance(data, SessionTables):
         return data.session(session_id)
-    order = {"sessions": "", "messages": " ORDER BY seq", "responses": " ORDER BY seq", "metadata": " ORDER BY ord"}
+    order = {
+        "sessions": "",
+        "messages": " ORDER BY seq",
+        "responses": " ORDER BY seq",
+        "metadata": " ORDER BY ord",
+        "tool_calls": " ORDER BY step",
+        "reasoning": " ORDER BY ord",
+    }
     queries = {}
     for name in TABLE_NAMES:
         columns = ", ".join(f'"{field.name}"' for field in SCHEMAS[name])

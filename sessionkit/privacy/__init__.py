@@ -6,7 +6,7 @@ Three layers, each usable alone:
   ``key_fingerprint`` (safe to record; never the key).
 * **Text**: ``pseudonym`` (HMAC-SHA-256 under the key, ``u_``/``s_``/``h_`` + 24 hex digits)
   and ``mask_text`` (typed placeholders such as ``<EMAIL>`` for personal data and secrets).
-* **Tables**: ``Privacy(...).apply(tables)`` rewrites the four Arrow tables of a batch and
+* **Tables**: ``Privacy(...).apply(tables)`` rewrites the Arrow tables of a batch and
   returns ``PrivacyCounts`` of what it did; both are picklable for worker processes.
 
 Pseudonyms are keyed, not plain or salted hashes: user ids such as ``user-1`` are easy to guess,

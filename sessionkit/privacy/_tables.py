@@ -1,4 +1,4 @@
-"""The table transform: ``Privacy.apply`` rewrites a batch of the four tables; ``PrivacyCounts`` says what it did."""
+"""The table transform: ``Privacy.apply`` rewrites a batch of the tables; ``PrivacyCounts`` says what it did."""
 
 from __future__ import annotations
 
@@ -276,7 +276,7 @@ class Privacy:
             work.counts.id_references += sum(1 for v in agents["session_id"].to_pylist() if v)
         if self.redact != "none":
             changes["agents"]["name"] = work.content_column(agents["name"])
-            changes["agents"]["error"] = _nullable_content(work, agents["error"])
+            changes["agents"]["error"] = work.content_column(agents["error"])
             for column in ("input", "output"):
                 changes["agent_tool_calls"][column] = work.content_column(calls[column])
         if work.wants_json():
@@ -407,18 +407,43 @@ class _Apply:
 
     # -- content
     def content_column(self, column: pa.ChunkedArray) -> pa.Array:
+        return pa.array(self.redact_texts(column.to_pylist()), pa.string())
+
+    def redact_texts(self, texts: list[str | None]) -> list[str | None]:
+        """Texts as ``--redact`` leaves them (null stays null)."""
         mode = self.p.redact
-        texts = column.to_pylist()
+        present = [t for t in texts if t is not None]
         if mode == "drop":
-            self.counts.texts_dropped += len(texts)
-            self.counts.chars_dropped += sum(len(t) for t in texts)
-            return pa.array([""] * len(texts), pa.string())
+            self.counts.texts_dropped += len(present)
+            self.counts.chars_dropped += sum(len(t) for t in present)
+            return [None if t is None else "" for t in texts]
         if mode == "hash":
-            self.counts.texts_hashed += len(texts)
+            self.counts.texts_hashed += len(present)
             key = self.p.key
             assert key is not None
-            return pa.array([pseudonym(t, key=key, kind="content") if t else t for t in texts], pa.string())
-        return pa.array([self.mask(t) for t in texts], pa.string())
+            return [pseudonym(t, key=key, kind="content") if t else t for t in texts]
+        return [None if t is None else self.mask(t) for t in texts]
+
+    def args_columns(self, args: pa.ChunkedArray, as_text: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
+        """Tool arguments redacted: masked inside their JSON values (``mask``), else replaced by
+        the redacted text, which then restores as a JSON string."""
+        values, kinds = args.to_pylist(), as_text.to_pylist()
+        if self.p.redact == "mask":
+            out = [
+                self.mask(v) if kind or v is None else encode_compact(_mask_json(_JSON.decode(v), self.mask))
+                for v, kind in zip(values, kinds, strict=True)
+            ]
+            return pa.array(out, pa.string()), pa.array(kinds, pa.bool_())
+        out = self.redact_texts(values)
+        return pa.array(out, pa.string()), pa.array([None if v is None else True for v in out], pa.bool_())
+
+    def segments_column(self, column: pa.ChunkedArray) -> pa.Array:
+        """Reasoning segments with their ``text`` redacted."""
+        rows = column.to_pylist()
+        texts = self.redact_texts([seg["text"] for row in rows if row for seg in row])
+        it = iter(texts)
+        out = [None if row is None else [{**seg, "text": next(it)} for seg in row] for row in rows]
+        return pa.array(out, column.type)
 
     # -- tables
     def run(self) -> tuple[SessionTables, PrivacyCounts]:
@@ -444,11 +469,20 @@ class _Apply:
             rsid = out["responses"]["response_session_id"]
             self.counts.id_references += sum(1 for v in rsid.to_pylist() if v)
             changes["responses"]["response_session_id"] = self.id_column(rsid, "session")
+            parent = out["sessions"]["parent_session_id"]
+            self.counts.id_references += sum(1 for v in parent.to_pylist() if v)
+            changes["sessions"]["parent_session_id"] = self.id_column(parent, "session")
         if p.redact != "none":
             for name in ("messages", "responses"):
                 changes[name]["content"] = self.content_column(out[name]["content"])
+            calls = out["tool_calls"]
+            changes["tool_calls"]["output_summary"] = self.content_column(calls["output_summary"])
+            args, as_text = self.args_columns(calls["tool_args"], calls["tool_args_is_text"])
+            changes["tool_calls"]["tool_args"], changes["tool_calls"]["tool_args_is_text"] = args, as_text
+            changes["reasoning"]["content"] = self.content_column(out["reasoning"]["content"])
+            changes["reasoning"]["segments"] = self.segments_column(out["reasoning"]["segments"])
         if self.wants_json():
-            for name in ("sessions", "messages", "responses"):
+            for name in ("sessions", "messages", "responses", "tool_calls", "reasoning"):
                 changes[name]["extra"] = self.json_column(out[name]["extra"])
             changes["metadata"]["value"] = self.json_column(out["metadata"]["value"])
         for name, columns in changes.items():
@@ -481,13 +515,16 @@ class _Apply:
         return _with_columns(table, {"ord": pa.array(new_ord, pa.int32())}, "metadata")
 
 
-def _nullable_content(work: _Apply, column: pa.ChunkedArray) -> pa.Array:
-    """``content_column`` for a column that may hold nulls (they stay null)."""
-    valid = pc.is_valid(column)
-    if not pc.any(valid).as_py():
-        return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    done = iter(work.content_column(column.filter(valid)).to_pylist())
-    return pa.array([next(done) if ok else None for ok in valid.to_pylist()], pa.string())
+def _mask_json(value: Any, mask: Any) -> Any:
+    """Every string value of a JSON value masked (object keys are kept, as in ``extra``)."""
+    kind = type(value)
+    if kind is str:
+        return mask(value)
+    if kind is dict:
+        return {k: _mask_json(v, mask) for k, v in value.items()}
+    if kind is list:
+        return [_mask_json(v, mask) for v in value]
+    return value
 
 
 def _with_columns(table: pa.Table, columns: dict[str, pa.Array], name: str) -> pa.Table:

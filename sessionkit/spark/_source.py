@@ -283,12 +283,17 @@ def _spark_schema(schema: pa.Schema) -> object:
         pa.bool_(): T.BooleanType(),
         pa.float64(): T.DoubleType(),
     }
-    fields = []
-    for field in schema:
-        nanoseconds = pa.types.is_timestamp(field.type) and field.type.unit == "ns"
-        kind = T.LongType() if nanoseconds else kinds[field.type]
-        fields.append(T.StructField(field.name, kind, nullable=True))
-    return T.StructType(fields)
+
+    def kind(arrow: pa.DataType) -> object:
+        if pa.types.is_timestamp(arrow) and arrow.unit == "ns":
+            return T.LongType()
+        if pa.types.is_list(arrow):
+            return T.ArrayType(kind(arrow.value_type), containsNull=True)
+        if pa.types.is_struct(arrow):
+            return T.StructType([T.StructField(f.name, kind(f.type), nullable=True) for f in arrow])
+        return kinds[arrow]
+
+    return T.StructType([T.StructField(field.name, kind(field.type), nullable=True) for field in schema])
 
 
 def _exposed(raw: DataFrame) -> DataFrame:

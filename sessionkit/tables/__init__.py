@@ -1,7 +1,7 @@
-"""The Arrow contract: the four table schemas, ``SessionTables``, and ``to_tables`` / back.
+"""The Arrow contract: the table schemas, ``SessionTables``, and ``to_tables`` / back.
 
 The schemas are declared here once, with their version in the schema metadata, and every
-table is built with ``schema=`` — nothing is inferred from the data. Together the four
+table is built with ``schema=`` — nothing is inferred from the data. Together the
 tables hold every byte of information of the sessions: ``SessionTables.to_sessions()``
 gives back sessions that write out to the very same files.
 """
@@ -17,14 +17,17 @@ from sessionkit.tables._schemas import (
     ARCHIVE_SCHEMAS,
     CLUSTERING,
     ERRORS_SCHEMA,
+    LATER_TABLES,
     MESSAGES_SCHEMA,
     METADATA_SCHEMA,
+    REASONING_SCHEMA,
     RESPONSES_SCHEMA,
     RUNS_SCHEMA,
     SCHEMA_VERSION,
     SCHEMAS,
     SESSIONS_SCHEMA,
     TABLE_NAMES,
+    TOOL_CALLS_SCHEMA,
     Clustering,
     empty_table,
 )
@@ -37,14 +40,17 @@ __all__ = [
     "ARCHIVE_SCHEMAS",
     "CLUSTERING",
     "ERRORS_SCHEMA",
+    "LATER_TABLES",
     "MESSAGES_SCHEMA",
     "METADATA_SCHEMA",
+    "REASONING_SCHEMA",
     "RESPONSES_SCHEMA",
     "RUNS_SCHEMA",
     "SCHEMAS",
     "SCHEMA_VERSION",
     "SESSIONS_SCHEMA",
     "TABLE_NAMES",
+    "TOOL_CALLS_SCHEMA",
     "Clustering",
     "SessionTables",
     "TableBuilder",

@@ -22,6 +22,7 @@ from sessionkit.model import (
     response_layout,
     session_layout,
 )
+from sessionkit.model._records import _SESSION_LAYOUTS
 from sessionkit.tables._schemas import (
     _TS,
     _Z_PATTERN,
@@ -31,6 +32,7 @@ from sessionkit.tables._schemas import (
     SESSIONS_SCHEMA,
 )
 from sessionkit.tables._session_tables import SessionTables
+from sessionkit.tables._trajectory import TrajectoryColumns
 
 _NO_ITEMS: list = []
 _NO_META: dict = {}
@@ -43,7 +45,7 @@ def _first_key(record: dict) -> str:
 
 
 def to_tables(sessions: Iterable[Session]) -> SessionTables:
-    """Turn sessions into the four tables.
+    """Turn sessions into the tables.
 
     Example:
         >>> import sessionkit as sk
@@ -103,6 +105,7 @@ class TableBuilder:
         self.m: dict[str, list] = {name: [] for name in _MESSAGE_COLUMNS}
         self.r: dict[str, list] = {name: [] for name in _RESPONSE_COLUMNS}
         self.d: dict[str, list] = {name: [] for name in _METADATA_COLUMNS}
+        self.tj = TrajectoryColumns()
 
     def __len__(self) -> int:
         return len(self.s["id"])
@@ -114,14 +117,16 @@ class TableBuilder:
             msg = "a TableBuilder takes either add_raw or add_session, not both"
             raise ValueError(msg)
 
-    def _mark(self) -> tuple[int, int, int, int]:
-        return len(self.s["id"]), len(self.m["seq"]), len(self.r["seq"]), len(self.d["ord"])
+    def _mark(self) -> tuple[tuple[int, int, int, int], tuple[int, int, int]]:
+        return (len(self.s["id"]), len(self.m["seq"]), len(self.r["seq"]), len(self.d["ord"])), self.tj.mark()
 
-    def _rollback(self, mark: tuple[int, int, int, int]) -> None:
-        for columns, length in zip((self.s, self.m, self.r, self.d), mark, strict=True):
+    def _rollback(self, mark: tuple[tuple[int, int, int, int], tuple[int, int, int]]) -> None:
+        lengths, trajectory = mark
+        for columns, length in zip((self.s, self.m, self.r, self.d), lengths, strict=True):
             for values in columns.values():
                 del values[length:]
-        del self.sources[mark[0] :]
+        del self.sources[lengths[0] :]
+        self.tj.rollback(trajectory)
 
     def add_raw(self, obj: Any, source: str, data: bytes | None = None) -> None:
         """Add one decoded session file, checking it on the way (timestamps stay text).
@@ -174,6 +179,7 @@ class TableBuilder:
             raise _Invalid
         index = len(self.s["id"])
         extra, order = session_layout(obj)
+        self.tj.add(sid, index, extra, [resp.get("trajectory_range") for resp in responses] if extra else _NO_ITEMS)
         self._session_row(
             sid, user, seed, persona, created, updated, len(messages), len(responses), extra, order, source
         )
@@ -273,6 +279,15 @@ class TableBuilder:
         self._kind(False)
         index = len(self.s["id"])
         sid = session.id
+        extra = dict(session.extra)
+        order = session.field_order
+        if extra:
+            self.tj.add(sid, index, extra, [resp.extra.get("trajectory_range") for resp in session.agent_responses])
+            if order is None and len(extra) < len(session.extra):  # keep where the keys taken out go
+                standard = _SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
+                order = (*standard, *session.extra)
+        else:
+            self.tj.add(sid, index, extra, _NO_ITEMS)
         self._session_row(
             sid,
             session.user_id,
@@ -282,8 +297,8 @@ class TableBuilder:
             session.updated_at.ns,
             len(session.user_messages),
             len(session.agent_responses),
-            session.extra,
-            session.field_order,
+            extra,
+            order,
             f"session {sid!r}",
         )
         m = self.m
@@ -349,7 +364,7 @@ class TableBuilder:
         d["value"].extend([encode_compact(value) for value in metadata.values()])
 
     def finish(self) -> SessionTables:
-        """The four tables of everything added so far."""
+        """The tables of everything added so far."""
         s, m, r, d = self.s, self.m, self.r, self.d
         if self._raw_times:
             created = self._times(s["created"], lambda i: (i, "$.created_at"))
@@ -377,6 +392,8 @@ class TableBuilder:
                 pa.array(s["extra"], string),
                 pa.array(s["order"], string),
                 pa.array(s["n_meta"], pa.int32()),
+                pa.array(self.tj.project, string),
+                pa.array(self.tj.parent, string),
             ],
             schema=SESSIONS_SCHEMA,
         )
@@ -415,7 +432,8 @@ class TableBuilder:
             ],
             schema=METADATA_SCHEMA,
         )
-        return SessionTables(sessions, messages, responses, metadata)
+        tool_calls, reasoning = self.tj.finish()
+        return SessionTables(sessions, messages, responses, metadata, tool_calls, reasoning)
 
     def _times(self, texts: list[str], locate: Any) -> pa.Array:
         """Parse RFC 3339 texts to timestamp[ns, UTC], all at once when they are in oxios' own form."""
@@ -473,4 +491,14 @@ def take_sessions(tables: SessionTables, rows: Any) -> SessionTables:
             lengths.sum()
         )
         picked[name] = tables[name].take(pa.array(index, pa.int64()))
+    ids = picked["sessions"]["session_id"].combine_chunks()
+    for name, within in (("tool_calls", "step"), ("reasoning", "ord")):
+        table = tables[name]
+        if table.num_rows == 0:
+            picked[name] = table
+            continue
+        rank = pc.index_in(table["session_id"], value_set=ids)
+        keep = pc.is_valid(rank)
+        ranked = table.filter(keep).append_column("_rank", rank.filter(keep))
+        picked[name] = ranked.sort_by([("_rank", "ascending"), (within, "ascending")]).drop_columns(["_rank"])
     return SessionTables(**picked)

@@ -20,6 +20,7 @@ from sessionkit.model import (
     session_raw,
 )
 from sessionkit.tables._schemas import _JSON
+from sessionkit.tables._trajectory import put_back, reasoning_rows, step_rows
 
 if TYPE_CHECKING:
     from sessionkit.tables._session_tables import SessionTables
@@ -36,7 +37,7 @@ def _first_key(record: dict) -> str:
 
 
 def iter_sessions(tables: SessionTables) -> Iterator[Session]:
-    """Rebuild ``Session`` objects from the four tables, in the order of the sessions table.
+    """Rebuild ``Session`` objects from the tables, in the order of the sessions table.
 
     The child rows of a session may come in any order and from any files; they are put back
     in ``seq`` / ``ord`` order.
@@ -44,11 +45,14 @@ def iter_sessions(tables: SessionTables) -> Iterator[Session]:
     messages = _group(tables.messages, "seq", _message_rows)
     responses = _group(tables.responses, "seq", _response_rows)
     metadata = _group(tables.metadata, "ord", _metadata_rows)
+    steps = _group(tables.tool_calls, "step", step_rows)
+    reasoning = _group(tables.reasoning, "ord", reasoning_rows)
     s = tables.sessions
     columns = [
         s.column(name).to_pylist()
         for name in ("session_id", "user_id", "active_seed_id", "active_persona_id", "extra", "field_order")
     ]
+    projects, parents = s.column("project_id").to_pylist(), s.column("parent_session_id").to_pylist()
     created = s.column("created_at").cast(pa.int64()).to_pylist()
     updated = s.column("updated_at").cast(pa.int64()).to_pylist()
     seen: set[str] = set()
@@ -59,6 +63,7 @@ def iter_sessions(tables: SessionTables) -> Iterator[Session]:
             )
             raise DatasetError(msg)
         seen.add(sid)
+        field_order = _order(order)
         yield Session(
             id=sid,
             user_id=user,
@@ -69,10 +74,10 @@ def iter_sessions(tables: SessionTables) -> Iterator[Session]:
             created_at=Timestamp(created[i]),
             updated_at=Timestamp(updated[i]),
             metadata=dict(metadata.pop(sid, [])),
-            extra=_decode_or(extra, {}),
-            field_order=_order(order),
+            extra=put_back(_decode_or(extra, {}), field_order, _taken(sid, i, projects, parents, steps, reasoning)),
+            field_order=field_order,
         )
-    _check_orphans(messages, responses, metadata)
+    _check_orphans(messages, responses, metadata, steps, reasoning)
 
 
 def autosi_text(column: pa.Array | pa.ChunkedArray) -> list[str]:
@@ -100,7 +105,10 @@ def iter_session_json(tables: SessionTables) -> Iterator[tuple[str, bytes]]:
     messages = _group(tables.messages, "seq", _message_raw_rows)
     responses = _group(tables.responses, "seq", _response_raw_rows)
     metadata = _group(tables.metadata, "ord", _metadata_rows)
+    steps = _group(tables.tool_calls, "step", step_rows)
+    reasoning = _group(tables.reasoning, "ord", reasoning_rows)
     s = tables.sessions
+    projects, parents = s.column("project_id").to_pylist(), s.column("parent_session_id").to_pylist()
     created = autosi_text(s["created_at"])
     updated = autosi_text(s["updated_at"])
     columns = [
@@ -126,8 +134,20 @@ def iter_session_json(tables: SessionTables) -> Iterator[tuple[str, bytes]]:
             "updated_at": updated[i],
             "metadata": dict(metadata.pop(sid, _NO_ITEMS)),
         }
-        yield sid, encode_raw(session_raw(values, _decode_or(extra, _NO_META), _order(order)))
-    _check_orphans(messages, responses, metadata)
+        field_order = _order(order)
+        more = put_back(_decode_or(extra, _NO_META), field_order, _taken(sid, i, projects, parents, steps, reasoning))
+        yield sid, encode_raw(session_raw(values, more, field_order))
+    _check_orphans(messages, responses, metadata, steps, reasoning)
+
+
+def _taken(sid: str, i: int, projects: list, parents: list, steps: dict, reasoning: dict) -> dict[str, Any]:
+    """The values of the keys the tables took out of session ``sid`` (row ``i``)."""
+    return {
+        "project_id": projects[i],
+        "parent_session_id": parents[i],
+        "trajectory_steps": steps.pop(sid, []),
+        "reasoning_records": reasoning.pop(sid, []),
+    }
 
 
 def _order(text: str | None) -> tuple[str, ...] | None:

@@ -8,7 +8,7 @@ import msgspec
 import pyarrow as pa
 
 #: Bumped whenever a column is added or changes meaning; stored in every schema's metadata.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _META = {b"sessionkit.schema_version": SCHEMA_VERSION.encode()}
 _TS = pa.timestamp("ns", tz="UTC")
 _TS_US = pa.timestamp("us", tz="UTC")  # the archive's own clock times: microseconds are plenty
@@ -27,6 +27,8 @@ SESSIONS_SCHEMA = pa.schema(
         pa.field("extra", pa.string()),
         pa.field("field_order", pa.string()),
         pa.field("n_metadata", pa.int32(), nullable=False),
+        pa.field("project_id", pa.string()),
+        pa.field("parent_session_id", pa.string()),
     ],
     metadata=_META,
 )
@@ -62,6 +64,42 @@ METADATA_SCHEMA = pa.schema(
         pa.field("ord", pa.int32(), nullable=False),
         pa.field("key", pa.string(), nullable=False),
         pa.field("value", pa.string(), nullable=False),
+    ],
+    metadata=_META,
+)
+#: One row per tool call of a session (an element of oxios' ``trajectory_steps``).
+#: A known field whose value does not fit its column (e.g. a timestamp not in chrono's form)
+#: stays in ``extra`` under its own name, with the column null, so nothing is lost.
+TOOL_CALLS_SCHEMA = pa.schema(
+    [
+        pa.field("session_id", pa.string(), nullable=False),
+        pa.field("step", pa.int32(), nullable=False),
+        pa.field("response_seq", pa.int32()),
+        pa.field("tool_name", pa.string()),
+        pa.field("tool_args", pa.string()),
+        pa.field("tool_args_is_text", pa.bool_()),
+        pa.field("output_summary", pa.string()),
+        pa.field("duration_ms", pa.int64()),
+        pa.field("is_error", pa.bool_()),
+        pa.field("tool_call_id", pa.string()),
+        pa.field("timestamp", _TS),
+        pa.field("extra", pa.string()),
+        pa.field("field_order", pa.string()),
+    ],
+    metadata=_META,
+)
+_SEGMENT = pa.struct([pa.field("before_step", pa.int32()), pa.field("text", pa.string())])
+#: One row per reasoning record of a session (an element of oxios' ``reasoning_records``).
+REASONING_SCHEMA = pa.schema(
+    [
+        pa.field("session_id", pa.string(), nullable=False),
+        pa.field("ord", pa.int32(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("content", pa.string()),
+        pa.field("timestamp", _TS),
+        pa.field("segments", pa.list_(_SEGMENT)),
+        pa.field("extra", pa.string()),
+        pa.field("field_order", pa.string()),
     ],
     metadata=_META,
 )
@@ -151,7 +189,7 @@ ERRORS_SCHEMA = pa.schema(
 )
 
 #: The tables of a dataset, in the order they are written.
-TABLE_NAMES = ("sessions", "messages", "responses", "metadata")
+TABLE_NAMES = ("sessions", "messages", "responses", "metadata", "tool_calls", "reasoning")
 #: The tables of the agent-run records, beside the session tables.
 AGENT_TABLE_NAMES = ("agents", "agent_tool_calls")
 SCHEMAS = {
@@ -159,9 +197,14 @@ SCHEMAS = {
     "messages": MESSAGES_SCHEMA,
     "responses": RESPONSES_SCHEMA,
     "metadata": METADATA_SCHEMA,
+    "tool_calls": TOOL_CALLS_SCHEMA,
+    "reasoning": REASONING_SCHEMA,
     "agents": AGENTS_SCHEMA,
     "agent_tool_calls": AGENT_TOOL_CALLS_SCHEMA,
 }
+#: Tables added after the first datasets were written: a dataset without their folders
+#: (made by an older sessionkit) reads as having no rows in them.
+LATER_TABLES = frozenset({"tool_calls", "reasoning"})
 
 
 @dataclass(frozen=True)
@@ -191,11 +234,13 @@ CLUSTERING = {
     "messages": Clustering("sessions", "session_id", "created_at", ("seq",)),
     "responses": Clustering("sessions", "session_id", "created_at", ("seq",)),
     "metadata": Clustering("sessions", "session_id", "created_at", ("ord",)),
+    "tool_calls": Clustering("sessions", "session_id", "created_at", ("step",)),
+    "reasoning": Clustering("sessions", "session_id", "created_at", ("ord",)),
     "agents": Clustering("agents", "agent_id", "created_at"),
     "agent_tool_calls": Clustering("agents", "agent_id", "created_at", ("ord",)),
 }
 
-#: The archive's own tables, beside the four session tables of a dataset made by export.
+#: The archive's own tables, beside the session tables of a dataset made by export.
 ARCHIVE_SCHEMAS = {"runs": RUNS_SCHEMA, "errors": ERRORS_SCHEMA}
 
 

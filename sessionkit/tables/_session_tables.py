@@ -1,4 +1,4 @@
-"""``SessionTables``: the four tables of a set of sessions."""
+"""``SessionTables``: the tables of a set of sessions."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 from sessionkit.exceptions import DatasetError
 from sessionkit.model import Session
 from sessionkit.tables._rows import iter_sessions
-from sessionkit.tables._schemas import SCHEMAS, TABLE_NAMES
+from sessionkit.tables._schemas import LATER_TABLES, SCHEMAS, TABLE_NAMES, empty_table
 
 if TYPE_CHECKING:
     import duckdb
@@ -21,13 +21,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, repr=False)
 class SessionTables:
-    """The four tables of a set of sessions, each a ``pyarrow.Table`` with its declared schema.
+    """The tables of a set of sessions, each a ``pyarrow.Table`` with its declared schema.
 
     Attributes:
         sessions: one row per session.
         messages: one row per user message (``session_id``, ``seq``).
         responses: one row per agent response (``session_id``, ``seq``).
         metadata: one row per metadata key (``session_id``, ``ord``).
+        tool_calls: one row per tool call, oxios' trajectory steps (``session_id``, ``step``);
+            empty when not given.
+        reasoning: one row per reasoning record (``session_id``, ``ord``); empty when not given.
 
     Example:
         >>> import sessionkit as sk
@@ -40,8 +43,13 @@ class SessionTables:
     messages: pa.Table
     responses: pa.Table
     metadata: pa.Table
+    tool_calls: pa.Table | None = None
+    reasoning: pa.Table | None = None
 
     def __post_init__(self) -> None:
+        for name in ("tool_calls", "reasoning"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, empty_table(SCHEMAS[name]))
         for name in TABLE_NAMES:
             table = getattr(self, name)
             if not isinstance(table, pa.Table):
@@ -59,14 +67,18 @@ class SessionTables:
         return getattr(self, name)
 
     def items(self) -> Iterator[tuple[str, pa.Table]]:
-        """(name, table) pairs in the order ``sessions, messages, responses, metadata``."""
+        """(name, table) pairs in the order ``sessions, messages, responses, metadata, tool_calls, reasoning``."""
         return ((name, getattr(self, name)) for name in TABLE_NAMES)
 
     def __len__(self) -> int:
         return self.sessions.num_rows
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{name}={table.num_rows}" for name, table in self.items())
+        counts = ", ".join(
+            f"{name}={table.num_rows}"
+            for name, table in self.items()
+            if table.num_rows or name not in LATER_TABLES  # today's oxios only: shown when present
+        )
         return f"SessionTables({counts})"
 
     def _repr_html_(self) -> str:
