@@ -41,7 +41,12 @@ SELECT
     coalesce(t.n_tool_calls, 0) AS n_tool_calls,
     coalesce(t.tool_errors, 0) AS tool_errors,
     coalesce(t.tool_ms, 0) AS tool_ms,
-    s.project_id
+    s.project_id,
+    g.agent_id,
+    g.model_id,
+    g.tokens_input,
+    g.tokens_output,
+    g.cost_usd
 FROM messages AS m
 JOIN responses AS r ON r.session_id = m.session_id AND r.seq = m.seq
 LEFT JOIN sessions AS s ON s.session_id = m.session_id
@@ -56,6 +61,20 @@ LEFT JOIN (
     WHERE response_seq IS NOT NULL
     GROUP BY session_id, response_seq
 ) AS t ON t.session_id = m.session_id AND t.response_seq = m.seq
+LEFT JOIN (
+    -- the agent runs linked to each exchange (nearly always one: then its own id and model)
+    SELECT
+        linked_session_id,
+        linked_seq,
+        min(agent_id) AS agent_id,
+        min(model_id) AS model_id,
+        CAST(sum(tokens_input) AS BIGINT) AS tokens_input,
+        CAST(sum(tokens_output) AS BIGINT) AS tokens_output,
+        sum(cost_usd) AS cost_usd
+    FROM agents
+    WHERE linked_seq IS NOT NULL
+    GROUP BY linked_session_id, linked_seq
+) AS g ON g.linked_session_id = m.session_id AND g.linked_seq = m.seq
 """
 
 #: What to tell someone whose SQL hit the lock-down (DuckDB's own message says what was refused).

@@ -310,7 +310,7 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
 
     snapshot = open_dataset(dataset)
     frames: dict[str, pl.LazyFrame] = {}
-    for name in TABLE_NAMES:
+    for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
         files = snapshot.files[name]
         schema = pl.Schema(pl.from_arrow(empty_table(SCHEMAS[name])).schema)
         if not files:
@@ -330,6 +330,18 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
         "seed_id",
         "phase_reached",
         "evaluation_passed",
+    )
+    runs = (  # the agent runs linked to each exchange (nearly always one)
+        frames["agents"]
+        .filter(pl.col("linked_seq").is_not_null())
+        .group_by(pl.col("linked_session_id").alias("session_id"), pl.col("linked_seq").alias("seq"))
+        .agg(
+            pl.col("agent_id").min(),
+            pl.col("model_id").min(),
+            pl.col("tokens_input").sum(),
+            pl.col("tokens_output").sum(),
+            pl.col("cost_usd").sum(),
+        )
     )
     frames["exchanges"] = messages.join(responses, on=["session_id", "seq"], how="inner").select(
         "session_id",
@@ -360,5 +372,6 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
         .join(tools, on=["session_id", "seq"], how="left")
         .join(frames["sessions"].select("session_id", "project_id"), on="session_id", how="left")
         .with_columns(pl.col("n_tool_calls", "tool_errors", "tool_ms").fill_null(0))
+        .join(runs, on=["session_id", "seq"], how="left")
     )
     return frames

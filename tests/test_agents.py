@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import math
 import os
 import shutil
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -502,3 +505,163 @@ def test_pseudonyms_keep_the_link(tmp_path: Path) -> None:
     out = tmp_path / "drop"
     export(state, out, jobs=1, privacy=Privacy(bytes(32), redact="drop"))
     assert _links(out) == {"a-1": (None, None)}  # dropped texts cannot be compared
+
+
+# -- cost and model_usage, against figures computed from the raw files -------------------------------
+def _ns(text: str) -> int:
+    from sessionkit._timestamp import Timestamp
+
+    return Timestamp.parse(text).ns
+
+
+@functools.cache
+def _independent_links() -> dict[str, tuple[str, int]]:
+    """The link rule, written again over the raw JSON files: agent id -> (session id, seq)."""
+    sessions = [json.loads(p.read_bytes()) for p in sorted((V2 / "sessions").glob("*.json"))]
+    found: dict[str, list[tuple[str, int]]] = {}
+    for path in AGENT_FILES:
+        run = _raw(path)
+        created = _ns(run["created_at"])
+        for s in sessions:
+            if s.get("project_id") != run.get("project_id"):
+                continue
+            for seq, (m, r) in enumerate(zip(s.get("user_messages", []), s.get("agent_responses", []), strict=False)):
+                if m["content"] == run["name"] and _ns(m["timestamp"]) <= created <= _ns(r["timestamp"]):
+                    found.setdefault(run["id"], []).append((s["id"], seq))
+    return {aid: hits[0] for aid, hits in found.items() if len(hits) == 1}
+
+
+@pytest.fixture(scope="module")
+def modern(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("agents") / "out"
+    export(V2, out, jobs=1)
+    return out
+
+
+def test_the_fixture_links_as_the_rule_written_again_says(modern: Path) -> None:
+    want = _independent_links()
+    assert len(want) == oracle("oxios-v2")["agents_matching_an_exchange"]
+    assert {aid: link for aid, link in _links(modern).items() if link[0] is not None} == want
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text[:10])
+
+
+_PERIODS = {
+    "day": _day,
+    "week": lambda t: _day(t) - timedelta(days=_day(t).weekday()),
+    "month": lambda t: _day(t).replace(day=1),
+}
+
+
+@pytest.mark.parametrize("by", ["model", "project", "user", "persona", "day", "week", "month"])
+def test_cost_equals_the_raw_files(modern: Path, by: str) -> None:
+    import sessionkit as sk
+
+    links = _independent_links()
+    sessions = {p.stem: json.loads(p.read_bytes()) for p in (V2 / "sessions").glob("*.json")}
+
+    def key(run: dict) -> object:
+        linked = sessions[links[run["id"]][0]] if run["id"] in links else {}
+        return {
+            "model": lambda: run.get("model_id") or None,
+            "project": lambda: run.get("project_id"),
+            "user": lambda: linked.get("user_id"),
+            "persona": lambda: linked.get("active_persona_id"),
+        }.get(by, lambda: _PERIODS[by](run["created_at"]))()
+
+    groups: dict[object, list[dict]] = {}
+    for path in AGENT_FILES:
+        run = _raw(path)
+        groups.setdefault(key(run), []).append(run)
+    got = {row[0]: row[1:] for row in sk.cost(modern, by=by).iter_rows()}
+    assert got.keys() == groups.keys()
+    for k, runs in groups.items():
+        dollars = math.fsum(r.get("cost_usd", 0.0) for r in runs)
+        tokens = sum(r["tokens_input"] + r["tokens_output"] for r in runs)
+        exchanges = len({links[r["id"]] for r in runs if r["id"] in links})
+        assert got[k] == (
+            len(runs),
+            sum(r["status"] == "Failed" for r in runs),
+            sum(r["tokens_input"] for r in runs),
+            sum(r["tokens_output"] for r in runs),
+            dollars,
+            exchanges,
+            dollars / exchanges if exchanges else None,
+            dollars * 1000.0 / tokens if tokens else None,
+        ), k
+    frame = sk.cost(modern, by=by)
+    if by in _PERIODS:
+        assert frame[frame.columns[0]].to_list() == sorted(groups)
+    else:
+        assert frame["cost_usd"].to_list() == sorted(frame["cost_usd"].to_list(), reverse=True)
+
+
+@pytest.mark.parametrize("by", [None, "day", "week", "project"])
+def test_model_usage_equals_the_raw_files(modern: Path, by: str | None) -> None:
+    import numpy as np
+
+    import sessionkit as sk
+
+    groups: dict[tuple, list[dict]] = {}
+    for path in AGENT_FILES:
+        run = _raw(path)
+        second = None if by is None else run.get("project_id") if by == "project" else _PERIODS[by](run["created_at"])
+        groups.setdefault((run.get("model_id") or None, second), []).append(run)
+    frame = sk.model_usage(modern, by=by)
+    assert frame.height == len(groups)
+    for row in frame.iter_rows(named=True):
+        runs = groups[(row["model_id"], None if by is None else row[frame.columns[1]])]
+        failed = sum(r["status"] == "Failed" for r in runs)
+        n, p, z = len(runs), failed / len(runs), 1.959963984540054
+        center = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        times = [
+            _ns(r["completed_at"]) - _ns(r["started_at"]) for r in runs if "completed_at" in r and "started_at" in r
+        ]
+        assert (row["runs"], row["failed_runs"], row["timed_runs"]) == (n, failed, len(times))
+        assert (row["tokens_input"], row["tokens_output"]) == (
+            sum(r["tokens_input"] for r in runs),
+            sum(r["tokens_output"] for r in runs),
+        )
+        assert row["cost_usd"] == math.fsum(r["cost_usd"] for r in runs)
+        assert row["failure_rate"] == p
+        assert row["failure_low"] == pytest.approx(0.0 if failed == 0 else max(0.0, center - half), abs=1e-15)
+        assert row["failure_high"] == pytest.approx(1.0 if failed == n else min(1.0, center + half), abs=1e-15)
+        for q in (50, 90):
+            assert row[f"duration_p{q}_s"] == pytest.approx(
+                np.percentile(np.array(times, dtype=np.int64), q) / 1e9, rel=1e-12
+            )
+
+
+def test_the_helpers_on_data_without_agent_records(tmp_path: Path) -> None:
+    import sessionkit as sk
+
+    tables = sk.to_tables([_session("s-1", "P", [("hi", 0, 1)])])
+    assert sk.cost(tables).height == 0 and sk.cost(tables).columns[:2] == ["model_id", "runs"]
+    assert sk.model_usage(tables, by="week").height == 0
+    con = sk.connect(tables)
+    assert con.sql("SELECT agent_id, cost_usd FROM exchanges").fetchall() == [(None, None)]
+
+
+def test_exchanges_carry_the_linked_runs(modern: Path) -> None:
+    import polars as pl
+
+    import sessionkit as sk
+
+    records = {path.stem: _raw(path) for path in AGENT_FILES}
+    want = {
+        link: (aid, records[aid].get("model_id"), records[aid]["tokens_input"], records[aid]["cost_usd"])
+        for aid, link in _independent_links().items()
+    }
+    sql = sk.connect(modern).sql(
+        "SELECT session_id, seq, agent_id, model_id, tokens_input, cost_usd FROM exchanges WHERE agent_id IS NOT NULL"
+    )
+    got = {(s, q): tuple(rest) for s, q, *rest in sql.fetchall()}
+    assert got == want
+    lazy = sk.scan_parquet(modern)["exchanges"].filter(pl.col("agent_id").is_not_null()).collect()
+    assert {
+        (r["session_id"], r["seq"]): (r["agent_id"], r["model_id"], r["tokens_input"], r["cost_usd"])
+        for r in lazy.iter_rows(named=True)
+    } == got

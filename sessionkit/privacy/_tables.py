@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 import msgspec
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sessionkit.exceptions import PrivacyError
 from sessionkit.model import encode_compact
