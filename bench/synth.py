@@ -83,6 +83,21 @@ def build_part(
     keys = pa.array(["channel", "client_version", "locale", "priority", "tags"]).take(pa.array(ord_d))
     values = pa.array(['"web"', '"1.2.0"', '"en-US"', "3", '["beta"]']).take(pa.array(ord_d))
     n_msg32, n_resp32 = pa.array(n_msg, pa.int32()), pa.array(n_resp, pa.int32())
+    projects = _zipf(rng, 40, n, 1.1)
+    no_project = rng.random(n) < 0.4
+    # today's oxios: 0-6 tool calls per response, a dozen tools, a few errors, heavy-tailed durations
+    n_calls = np.where(rng.random(len(seq_r)) < 0.35, 0, rng.integers(1, 7, len(seq_r)))
+    owner_t = np.repeat(np.arange(len(seq_r)), n_calls)  # the response of each call
+    first_call = np.cumsum(n_calls) - n_calls  # global index of each response's first call
+    in_response = np.arange(len(owner_t)) - first_call[owner_t]
+    # steps are numbered within their session: calls before this response's, in the session
+    session_first = np.zeros(n, np.int64)
+    has = n_resp > 0
+    session_first[has] = first_call[np.cumsum(n_resp)[has] - n_resp[has]]
+    step = first_call[owner_t] - session_first[owner_r[owner_t]] + in_response
+    tools = pa.array(["read", "bash", "grep", "edit", "write", "glob", "web_fetch", "test", "ls", "diff", "git", "sql"])
+    n_t = len(owner_t)
+    called = answered[owner_t] - (n_calls[owner_t] - in_response) * 10**9  # a second apart, before the answer
     return {
         "sessions": pa.Table.from_arrays(
             [
@@ -98,6 +113,8 @@ def build_part(
                 pa.nulls(n, pa.string()),
                 pa.nulls(n, pa.string()),
                 pa.array(n_keys, pa.int32()),
+                _strings("project-", projects, no_project),
+                pa.nulls(n, pa.string()),
             ],
             schema=SCHEMAS["sessions"],
         ),
@@ -133,6 +150,25 @@ def build_part(
             [session_ids.take(pa.array(owner_d)), pa.array(ord_d, pa.int32()), keys, values],
             schema=SCHEMAS["metadata"],
         ),
+        "tool_calls": pa.Table.from_arrays(
+            [
+                sid_r.take(pa.array(owner_t)),
+                pa.array(step, pa.int32()),
+                pa.array(seq_r[owner_t], pa.int32()),
+                tools.take(pa.array(_zipf(rng, len(tools), n_t, 1.0))),
+                pa.array(['{"path":"src/"}'] * n_t, pa.string()),
+                pa.array(np.ones(n_t, bool)),
+                texts.take(pa.array(rng.integers(0, len(_TEXTS), n_t))),
+                pa.array((rng.lognormal(5.5, 1.5, n_t)).astype(np.int64)),
+                pa.array(rng.random(n_t) < 0.03),
+                pa.array([f"call-{i}" for i in range(n_t)], pa.string()),
+                pa.array(called).cast(_TS),
+                pa.nulls(n_t, pa.string()),
+                pa.nulls(n_t, pa.string()),
+            ],
+            schema=SCHEMAS["tool_calls"],
+        ),
+        "reasoning": SCHEMAS["reasoning"].empty_table(),
     }
 
 

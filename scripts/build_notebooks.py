@@ -1,8 +1,9 @@
-"""Write the gallery notebooks 02-04 from the cells below, run every notebook, store it with its outputs.
+"""Write the gallery notebooks 02-05 from the cells below, run every notebook, store it with its outputs.
 
 Run from the project root (``make notebooks`` does): ``.venv/bin/python scripts/build_notebooks.py``.
 Keeping 02-04 here as text makes their sources' diffs readable; 01-quickstart is written by
-hand. Every notebook in ``notebooks/`` is then executed on ``data/oxios-sample`` (no network)
+hand. Every notebook in ``notebooks/`` is then executed on ``data/oxios-sample`` (05: on
+``data/oxios-modern-sample``; no network)
 and stored with its outputs, charts as PNG, so that the repository shows the results. Volatile
 parts of the outputs (temporary paths, timings, the jobs of this machine, memory addresses)
 are replaced by fixed marks before storing, so a run on any machine stores the same text.
@@ -459,10 +460,101 @@ duckdb.sql(f"SELECT count(*) AS sessions, max(exchange_count) AS longest FROM re
 """),
 ]
 
+MODERN_SETUP = SETUP.replace('"oxios-sample"', '"oxios-modern-sample"')
+
+TOOLS_PROJECTS_THREADS = [
+    md("""
+# Tools, projects and threads
+
+Since version 1.9 oxios records no seeds; what it records instead is every tool call of a turn
+(`trajectory_steps`), the agent's reasoning, the project a session belongs to and the session
+it continues. sessionkit makes them the `tool_calls` and `reasoning` tables and the
+`project_id` and `parent_session_id` columns of `sessions`. This notebook exports the bundled
+`data/oxios-modern-sample` (200 synthetic sessions in today's shape, made by
+`sessionkit demo --shape modern`) and answers the usual questions on it.
+"""),
+    code(MODERN_SETUP.format(name="tools")),
+    md("""
+## Which tools, how often they fail, how long they take
+
+`tool_usage` gives one row per tool. Error rates come with a 95% Wilson interval, wide for
+rarely used tools. oxios writes `duration_ms` 0 when it did not measure a call: those are
+counted in `zero_duration` and left out of the percentiles.
+"""),
+    code("""
+tools = sk.tool_usage(DATASET)
+tools.select("tool_name", "calls", "errors", "error_rate", "error_rate_high", "zero_duration", "duration_p50_ms", "duration_p90_ms")
+"""),
+    code("""
+ax = sk.plot_tool_usage(tools)
+"""),
+    md("""
+A shell command and a file read differ a thousandfold, so durations go on a logarithmic axis.
+"""),
+    code("""
+ax = sk.plot_tool_durations(DATASET)
+"""),
+    md("""
+## What the agent does in a row
+
+`tool_sequences` counts runs of consecutive tools within one turn: here, three in a row.
+"""),
+    code("""
+sk.tool_sequences(DATASET, n=3, top=8)
+"""),
+    md("""
+## Projects
+
+`project_usage` gives sessions, users, exchanges and tool calls per project; the null row is
+sessions of no project. The chart takes every `by=` of the helper.
+"""),
+    code("""
+sk.project_usage(DATASET).head(5)
+"""),
+    code("""
+ax = sk.plot_project_usage(DATASET, by="month", measure="tool_calls", top=5)
+"""),
+    md("""
+## Threads
+
+A session that continues another names it in `parent_session_id`. `threads` follows the
+chain to its root; `root_pruned` says oxios pruned the root (it keeps 7 days or 100 sessions
+by default), so the thread starts at its children.
+"""),
+    code("""
+threads = sk.threads(DATASET)
+threads.head(5)
+"""),
+    md("""
+## Every exchange with its tool calls
+
+The `exchanges` view carries each turn's tool calls, errors and time in tools, so SQL can
+relate them to the turn's latency.
+"""),
+    code("""
+con = sk.connect(DATASET)
+con.sql('''
+    SELECT n_tool_calls, count(*) AS turns, round(median(latency_s), 1) AS median_latency_s,
+           round(median(tool_ms) / 1000, 1) AS median_tool_s
+    FROM exchanges GROUP BY n_tool_calls ORDER BY n_tool_calls LIMIT 8
+''').pl()
+"""),
+    md("""
+## Which generation of oxios wrote the data
+
+A fleet upgrades oxios over time; `generations` counts, per month, the sessions that carry
+each part of the shape: the drift report.
+"""),
+    code("""
+sk.generations(DATASET)
+"""),
+]
+
 NOTEBOOK_CELLS = {
     "02-seeds-and-personas.ipynb": SEEDS_AND_PERSONAS,
     "03-quality-and-latency.ipynb": QUALITY_AND_LATENCY,
     "04-sql-cookbook.ipynb": SQL_COOKBOOK,
+    "05-tools-projects-threads.ipynb": TOOLS_PROJECTS_THREADS,
 }
 
 
@@ -471,7 +563,8 @@ QUICKSTART_NEXT = md("""
 
 The gallery goes on from here: `02-seeds-and-personas.ipynb` (usage over time, users, from a
 chart to a transcript), `03-quality-and-latency.ipynb` (phases, evaluations, turn latency and
-the HTML report) and `04-sql-cookbook.ipynb` (the SQL magic and recipes against the views).
+the HTML report), `04-sql-cookbook.ipynb` (the SQL magic and recipes against the views) and
+`05-tools-projects-threads.ipynb` (today's oxios: tool calls, projects, threads).
 """)
 
 
@@ -479,6 +572,10 @@ def _point_quickstart_onwards() -> Path:
     """Append the "Next" cell to 01-quickstart.ipynb (written by hand) unless it is there."""
     path = NOTEBOOKS / "01-quickstart.ipynb"
     notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.source.startswith("## Next") and cell.source != QUICKSTART_NEXT.source:
+            cell.source = QUICKSTART_NEXT.source
+            nbformat.write(notebook, path)
     if not any(cell.source.startswith("## Next") for cell in notebook.cells):
         cell = QUICKSTART_NEXT.copy()
         cell["id"] = "01-next"

@@ -60,6 +60,16 @@ _SCHEMA = pa.schema(
 _PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, newlines_in_values=True, unexpected_field_behavior="ignore")
 _READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
 _START = b'{\n  "id": '
+# keys of today's oxios (1.9 and later), which the columns here do not hold: a file with one of
+# them cannot pass the key check below, so it is not worth Arrow's parse
+_LATER_KEYS = (
+    b'\n  "trajectory_steps": ',
+    b'\n  "reasoning_records": ',
+    b'\n  "project_id": ',
+    b'\n  "parent_session_id": ',
+)
+_RESPONSES = b'\n  "agent_responses": [\n'
+_SEED_ID = b'\n      "seed_id": '
 # a key in serde's pretty layout: at the start of a line, quoted (escapes and all), then ": ";
 # inside a string a newline is always escaped, so no text in a value can look like this
 _KEY = re.compile(rb'\n +"((?:[^"\\\n]|\\.)*)": ')
@@ -90,13 +100,23 @@ def _nested_keys(value: Any, keys: list[bytes]) -> None:
                 _nested_keys(item, keys)
 
 
+def _may_qualify(data: bytes) -> bool:
+    """False for a file that cannot be in the old layout: today's oxios writes no ``seed_id``
+    in its responses, and top-level keys the columns here do not hold."""
+    if not data.startswith(_START):
+        return False
+    if _RESPONSES in data and _SEED_ID not in data:
+        return False
+    return not any(key in data for key in _LATER_KEYS)
+
+
 def fast_tables(datas: list[bytes]) -> tuple[SessionTables, list[bool]] | None:
     """The tables of the files it can take, and which those are (the rest: ``add_raw``).
 
     Returns None when Arrow refuses the batch as a whole (a file that is not JSON, or a value
     of the wrong type): then the general path, file by file, finds and names the problem.
     """
-    candidates = [i for i, data in enumerate(datas) if data.startswith(_START)]
+    candidates = [i for i, data in enumerate(datas) if _may_qualify(data)]
     if not candidates:
         return None
     try:

@@ -34,7 +34,7 @@ PARTITION_COLUMNS = {"month": "created_month", "day": "created_date"}
 #: The size compaction makes files (and below a quarter of which a file counts as small).
 TARGET_FILE_BYTES = 256 * 2**20
 ROW_GROUP_ROWS = 128 * 1024
-_ROW_GROUP_BYTES = 64 * 1024 * 1024
+_ROW_GROUP_BYTES = 32 * 1024 * 1024
 _COMPRESSION = "zstd"
 _NS_PER_DAY = 86_400_000_000_000
 _DAY_FOLDER = re.compile(r"(?:^|/)created_date=(\d{4})-(\d{2})-(\d{2})/")

@@ -136,7 +136,7 @@ def cli() -> None:
     type=click.Choice(["none", "drop", "mask", "hash"]),
     default="none",
     show_default=True,
-    help="Message and response text: keep, drop, mask personal data and secrets, or keyed-hash it.",
+    help="Message, response, tool call and reasoning text: keep, drop, mask personal data and secrets, or keyed-hash it.",
 )
 @click.option(
     "--metadata-keys",
@@ -422,7 +422,8 @@ def _print_table(table: Any, fmt: str, *, max_width: int | None, max_rows: int =
 @output_options(rows=False)
 @click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
 def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_json: bool) -> None:
-    """Totals of DATASET, its most used seeds and personas, and the privacy settings of its last export.
+    """Totals of DATASET (tool calls, projects and threads too when it has them), its most used
+    seeds and personas, and the privacy settings of its last export.
 
     --format csv prints the totals as one row, for a log kept over time; json and markdown
     also hold the top seeds and personas.
@@ -463,6 +464,8 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
         )
         if frame[column].drop_nulls().len()
     ]
+    # what only today's oxios records: shown when the data has it (json and csv keep every total)
+    row = {k: v for k, v in row.items() if k not in _MODERN_TOTALS or v}
     privacy = _privacy_line(applied) if applied else None
     if fmt == "markdown":
         import pyarrow as pa
@@ -484,6 +487,9 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
             table, max_width=_width(max_width), max_rows=None, thousands=True, counts=False, hint=_WHOLE_VALUES_HINT
         )
         click.echo(f"\ntop {title}\n{shown}")
+
+
+_MODERN_TOTALS = ("tool_calls", "tool_errors", "projects", "sessions_with_parent")
 
 
 def _total(value: object) -> str:
@@ -512,11 +518,19 @@ def _privacy_line(applied: dict) -> str:
     "--sessions", "-n", type=click.IntRange(min=0), default=500, show_default=True, help="Sessions to generate."
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the generator.")
-def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None:
+@click.option(
+    "--shape",
+    type=click.Choice(["seeds", "modern"]),
+    default="seeds",
+    show_default=True,
+    help="What oxios the generated sessions look like: before 1.9 (seeds), or today's (tool calls, reasoning, projects, threads).",
+)
+def demo(directory: Path, source: Path | None, sessions: int, seed: int, shape: str) -> None:
     """Generate a realistic oxios state directory, export it, print stats, save a chart.
 
-    Everything lands in DIRECTORY: state/ (unless --from), dataset/ and seed-usage.png.
-    Running it again replaces what an earlier demo made there.
+    Everything lands in DIRECTORY: state/ (unless --from), dataset/ and a chart: seed-usage.png,
+    or tool-usage.png for data with tool calls. Running it again replaces what an earlier demo
+    made there.
     """
     import shutil
 
@@ -531,7 +545,7 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None
     (directory / _DEMO_MARKER).write_text("made by `sessionkit demo`; the next demo replaces this folder\n")
     if source is None:
         source = directory / "state"
-        write_demo_state(source, sessions, seed=seed)
+        write_demo_state(source, sessions, seed=seed, shape=shape)
         click.echo(_safe(f"generated {sessions} sessions in {source / 'sessions'}"))
     dataset = directory / "dataset"
     ctx = click.get_current_context()
@@ -542,12 +556,15 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int) -> None
     import matplotlib
 
     matplotlib.use("Agg")
-    from sessionkit.plot import plot_seed_usage
+    from sessionkit.analytics import tool_usage
+    from sessionkit.plot import plot_seed_usage, plot_tool_usage
 
-    ax = plot_seed_usage(dataset)
-    chart = directory / "seed-usage.png"
+    tools = tool_usage(dataset)
+    ax = plot_tool_usage(tools) if tools.height else plot_seed_usage(dataset)
+    what = "tool usage" if tools.height else "seed usage"
+    chart = directory / f"{what.replace(' ', '-')}.png"
     ax.figure.savefig(chart, dpi=120)
-    click.echo(_safe(f"\nsaved the seed usage chart to {chart}"))
+    click.echo(_safe(f"\nsaved the {what} chart to {chart}"))
 
 
 @cli.command()

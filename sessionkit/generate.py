@@ -9,6 +9,8 @@ whose keys drift over time. The same ``seed`` always gives the same sessions.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import random
 import uuid
@@ -18,7 +20,7 @@ from pathlib import Path
 from sessionkit._timestamp import Timestamp
 from sessionkit.model import PHASES, AgentResponse, Session, UserMessage, encode_session
 
-__all__ = ["generate_sessions", "write_demo_state"]
+__all__ = ["SHAPES", "generate_modern_sessions", "generate_sessions", "write_demo_state"]
 
 _WORDS = [
     "the",
@@ -206,6 +208,167 @@ def generate_sessions(n: int, *, seed: int = 0, users: int | None = None) -> Ite
         yield session
 
 
+#: The session shapes the generator writes: oxios before 1.9 (seeds), and today's.
+SHAPES = ("seeds", "modern")
+_TOOLS = ("read", "bash", "grep", "edit", "write", "glob", "web_fetch", "memory_search")
+_TOOL_WEIGHTS = (24, 20, 16, 14, 11, 8, 5, 2)
+#: Typical duration of each tool, in ms (a lognormal's median).
+_TOOL_MS = {"bash": 3000, "web_fetch": 1800, "memory_search": 400}
+_TODAY_START = Timestamp.parse("2026-07-01T00:00:00Z").ns
+#: serde's key order of today's oxios files (Session, AgentResponse), from state_store.rs.
+_MODERN_SESSION_KEYS = (
+    "id",
+    "user_id",
+    "user_messages",
+    "agent_responses",
+    "trajectory_steps",
+    "reasoning_records",
+    "active_persona_id",
+    "project_id",
+    "parent_session_id",
+    "created_at",
+    "updated_at",
+    "metadata",
+)
+_MODERN_RESPONSE_KEYS = ("content", "session_id", "phase_reached", "evaluation_passed", "timestamp")
+
+
+def _tool_args(rng: random.Random, tool: str) -> object:
+    """Arguments as oxios keeps them: mostly the call's JSON as a string (its chat route), else an object."""
+    if tool == "bash":
+        args: dict = {"command": rng.choice(["cargo test", "ls -la", "git status", "make"]) + " " + _text(rng, 1, 2)}
+    elif tool == "grep":
+        args = {"path": "src/", "pattern": rng.choice(_WORDS)}
+    elif tool == "web_fetch":
+        args = {"url": f"https://docs.example.org/{rng.choice(_WORDS)}"}
+    elif tool == "memory_search":
+        args = {"query": _text(rng, 1, 4)}
+    else:
+        args = {"path": f"src/{rng.randrange(60)}.rs"}
+    if rng.random() < 0.85:
+        return json.dumps(args, ensure_ascii=False, separators=(",", ":"))
+    return args
+
+
+def generate_modern_sessions(n: int, *, seed: int = 0, users: int | None = None) -> Iterator[Session]:
+    """Yield ``n`` synthetic sessions in today's oxios shape (1.9 and later); the same ``seed``
+    gives the same sessions.
+
+    No seed ids; almost every turn in phase ``execute`` with no evaluation; tool calls
+    (``trajectory_steps``, with each response's ``trajectory_range``), reasoning records (some
+    with ``segments``), projects, and threads (``parent_session_id``), laid out as serde does.
+
+    Example:
+        >>> from sessionkit.generate import generate_modern_sessions
+        >>> s = next(generate_modern_sessions(1, seed=1))
+        >>> s.active_seed_id is None and "trajectory_steps" in s.extra
+        True
+    """
+    rng = random.Random(seed)
+    n_users = users or max(5, n // 12)
+    user_ids = [f"user-{i:03d}" for i in range(n_users)]
+    user_weights = _zipf_weights(n_users, 1.1)
+    projects = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(8)]
+    project_weights = _zipf_weights(len(projects), 0.9)
+    persona_weights = _zipf_weights(len(_PERSONAS), 1.0)
+    earlier: list[tuple[str, str, str | None]] = []  # (id, user, project) of sessions so far
+    for index in range(n):
+        sid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        created = _TODAY_START + int(index / max(n, 1) * 90 * 86400 * _NS_PER_S) + rng.randrange(3600 * _NS_PER_S)
+        created = _round_like_chrono(rng, created)
+        parent = None
+        if earlier and rng.random() < 0.12:  # a conversation continued in a new session
+            parent_id, user, project = rng.choice(earlier[-40:])
+            parent = parent_id
+        else:
+            user = rng.choices(user_ids, user_weights)[0]
+            project = rng.choices(projects, project_weights)[0] if rng.random() < 0.7 else None
+        persona = rng.choices(_PERSONAS, persona_weights)[0] if rng.random() < 0.45 else None
+        exchanges = min(16, 1 + int(rng.expovariate(1 / 5.0))) if rng.random() > 0.03 else 0
+        clock = created
+        messages: list[UserMessage] = []
+        responses: list[AgentResponse] = []
+        steps: list[dict] = []
+        reasoning: list[dict] = []
+        for _ in range(exchanges):
+            clock += int(rng.lognormvariate(4.0, 1.0) * _NS_PER_S)
+            asked = _round_like_chrono(rng, clock)
+            messages.append(UserMessage(_text(rng, 4, 60), Timestamp(asked)))
+            start = len(steps)
+            turn_steps = int(rng.expovariate(1 / 2.5)) if rng.random() < 0.75 else 0
+            for _ in range(turn_steps):
+                tool = rng.choices(_TOOLS, _TOOL_WEIGHTS)[0]
+                ms = 0 if rng.random() < 0.08 else int(rng.lognormvariate(math.log(_TOOL_MS.get(tool, 60)), 1.0))
+                clock += ms * 1_000_000 + rng.randrange(200_000_000)
+                steps.append(
+                    {
+                        "tool_name": tool,
+                        "tool_args": _tool_args(rng, tool),
+                        "output_summary": _text(rng, 1, 16),
+                        "duration_ms": ms,
+                        "is_error": rng.random() < (0.04 if tool == "bash" else 0.01),
+                        "tool_call_id": f"call_{rng.getrandbits(48):012x}",
+                        "timestamp": "",  # the save time, set with the response below
+                    }
+                )
+            clock += int(rng.lognormvariate(1.3, 0.8) * _NS_PER_S)
+            answered = _round_like_chrono(rng, clock)
+            for step in steps[start:]:
+                step["timestamp"] = Timestamp(answered).isoformat()  # oxios stamps them when it saves
+            extra: dict = {}
+            order = _MODERN_RESPONSE_KEYS
+            if len(steps) > start:
+                extra["trajectory_range"] = {"start": start, "end": len(steps)}
+                order = (*order, "trajectory_range")
+            phase = "execute" if rng.random() < 0.97 else "interview"
+            responses.append(
+                AgentResponse(
+                    content=_text(rng, 20, 200),
+                    session_id=sid,
+                    phase_reached=phase,
+                    evaluation_passed=None if rng.random() < 0.9 else rng.random() < 0.8,
+                    timestamp=Timestamp(answered),
+                    extra=extra,
+                    field_order=order,
+                )
+            )
+            if rng.random() < 0.5:
+                record: dict = {
+                    "content": _text(rng, 10, 60),
+                    "source": "thinking" if rng.random() < 0.9 else "compaction",
+                    "timestamp": Timestamp(answered).isoformat(),
+                }
+                if len(steps) > start and rng.random() < 0.7:
+                    record["segments"] = [
+                        {"before_step": i - start, "text": _text(rng, 2, 10)} for i in range(start, len(steps))
+                    ]
+                reasoning.append(record)
+        extra = {"trajectory_steps": steps, "reasoning_records": reasoning}
+        if project is not None:
+            extra["project_id"] = project
+        if parent is not None:
+            extra["parent_session_id"] = parent
+        present = {"active_persona_id": persona is not None, **{key: key in extra for key in extra}}
+        order = tuple(key for key in _MODERN_SESSION_KEYS if present.get(key, True))
+        metadata = _metadata(rng, 1.0)
+        if rng.random() < 0.2:
+            metadata["compression"] = {"compacted": rng.randint(1, 4), "tokens_saved": rng.randrange(10_000)}
+        yield Session(
+            id=sid,
+            user_id=user,
+            user_messages=messages,
+            agent_responses=responses,
+            active_seed_id=None,
+            active_persona_id=persona,
+            created_at=Timestamp(created),
+            updated_at=Timestamp(max(clock, created) + rng.randrange(_NS_PER_S)),
+            metadata=metadata,
+            extra=extra,
+            field_order=order,
+        )
+        earlier.append((sid, user, project))
+
+
 def _metadata(rng: random.Random, progress: float) -> dict:
     meta: dict = {"channel": rng.choice(_CHANNELS)}
     # the key for the client's version was renamed a third of the way through
@@ -236,13 +399,19 @@ def _metadata(rng: random.Random, progress: float) -> dict:
     return {key: meta[key] for key in keys}
 
 
-def write_demo_state(state_dir: str | os.PathLike[str], n: int, *, seed: int = 0) -> Path:
+def write_demo_state(state_dir: str | os.PathLike[str], n: int, *, seed: int = 0, shape: str = "seeds") -> Path:
     """Write ``n`` generated sessions as an oxios state directory; returns ``state_dir/sessions``.
 
-    Each file's modification time is its session's ``updated_at``, as oxios leaves it."""
+    ``shape`` is ``"seeds"`` (oxios before 1.9) or ``"modern"`` (today's: tool calls,
+    reasoning, projects, threads). Each file's modification time is its session's
+    ``updated_at``, as oxios leaves it."""
+    if shape not in SHAPES:
+        msg = f"write_demo_state: shape must be one of {', '.join(map(repr, SHAPES))}, not {shape!r}"
+        raise ValueError(msg)
     folder = Path(state_dir) / "sessions"
     folder.mkdir(parents=True, exist_ok=True)
-    for session in generate_sessions(n, seed=seed):
+    generate = generate_modern_sessions if shape == "modern" else generate_sessions
+    for session in generate(n, seed=seed):
         path = folder / f"{session.id}.json"
         path.write_bytes(encode_session(session))
         # oxios writes a session's file when the session changes: its mtime is the last update

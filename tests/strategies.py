@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import strategies as st
 
 from sessionkit._timestamp import NS_MAX, NS_MIN, Timestamp
@@ -54,6 +56,83 @@ metadata = st.one_of(
 extras = st.dictionaries(text.filter(lambda k: k not in RESPONSE_FIELDS + MESSAGE_FIELDS), json_values, max_size=3)
 
 
+# -- what oxios 1.9 and later add: trajectory steps, ranges, reasoning, projects, threads -----------
+_stamp_texts = st.one_of(
+    timestamps.map(Timestamp.isoformat),  # as oxios prints them
+    st.sampled_from(["2026-06-03T17:26:17.000Z", "2026-06-03T17:26:17+00:00", "2026-02-30T00:00:00Z", "", "now"]),
+)
+_int32s = st.one_of(st.integers(min_value=-(2**31), max_value=2**31 - 1), st.sampled_from([2**31, -(2**31) - 1]))
+
+
+def _spoil(draw: st.DrawFn, record: dict) -> dict:
+    """Sometimes a record oxios would not write: a field gone, the keys reordered, more keys."""
+    how = draw(st.sampled_from(["as is", "as is", "as is", "more keys", "drop", "shuffle"]))
+    if how == "more keys":
+        record.update(
+            draw(st.dictionaries(text.filter(lambda k: k not in record), json_values, min_size=1, max_size=2))
+        )
+    elif how == "drop":
+        del record[draw(st.sampled_from(sorted(record)))]
+    elif how == "shuffle":
+        record = dict(draw(st.permutations(list(record.items()))))
+    return record
+
+
+@st.composite
+def steps(draw: st.DrawFn) -> dict:
+    """One ``trajectory_steps`` entry: arguments as the call's JSON in a string, or an object."""
+    args = draw(
+        st.one_of(
+            text,
+            st.dictionaries(text, json_values, max_size=3),
+            json_values.map(lambda v: json.dumps(v)),
+            json_values,  # neither: kept in extra
+        )
+    )
+    step = {
+        "tool_name": draw(st.one_of(st.sampled_from(["read_file", "shell", "web_search"]), text)),
+        "tool_args": args,
+        "output_summary": draw(text),
+        "duration_ms": draw(st.one_of(st.sampled_from([0, 1, 1500, 2**63 - 1, 2**64 - 1]), scalars)),
+        "is_error": draw(st.one_of(st.booleans(), st.booleans(), scalars)),
+        "tool_call_id": draw(ids),
+        "timestamp": draw(_stamp_texts),
+    }
+    return _spoil(draw, step)
+
+
+@st.composite
+def reasoning_records(draw: st.DrawFn) -> dict:
+    """One ``reasoning_records`` entry, with or without ``segments``."""
+    record = {
+        "content": draw(text),
+        "source": draw(st.one_of(st.sampled_from(["thinking", "compaction"]), text)),
+        "timestamp": draw(_stamp_texts),
+    }
+    if draw(st.booleans()):
+        segments = draw(st.lists(st.fixed_dictionaries({"before_step": _int32s, "text": text}), max_size=3))
+        record["segments"] = [
+            _spoil(draw, segment) if draw(st.integers(0, 9)) == 0 else segment for segment in segments
+        ]
+    return _spoil(draw, record)
+
+
+trajectory_ranges = st.one_of(
+    st.builds(lambda a, b: {"start": a, "end": b}, st.integers(-1, 6), st.integers(-1, 7)),
+    st.builds(lambda a, b: {"end": b, "start": a}, st.integers(0, 4), st.integers(0, 5)),
+    json_values,
+)
+modern_extras = st.fixed_dictionaries(
+    {},
+    optional={
+        "trajectory_steps": st.one_of(st.lists(steps(), max_size=6), json_values),
+        "reasoning_records": st.lists(reasoning_records(), max_size=3),
+        "project_id": st.one_of(ids, ids, st.none()),
+        "parent_session_id": ids,
+    },
+)
+
+
 @st.composite
 def layouts(draw: st.DrawFn, fields: tuple[str, ...], required: tuple[str, ...], extra: dict) -> tuple[str, ...] | None:
     """None (oxios' layout) or some order of the required keys, some optional ones, and the extras."""
@@ -74,6 +153,9 @@ def messages(draw: st.DrawFn) -> UserMessage:
 @st.composite
 def responses(draw: st.DrawFn) -> AgentResponse:
     extra = draw(st.one_of(st.just({}), extras))
+    if draw(st.booleans()):
+        items = [*extra.items(), ("trajectory_range", draw(trajectory_ranges))]
+        extra = dict(draw(st.permutations(items)) if draw(st.booleans()) else items)
     return AgentResponse(
         content=draw(text),
         session_id=draw(st.one_of(st.none(), ids)),
@@ -95,6 +177,10 @@ def sessions(draw: st.DrawFn) -> Session:
     extra = draw(
         st.one_of(st.just({}), st.dictionaries(text.filter(lambda k: k not in SESSION_FIELDS), json_values, max_size=3))
     )
+    modern = draw(st.one_of(st.just({}), modern_extras))
+    if modern:  # oxios writes them in the middle of the session; a model's extra may hold them anywhere
+        items = [*extra.items(), *modern.items()]
+        extra = dict(draw(st.permutations(items)) if draw(st.booleans()) else items)
     session = Session(
         id=draw(ids),
         user_id=draw(ids),

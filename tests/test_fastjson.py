@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import sessions as session_strategy
 
+from sessionkit import _fastjson
 from sessionkit._fastjson import fast_tables
 from sessionkit.model import Session, decode_json, encode_session
 from sessionkit.tables import TABLE_NAMES, SessionTables, TableBuilder
@@ -38,6 +39,22 @@ def test_fixture_files_give_the_same_rows_on_both_paths(name: str) -> None:
         assert all(taken)  # the documented shape always takes the fast path
     if name == "oxios-v2":
         assert sum(taken) <= 1  # newer fields: the general path keeps them
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_files_of_todays_oxios_skip_arrows_parse_and_lose_nothing_by_it(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    datas = [p.read_bytes() for p in fixture_files(name)]
+    skipped = [not _fastjson._may_qualify(data) for data in datas]
+    with_filter = fast_tables(datas)
+    monkeypatch.setattr(_fastjson, "_may_qualify", lambda data: data.startswith(_fastjson._START))
+    without = fast_tables(datas)
+    assert (with_filter and with_filter[1]) == (without and without[1])  # the same files take the fast path
+    if name == "oxios-v2":
+        assert sum(skipped) >= len(datas) - 1  # today's files: not parsed twice
+    else:
+        assert not any(skipped)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

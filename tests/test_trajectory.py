@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections import Counter
@@ -94,6 +95,26 @@ def test_fixture_restores_byte_identical_through_parquet(v2: sk.SessionTables, t
     assert {s.id: encode_session(s) for s in back.to_sessions()} == files
 
 
+def test_old_and_todays_files_mixed_in_one_export_restore_to_the_byte(tmp_path: Path) -> None:
+    """Old files take the fast path and today's the general one, in the same batch: their rows,
+    tool calls and reasoning included, are put back in file order before they are written."""
+    from sessionkit.archive import export, restore
+
+    src = tmp_path / "src" / "sessions"
+    src.mkdir(parents=True)
+    old, new = fixture_files("oxios-v1")[:12], fixture_files(V2)[:12]
+    for i, path in enumerate(p for pair in zip(old, new, strict=True) for p in pair):
+        target = src / path.name
+        shutil.copyfile(path, target)
+        os.utime(target, ns=(1_750_000_000 * 10**9 + i, 1_750_000_000 * 10**9 + i))  # read alternately
+    export(src.parent, tmp_path / "ds", jobs=1)
+    tables = read_parquet(tmp_path / "ds")
+    assert tables.tool_calls.num_rows == sum(len(json.loads(p.read_bytes()).get("trajectory_steps", [])) for p in new)
+    assert restore(tmp_path / "ds", tmp_path / "back") == 24
+    for path in (*old, *new):
+        assert (tmp_path / "back" / "sessions" / path.name).read_bytes() == path.read_bytes()
+
+
 def test_exchanges_count_the_tool_calls_of_each_response(v2: sk.SessionTables, tmp_path: Path) -> None:
     expected = {}
     for p in fixture_files(V2):
@@ -119,6 +140,30 @@ def test_exchanges_count_the_tool_calls_of_each_response(v2: sk.SessionTables, t
     }
     assert polars == expected
     assert set(scan_parquet(tmp_path / "ds")) >= {"tool_calls", "reasoning"}
+
+
+def test_a_backup_copy_beside_the_file_does_not_mix_its_tool_calls_in(tmp_path: Path) -> None:
+    # a state directory restored from a backup: an older copy of a session under another name,
+    # read in the same batch; export keeps the newer, and only its steps
+    src = tmp_path / "state" / "sessions"
+    src.mkdir(parents=True)
+    files = fixture_files(V2)
+    path = next(f for f in files if len(json.loads(f.read_bytes()).get("trajectory_steps", [])) >= 4)
+    session = json.loads(path.read_bytes())
+    shutil.copy(path, src / path.name)
+    (src / f"backup-{path.name}").write_bytes(
+        path.read_bytes().replace(session["updated_at"].encode(), b"2000-01-01T00:00:00Z")
+    )
+    others = [f for f in files if f != path][:4]
+    for other in others:
+        shutil.copy(other, src / other.name)
+    summary = sk.export(src.parent, tmp_path / "out", jobs=1)
+    assert (summary.exported, summary.quarantined) == (5, 1)
+    mine = [sid for sid in read_parquet(tmp_path / "out").tool_calls["session_id"].to_pylist() if sid == session["id"]]
+    assert len(mine) == len(session["trajectory_steps"])
+    assert sk.restore(tmp_path / "out", tmp_path / "back", jobs=1) == 5
+    for f in [path, *others]:
+        assert (tmp_path / "back" / "sessions" / f.name).read_bytes() == f.read_bytes()
 
 
 def test_a_dataset_of_an_older_sessionkit_reads_with_empty_new_tables(tmp_path: Path) -> None:

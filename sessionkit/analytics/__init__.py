@@ -15,6 +15,7 @@ Example:
 from sessionkit.analytics._census import JSON_TYPES, get_session, metadata_keys
 from sessionkit.analytics._cost import cost, model_usage
 from sessionkit.analytics._quality import evaluation_rates, phase_funnel, turn_latency
+from sessionkit.analytics._tools import generations, project_usage, threads, tool_sequences, tool_usage
 from sessionkit.analytics._usage import (
     activity,
     exchange_counts,
@@ -32,13 +33,18 @@ __all__ = [
     "evaluation_rates",
     "exchange_counts",
     "exchange_histogram",
+    "generations",
     "get_session",
     "metadata_keys",
     "model_usage",
     "persona_usage",
     "phase_funnel",
+    "project_usage",
     "seed_usage",
     "stats",
+    "threads",
+    "tool_sequences",
+    "tool_usage",
     "turn_latency",
     "user_summary",
 ]

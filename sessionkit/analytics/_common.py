@@ -195,6 +195,29 @@ def known_phases_sql() -> str:
     return "VALUES " + ", ".join(f"({sql_string(name)}, {i})" for i, name in enumerate(PHASES))
 
 
+def percentile_sql(percents: Sequence[int], *, value: str, count: str, divisor: str, name: str) -> tuple[str, str]:
+    """SQL pieces of exact percentiles: linear interpolation between ranks, as numpy's default.
+
+    Over rows ranked ``i`` (0-based, by ``value``) among ``last + 1`` per group, the first piece
+    aggregates, for each percentile p, the values around its rank (``lo{p}``, ``hi{p}``), in
+    integers; the second turns them, read from ``o``, into ``name.format(p=p)`` columns, divided
+    by ``divisor``, with ``count`` the number of values. Integer rank arithmetic keeps the result
+    the same bits on every engine and run.
+    """
+    picks, columns = [], []
+    for p in percents:
+        at = f"(last * {p})"
+        picks.append(
+            f"max({value}) FILTER (WHERE i = {at} // 100) AS lo{p}, "
+            f"max({value}) FILTER (WHERE i = {at} // 100 + CASE WHEN {at} % 100 > 0 THEN 1 ELSE 0 END) AS hi{p}"
+        )
+        fraction = f"(({count} - 1) * {p} % 100)::DOUBLE / 100.0"
+        columns.append(
+            f"(o.lo{p}::DOUBLE + (o.hi{p} - o.lo{p})::DOUBLE * {fraction}) / {divisor} AS {name.format(p=p)}"
+        )
+    return ", ".join(picks), ", ".join(columns)
+
+
 def wilson_sql(passed: str, failed: str, bound: str) -> str:
     """SQL: the low or high end of the 95% Wilson score interval of passed / (passed + failed)."""
     n = f"({passed} + {failed})::DOUBLE"

@@ -10,6 +10,7 @@ from sessionkit.analytics._common import (
     check_option,
     frame,
     known_phases_sql,
+    percentile_sql,
     phase_name,
     phase_rank,
     wilson_sql,
@@ -229,15 +230,7 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
     order = f"{phase_rank('c.g')}, c.g" if by == "phase" else "c.g ASC NULLS LAST"
     # The p-th percentile of n sorted values sits at rank (n - 1) * p / 100, between the
     # values of ranks lo (its floor) and hi (its ceiling); rank arithmetic in integers.
-    picks, percentiles = [], []
-    for p in _PERCENTS:
-        at = f"(last * {p})"
-        picks.append(
-            f"max(ns) FILTER (i = {at} // 100) AS lo{p}, "
-            f"max(ns) FILTER (i = {at} // 100 + CASE WHEN {at} % 100 > 0 THEN 1 ELSE 0 END) AS hi{p}"
-        )
-        fraction = f"((count - 1) * {p} % 100)::DOUBLE / 100.0"
-        percentiles.append(f"(o.lo{p}::DOUBLE + (o.hi{p} - o.lo{p})::DOUBLE * {fraction}) / 1e9 AS p{p}_s")
+    picks, percentiles = percentile_sql(_PERCENTS, value="ns", count="count", divisor="1e9", name="p{p}_s")
     result = frame(
         data,
         f"""
@@ -263,14 +256,14 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
             FROM x
             WHERE ns >= 0
         ), o AS (
-            SELECT g, {", ".join(picks)}
+            SELECT g, {picks}
             FROM ranked
             GROUP BY ALL
         )
         SELECT
             c.g, exchanges, count, negative, missing,
             total_ns::DOUBLE / count::DOUBLE / 1e9 AS mean_s,
-            {", ".join(percentiles)},
+            {percentiles},
             max_ns::DOUBLE / 1e9 AS max_s
         FROM c LEFT JOIN o ON o.g IS NOT DISTINCT FROM c.g
         ORDER BY {order}

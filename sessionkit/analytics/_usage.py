@@ -343,9 +343,11 @@ def user_summary(data: Source) -> pl.DataFrame:
 
 
 def stats(data: Source) -> pl.DataFrame:
-    """One row of totals: sessions, users, messages, responses, exchanges, first and last activity;
-    and the agent runs: how many, how many are linked to the exchange they served, unlinked, and
-    of those ambiguous (several exchanges matched; see ``sessionkit.tables._link``).
+    """One row of totals: sessions, users, messages, responses, exchanges, metadata entries, first
+    and last activity; from today's oxios (0 for older data), tool calls, tool errors (flagged
+    ``is_error``), projects and sessions that continue another (``parent_session_id``); and the
+    agent runs: how many, how many are linked to the exchange they served, unlinked, and of those
+    ambiguous (several exchanges matched; see ``sessionkit.tables._link``).
 
     Example:
         >>> import sessionkit as sk
@@ -363,6 +365,10 @@ def stats(data: Source) -> pl.DataFrame:
             (SELECT count(*) FROM metadata)::BIGINT AS metadata_entries,
             (SELECT min(created_at) FROM sessions) AS first_created,
             (SELECT max(updated_at) FROM sessions) AS last_updated,
+            (SELECT count(*) FROM tool_calls)::BIGINT AS tool_calls,
+            (SELECT count(*) FILTER (WHERE is_error) FROM tool_calls)::BIGINT AS tool_errors,
+            (SELECT count(DISTINCT project_id) FROM sessions)::BIGINT AS projects,
+            (SELECT count(parent_session_id) FROM sessions)::BIGINT AS sessions_with_parent,
             (SELECT count(*) FROM agents)::BIGINT AS agent_runs,
             (SELECT count(*) FROM agents WHERE linked_session_id IS NOT NULL)::BIGINT AS runs_linked,
             (SELECT count(*) FROM agents WHERE linked_session_id IS NULL)::BIGINT AS runs_unlinked,

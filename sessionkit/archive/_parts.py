@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sessionkit._fastjson import fast_tables
 from sessionkit._layout import DataFile, RollingWriter
@@ -37,9 +38,10 @@ FILES_PER_BATCH = 256
 
 
 # -- the workers: read, decode, write files -----------------------------------------------------------
-#: A worker reads its share in units of this many bytes of source files, each of which
-#: becomes one file per table (so memory stays bounded whatever the size of its share).
-FLUSH_BYTES = 128 * 2**20
+#: A worker reads its share in units of this many bytes of source files, each of which becomes
+#: one file per table (about a quarter of the size: near compaction's target). Only a unit's
+#: order is held, not its bytes, so memory does not grow with it.
+FLUSH_BYTES = 1024 * 2**20
 
 
 @dataclass
@@ -361,37 +363,53 @@ class _Created(msgspec.Struct):
 _CREATED_DECODER = msgspec.json.Decoder(_Created)
 
 
-def _creation_order(read: list[tuple[str, bytes, os.stat_result]]) -> list[int]:
-    """The positions of files in the order of their sessions' creation time, then id, from the
-    bytes (in serde's layout the key sits at the start of a line; else the JSON is decoded).
-    Decoding puts rows in this order, so a file's rows need no sorting after (checked then)."""
+_TAIL = 4096
+
+
+def _probe(path: str) -> tuple[str | None, str, int]:
+    """A file's session creation time (text) and id, for ordering files before they are read,
+    and its size; from its first bytes and its last 4 KB (serde's layout puts created_at at the
+    start of a line near the end), else from the whole JSON. Anything odd: no time (the read
+    that counts deals with it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None, "", 0
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, "", 0
+        head = os.pread(fd, 256, 0)
+        tail = os.pread(fd, _TAIL, max(0, st.st_size - _TAIL))
+        at = tail.rfind(_CREATED)
+        start = at + len(_CREATED)
+        end = tail.find(b'"', start)
+        if at >= 0 and head.startswith(_ID) and 0 < end - start < 64:
+            sid = head[len(_ID) : head.find(b'"', len(_ID))].decode("utf-8", "replace")
+            return tail[start:end].decode("ascii", "replace"), sid, st.st_size
+        found = _CREATED_DECODER.decode(os.pread(fd, st.st_size, 0))
+        return found.created_at or None, found.id, st.st_size
+    except (OSError, msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None, "", 0
+    finally:
+        os.close(fd)
+
+
+def _creation_order(probes: list[tuple[str | None, str, int]]) -> list[int]:
+    """The positions of files in the order of their sessions' creation time, then id (files
+    without a time last). Decoding puts rows in this order, so a file's rows need no sorting
+    after (checked then)."""
     import numpy as np
 
     from sessionkit.tables import parse_timestamps
 
-    texts: list[str | None] = []
-    ids: list[str] = []
-    for _, data, _ in read:
-        at = data.rfind(_CREATED)
-        start = at + len(_CREATED)
-        end = data.find(b'"', start)
-        if at >= 0 and data.startswith(_ID) and 0 < end - start < 64:
-            texts.append(data[start:end].decode("ascii", "replace"))
-            ids.append(data[len(_ID) : data.find(b'"', len(_ID))].decode("utf-8", "replace"))
-            continue
-        try:
-            found = _CREATED_DECODER.decode(data)
-            texts.append(found.created_at or None)
-            ids.append(found.id)
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-            texts.append(None)
-            ids.append("")
+    texts = pa.array([text for text, _, _ in probes], pa.string())
     try:
-        times = parse_timestamps(pa.array(texts, pa.string())).cast(pa.int64()).to_numpy(zero_copy_only=False)
-        times = np.where(pa.array(texts).is_null().to_numpy(zero_copy_only=False), np.iinfo(np.int64).max, times)
-    except (ValueError, pa.ArrowInvalid):  # a bad timestamp somewhere: the decoder names it; file order
-        return list(range(len(read)))
-    return sorted(range(len(read)), key=lambda i: (int(times[i]), ids[i]))
+        times = parse_timestamps(pc.fill_null(texts, "1970-01-01T00:00:00Z")).cast(pa.int64())
+        times = np.where(texts.is_null().to_numpy(zero_copy_only=False), np.iinfo(np.int64).max, times.to_numpy())
+    except (ValueError, pa.ArrowInvalid):  # a bad timestamp somewhere: the decoder names it; listing order
+        return list(range(len(probes)))
+    return sorted(range(len(probes)), key=lambda i: (int(times[i]), probes[i][1]))
 
 
 # the fields of a record (see _RECORD_COLUMNS)
@@ -436,12 +454,13 @@ class _Group:
 
 def _export_part(task: _PartTask) -> _PartResult:
     """Worker: decode a share of a run's files and write their rows, one file per table (and
-    partition) for every ``flush_bytes`` of source files, at
+    partition) for every ``flush_bytes`` of source files (see ``FLUSH_BYTES``), at
     ``<table>/[<partition>/]part-<run>-<share>-<n>-<k>.parquet``, rows in clustering order.
 
-    Each such unit of files is read whole and ordered by the creation time of its sessions
-    before it is decoded, so the rows come out in clustering order and go straight to the
-    files, a row group at a time: nothing is sorted after, and memory holds one unit's bytes.
+    Each such unit of files is first ordered by the creation time of its sessions (a glance at
+    each file's first and last bytes, see ``_probe``), then read and decoded in that order, so
+    the rows come out in clustering order and go straight to the files, a row group at a time:
+    nothing is sorted after, and memory holds one batch of files, whatever the unit's size.
     A duplicate session id (or, rarely, rows out of order) starts new files, so that a
     session id is once in a file."""
     result = _PartResult(task.index, files=len(task.files))
@@ -449,15 +468,16 @@ def _export_part(task: _PartTask) -> _PartResult:
     records: list[list[Any]] = []
     groups = [0]
 
-    def unit(read: list[tuple[str, bytes, os.stat_result]]) -> None:
-        if not read:
+    def unit(paths: list[str], probes: list[tuple[str | None, str, int]]) -> None:
+        if not paths:
             return
-        ordered = [read[i] for i in _creation_order(read)]
+        ordered = [paths[i] for i in _creation_order(probes)]
         group = _Group(task, groups[0])
         groups[0] += 1
         for start in range(0, len(ordered), FILES_PER_BATCH):
-            decoded = _decode_batch(ordered[start : start + FILES_PER_BATCH], task, result)
-            report_progress(len(ordered[start : start + FILES_PER_BATCH]))
+            batch_paths = ordered[start : start + FILES_PER_BATCH]
+            decoded = _decode_batch(_read_files(batch_paths, task, result), task, result)
+            report_progress(len(batch_paths))
             if decoded is None:
                 continue
             tables, sources, stats = decoded
@@ -492,18 +512,18 @@ def _export_part(task: _PartTask) -> _PartResult:
             records.extend(batch)
         group.close(result)
 
-    read: list[tuple[str, bytes, os.stat_result]] = []
+    paths: list[str] = []
+    probes: list[tuple[str | None, str, int]] = []
     size = 0
     for path in task.files:
-        got = _read_files([path], task, result)
-        if not got:
-            continue
-        read += got
-        size += len(got[0][1])
-        if size >= task.flush_bytes or (task.files_per_part and len(read) >= task.files_per_part):
-            unit(read)
-            read, size = [], 0
-    unit(read)
+        probe = _probe(path)
+        paths.append(path)
+        probes.append(probe)
+        size += probe[2]
+        if size >= task.flush_bytes or (task.files_per_part and len(paths) >= task.files_per_part):
+            unit(paths, probes)
+            paths, probes, size = [], [], 0
+    unit(paths, probes)
     result.records = _records_table(records)  # compact Arrow, not lists, for the main process to hold
     return result
 

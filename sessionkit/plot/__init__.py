@@ -20,6 +20,7 @@ from sessionkit.plot._quality import (
     plot_phase_funnel,
     plot_turn_latency,
 )
+from sessionkit.plot._tools import plot_project_usage, plot_tool_durations, plot_tool_usage
 from sessionkit.plot._usage import plot_activity, plot_exchange_histogram, plot_persona_usage, plot_seed_usage
 
 __all__ = [
@@ -31,7 +32,10 @@ __all__ = [
     "plot_latency_percentiles",
     "plot_persona_usage",
     "plot_phase_funnel",
+    "plot_project_usage",
     "plot_seed_usage",
+    "plot_tool_durations",
+    "plot_tool_usage",
     "plot_turn_latency",
     "top_n",
     "wilson",

@@ -20,6 +20,7 @@ from sessionkit.plot._base import (
     fill_periods,
     fitted,
     label,
+    no_data,
     partial_flags,
     partial_legend,
     period_unit,
@@ -39,6 +40,7 @@ _SPLITS = {
     "user": ("user_id", "user"),
     "persona": ("persona_id", "persona"),
     "seed": ("seed_id", "seed"),
+    "project": ("project_id", "project"),
 }
 _SPLIT_OF_COLUMN = {column: by for by, (column, _) in _SPLITS.items()}
 #: Split values shown one by one in a categorical split; the rest are one "other".
@@ -88,6 +90,9 @@ def _split_chart(
     """Usage split by ``by``: bars over time stacked by subject, or a bar per subject stacked by
     the split's values. A stack of users counts a user once in each part they used."""
     import polars as pl
+
+    if frame.height == 0:
+        return _no_usage(ax, title, measure)
 
     column, split_name = _SPLITS[by]
     totals = (
@@ -188,6 +193,31 @@ def _split_chart(
     return ax
 
 
+def _no_usage(ax: Axes, title: str, measure: str) -> Axes:
+    """A usage chart of no data (e.g. no tool calls before oxios 1.9) that says so."""
+    no_data(ax, title)
+    ax.set_xlabel(f"{measure} (count)")
+    return ax
+
+
+def _usage_chart(
+    ax: Axes, frame: pl.DataFrame, data: Any, split: str | None, *, subject: str, none: str, measure: str, top: int
+) -> Axes:
+    """The usage chart of a subject (``seed_id``, ``persona_id``, ...): split by ``split``, or
+    a bar per subject, the ``top`` largest and one "other"."""
+    noun = subject.removesuffix("_id").removesuffix("_name")
+    title = f"{noun.capitalize()} usage: {measure} per {noun}"
+    if split is not None:
+        title = f"{title}, by {_SPLITS[split][1]}"
+        return _split_chart(
+            ax, frame, data, subject=subject, none=none, by=split, measure=measure, top=top, title=title
+        )
+    if frame.height == 0:
+        return _no_usage(ax, title, measure)
+    labels, values = top_n(frame, subject, measure, n=top, none_label=none)
+    return barh(ax, labels, values, f"{measure} (count)", title)
+
+
 @fitted
 def plot_seed_usage(
     data: Any, *, by: str | None = None, measure: str = "sessions", top: int = 15, ax: Axes | None = None
@@ -216,14 +246,7 @@ def plot_seed_usage(
         measure=measure,
         measures=("sessions", "responses", "users"),
     )
-    ax = axes(ax)
-    if split is not None:
-        title = f"Seed usage: {measure} per seed, by {_SPLITS[split][1]}"
-        return _split_chart(
-            ax, frame, data, subject="seed_id", none="(no seed)", by=split, measure=measure, top=top, title=title
-        )
-    labels, values = top_n(frame, "seed_id", measure, n=top, none_label="(no seed)")
-    return barh(ax, labels, values, f"{measure} (count)", f"Seed usage: {measure} per seed")
+    return _usage_chart(axes(ax), frame, data, split, subject="seed_id", none="(no seed)", measure=measure, top=top)
 
 
 @fitted
@@ -251,14 +274,9 @@ def plot_persona_usage(
         measure=measure,
         measures=("sessions", "users", "exchanges"),
     )
-    ax = axes(ax)
-    if split is not None:
-        title = f"Persona usage: {measure} per persona, by {_SPLITS[split][1]}"
-        return _split_chart(
-            ax, frame, data, subject="persona_id", none="(no persona)", by=split, measure=measure, top=top, title=title
-        )
-    labels, values = top_n(frame, "persona_id", measure, n=top, none_label="(no persona)")
-    return barh(ax, labels, values, f"{measure} (count)", f"Persona usage: {measure} per persona")
+    return _usage_chart(
+        axes(ax), frame, data, split, subject="persona_id", none="(no persona)", measure=measure, top=top
+    )
 
 
 @fitted

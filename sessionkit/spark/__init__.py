@@ -37,7 +37,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from sessionkit.analytics import _census, _cost, _quality, _usage
+from sessionkit.analytics import _census, _cost, _quality, _tools, _usage
 from sessionkit.spark._source import VIEWS, SparkSource, register
 from sessionkit.spark._transpile import to_spark_sql
 
@@ -52,15 +52,20 @@ __all__ = [
     "evaluation_rates",
     "exchange_counts",
     "exchange_histogram",
+    "generations",
     "get_session",
     "metadata_keys",
     "model_usage",
     "persona_usage",
     "phase_funnel",
+    "project_usage",
     "register",
     "seed_usage",
     "stats",
+    "threads",
     "to_spark_sql",
+    "tool_sequences",
+    "tool_usage",
     "turn_latency",
     "user_summary",
 ]
@@ -108,3 +113,8 @@ seed_usage = _on_spark(_usage.seed_usage)
 stats = _on_spark(_usage.stats)
 turn_latency = _on_spark(_quality.turn_latency)
 user_summary = _on_spark(_usage.user_summary)
+tool_usage = _on_spark(_tools.tool_usage)
+tool_sequences = _on_spark(_tools.tool_sequences)
+project_usage = _on_spark(_tools.project_usage)
+threads = _on_spark(_tools.threads)
+generations = _on_spark(_tools.generations)

@@ -31,7 +31,7 @@ from sessionkit.tables._schemas import (
     Clustering,
     empty_table,
 )
-from sessionkit.tables._session_tables import SessionTables
+from sessionkit.tables._session_tables import SessionTables, thread_roots
 
 __all__ = [
     "AGENTS_SCHEMA",
@@ -63,5 +63,6 @@ __all__ = [
     "iter_sessions",
     "parse_timestamps",
     "take_sessions",
+    "thread_roots",
     "to_tables",
 ]

@@ -179,7 +179,8 @@ class TableBuilder:
             raise _Invalid
         index = len(self.s["id"])
         extra, order = session_layout(obj)
-        self.tj.add(sid, index, extra, [resp.get("trajectory_range") for resp in responses] if extra else _NO_ITEMS)
+        ranges = [resp.get("trajectory_range") for resp in responses] if "trajectory_steps" in extra else _NO_ITEMS
+        self.tj.add(sid, index, extra, ranges)
         self._session_row(
             sid, user, seed, persona, created, updated, len(messages), len(responses), extra, order, source
         )
@@ -281,13 +282,15 @@ class TableBuilder:
         sid = session.id
         extra = dict(session.extra)
         order = session.field_order
-        if extra:
-            self.tj.add(sid, index, extra, [resp.extra.get("trajectory_range") for resp in session.agent_responses])
-            if order is None and len(extra) < len(session.extra):  # keep where the keys taken out go
-                standard = _SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
-                order = (*standard, *session.extra)
-        else:
-            self.tj.add(sid, index, extra, _NO_ITEMS)
+        ranges = (
+            [resp.extra.get("trajectory_range") for resp in session.agent_responses]
+            if "trajectory_steps" in extra
+            else _NO_ITEMS
+        )
+        self.tj.add(sid, index, extra, ranges)
+        if order is None and len(extra) < len(session.extra):  # keep where the keys taken out go
+            standard = _SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
+            order = (*standard, *session.extra)
         self._session_row(
             sid,
             session.user_id,
@@ -484,21 +487,48 @@ def take_sessions(tables: SessionTables, rows: Any) -> SessionTables:
         ("responses", s["n_agent_responses"]),
         ("metadata", s["n_metadata"]),
     ):
-        counts = counts.to_numpy().astype(np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        lengths = counts[rows]
-        index = np.repeat(starts[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(
-            lengths.sum()
-        )
-        picked[name] = tables[name].take(pa.array(index, pa.int64()))
-    ids = picked["sessions"]["session_id"].combine_chunks()
+        picked[name] = tables[name].take(_child_rows(counts.to_numpy().astype(np.int64), rows))
+    sids = s["session_id"].to_pylist()
     for name, within in (("tool_calls", "step"), ("reasoning", "ord")):
         table = tables[name]
         if table.num_rows == 0:
             picked[name] = table
             continue
-        rank = pc.index_in(table["session_id"], value_set=ids)
-        keep = pc.is_valid(rank)
-        ranked = table.filter(keep).append_column("_rank", rank.filter(keep))
-        picked[name] = ranked.sort_by([("_rank", "ascending"), (within, "ascending")]).drop_columns(["_rank"])
+        counts = _run_counts(sids, table["session_id"].to_pylist(), table[within].to_pylist())
+        picked[name] = table.take(_child_rows(counts, rows))
     return SessionTables(**picked)
+
+
+def _child_rows(counts: Any, rows: Any) -> pa.Array:
+    """Positions of the child rows of the sessions at ``rows``, in that order, in a table whose
+    rows follow their sessions in order, ``counts[i]`` of them for session ``i``."""
+    import numpy as np
+
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    lengths = counts[rows]
+    index = np.repeat(starts[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+    return pa.array(index, pa.int64())
+
+
+def _run_counts(sids: list[str], owners: list[str], positions: list[int]) -> Any:
+    """How many child rows each session has, from rows that follow their sessions in order.
+
+    Not by id: one batch may hold two files of the same session id (a backup beside the file),
+    whose rows must not be mixed. A session's rows are a run of its id starting at position 0;
+    each run goes to the next session of that id. (Two sessions of one id of which the first has
+    no rows at all cannot be told apart this way; the run goes to the first.)
+    """
+    import numpy as np
+
+    counts = np.zeros(len(sids), dtype=np.int64)
+    at = -1
+    for owner, position in zip(owners, positions, strict=True):
+        if position == 0 or at < 0:
+            at += 1
+            while at < len(sids) and sids[at] != owner:
+                at += 1
+            if at == len(sids):
+                msg = f"rows of session {owner!r} do not follow their sessions in order"
+                raise ValueError(msg)
+        counts[at] += 1
+    return counts

@@ -47,7 +47,7 @@ class SessionTables:
     reasoning: pa.Table | None = None
 
     def __post_init__(self) -> None:
-        for name in ("tool_calls", "reasoning"):
+        for name in LATER_TABLES:
             if getattr(self, name) is None:
                 object.__setattr__(self, name, empty_table(SCHEMAS[name]))
         for name in TABLE_NAMES:
@@ -103,6 +103,27 @@ class SessionTables:
             raise KeyError(msg)
         return found[0]
 
+    def thread(self, session_id: str) -> list[Session]:
+        """The sessions of the thread ``session_id`` belongs to (see ``thread_roots``): its root,
+        when these tables hold it, and every session continuing it, directly or not, in order of
+        creation (then id).
+
+        Raises:
+            KeyError: no session has this id.
+        """
+        s = self.sessions
+        ids = s["session_id"].to_pylist()
+        if session_id not in set(ids):
+            msg = f"no session with id {session_id!r} among {len(self)} sessions"
+            raise KeyError(msg)
+        roots = [root for root, _ in thread_roots(ids, s["parent_session_id"].to_pylist())]
+        mine = roots[ids.index(session_id)]
+        members = sorted({sid for sid, root in zip(ids, roots, strict=True) if root == mine})
+        picked = SessionTables(
+            *(t.filter(pc.is_in(t["session_id"], pa.array(members, pa.string()))) for _, t in self.items())
+        )
+        return sorted(picked.to_sessions(), key=lambda x: (x.created_at.ns, x.id))
+
     def write_parquet(self, out: str | Path, **options: Any) -> Path:
         """Write the tables as a Parquet dataset folder (see ``sessionkit.storage.write_parquet``)."""
         from sessionkit.storage import write_parquet
@@ -114,3 +135,26 @@ class SessionTables:
         from sessionkit.query import connect
 
         return connect(self)
+
+
+def thread_roots(ids: list[str], parents: list[str | None]) -> list[tuple[str, int]]:
+    """For each session, (root, depth) of its thread through ``parent_session_id``.
+
+    The root is the last ancestor reached: the first session of the thread, or the id of a
+    parent not among ``ids`` (pruned by oxios), which then roots its children's thread. The
+    depth counts the levels below the root within ``ids`` (a pruned root's children are at 0).
+    A chain of parents that loops (not something oxios writes) is rooted at the smallest id of
+    the loop, the same for every session in it.
+    """
+    parent = dict(zip(ids, parents, strict=True))
+    found = []
+    for sid in ids:
+        chain, at = [sid], sid
+        while parent.get(at) is not None and parent[at] not in chain:
+            at = parent[at]
+            chain.append(at)
+        if parent.get(at) is not None:  # a loop
+            chain.append(min(chain[chain.index(parent[at]) :]))
+        root = chain[-1]
+        found.append((root, len(chain) - 1 - (root not in parent)))
+    return found
