@@ -126,9 +126,10 @@ def by_created_date(sessions: pa.Table, name: str) -> list[tuple[str, list[int]]
 
 
 def is_dataset(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a folder holding a sessionkit dataset."""
+    """True when ``path`` is a folder holding a sessionkit dataset (one written before the later
+    tables, e.g. ``tool_calls``, or the agent tables, is one: they read as empty)."""
     path = Path(path)
-    return path.is_dir() and all((path / name).is_dir() for name in TABLE_NAMES)
+    return path.is_dir() and all((path / name).is_dir() for name in TABLE_NAMES if name not in LATER_TABLES)
 
 
 def check_dataset(path: str | os.PathLike[str]) -> Path:
@@ -298,8 +299,8 @@ def read_parquet(dataset: str | os.PathLike[str]) -> SessionTables:
 
 
 def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
-    """Lazy polars frames of the tables (``tool_calls`` and ``reasoning`` too) and of ``exchanges``;
-    nothing is read until collected.
+    """Lazy polars frames of the tables (``tool_calls``, ``reasoning``, ``agents`` and
+    ``agent_tool_calls`` too) and of ``exchanges``; nothing is read until collected.
 
     Example:
         >>> import sessionkit as sk, polars as pl

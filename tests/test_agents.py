@@ -665,3 +665,117 @@ def test_exchanges_carry_the_linked_runs(modern: Path) -> None:
         (r["session_id"], r["seq"]): (r["agent_id"], r["model_id"], r["tokens_input"], r["cost_usd"])
         for r in lazy.iter_rows(named=True)
     } == got
+
+
+def _stacked_heights(ax: object) -> dict[object, float]:
+    """The height of each stacked bar of ``ax`` (drawn by period), keyed by its period's date."""
+    import matplotlib.dates as mdates
+
+    heights: dict[object, float] = {}
+    for patch in ax.patches:  # type: ignore[attr-defined]
+        day = mdates.num2date(patch.get_x()).date()
+        heights[day] = heights.get(day, 0.0) + patch.get_height()
+    return heights
+
+
+def test_plot_cost_draws_the_helpers_figures(modern: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import polars as pl
+
+    import sessionkit as sk
+
+    per_model = sk.cost(modern, by="model")
+    ax = sk.plot_cost(modern)
+    assert ax.get_title() == "Cost per model" and "USD" in ax.get_xlabel()
+    assert [p.get_width() for p in ax.patches] == per_model["cost_usd"].to_list()
+    assert [t.get_text() for t in ax.get_yticklabels()] == per_model["model_id"].to_list()
+    assert [p.get_width() for p in sk.plot_cost(per_model).patches] == per_model["cost_usd"].to_list()  # from the frame
+    few = sk.plot_cost(modern, top=1)  # the rest is one "other" bar
+    assert [t.get_text() for t in few.get_yticklabels()] == [per_model["model_id"][0], "other (2)"]
+    assert sum(p.get_width() for p in few.patches) == pytest.approx(per_model["cost_usd"].sum())
+
+    # over time, stacked by project: each week's stack is that week's cost; the top projects named, the rest "other"
+    weekly = sk.cost(modern, by="week")
+    split = sk.cost(modern, by="project", every="week")
+    assert split.columns[:2] == ["week", "project_id"] and split["runs"].sum() == len(AGENT_FILES)
+    for ax in (sk.plot_cost(modern, by="project", every="week", top=3), sk.plot_cost(split, top=3)):
+        assert ax.get_title() == "Cost per week, by project"
+        heights = {d - timedelta(days=d.weekday()): h for d, h in _stacked_heights(ax).items()}
+        assert heights == pytest.approx(dict(weekly.select("week", "cost_usd").iter_rows()))
+        names = [t.get_text() for t in ax.get_legend().get_texts()]
+        projects = split.group_by("project_id").agg(pl.col("cost_usd").sum()).height
+        assert len(names) >= 4 and names[3] == f"other ({projects - 3})"
+    hatched = [p for p in sk.plot_cost(modern, by="month").patches if p.get_hatch()]
+    assert len(hatched) == 2  # the runs start and end in the middle of a month
+    monthly = sk.cost(modern, by="month")
+    assert [p.get_height() for p in sk.plot_cost(modern, by="month").patches] == monthly["cost_usd"].to_list()
+
+    with pytest.raises(ValueError, match=r"cost\(by='model', every=None\)"):
+        sk.plot_cost(per_model, by="project")
+    days = sk.cost(modern, by="day", every="month")  # a period split by a longer one: each day in its month
+    assert days.columns[:2] == ["month", "day"] and days["day"].to_list() == sk.cost(modern, by="day")["day"].to_list()
+    empty = sk.plot_cost(sk.to_tables([]), by="project", every="day")
+    assert [t.get_text() for t in empty.texts] == ["no data"] and empty.get_title() == "Cost per day, by project"
+    plt.close("all")
+
+
+def test_plot_model_usage_draws_the_helpers_figures(modern: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import sessionkit as sk
+
+    usage = sk.model_usage(modern)
+    ax = sk.plot_model_usage(modern)
+    ordered = usage.sort("runs", descending=True)
+    assert [p.get_width() for p in ax.patches] == ordered["runs"].to_list()
+    twin = next(a for a in ax.figure.axes if a is not ax)
+    dots = twin.lines[0].get_xdata()
+    assert list(dots) == pytest.approx([100 * r for r in ordered["failure_rate"].to_list()])
+    weekly = sk.model_usage(modern, by="week")
+    for ax in (sk.plot_model_usage(modern, by="week"), sk.plot_model_usage(weekly)):
+        assert ax.get_title() == "Model usage: runs per model, by week"
+        heights = {d - timedelta(days=d.weekday()): h for d, h in _stacked_heights(ax).items()}
+        want: dict[object, float] = {}
+        for row in weekly.iter_rows(named=True):
+            want[row["week"]] = want.get(row["week"], 0) + row["runs"]
+        assert heights == pytest.approx(want)
+    by_project = sk.plot_model_usage(modern, by="project", measure="tokens_output")
+    assert sum(p.get_width() for p in by_project.patches) == usage["tokens_output"].sum()
+    with pytest.raises(ValueError, match="measure must be one of"):
+        sk.plot_model_usage(modern, measure="cost")
+    with pytest.raises(ValueError, match="split by 'week'"):
+        sk.plot_model_usage(weekly, by="day")
+    empty = sk.plot_model_usage(sk.to_tables([]), by="week")
+    assert [t.get_text() for t in empty.texts] == ["no data"]
+    plt.close("all")
+
+
+def test_a_dataset_written_before_agent_records_reads_them_as_none_and_takes_them(tmp_path: Path) -> None:
+    from legacy import legacy_export
+
+    import sessionkit as sk
+    from sessionkit.storage import is_dataset, scan_parquet
+
+    src = tmp_path / "state"
+    shutil.copytree(V2 / "sessions", src / "sessions")
+    legacy_export(src / "sessions", tmp_path / "old")  # sessionkit 0.1: four tables, no tool_calls/, no agents/
+    old = tmp_path / "old"
+    assert is_dataset(old) and not (old / "agents").exists()
+    with sk.connect(old) as con:
+        assert con.sql("SELECT count(*) FROM agents").fetchall() == [(0,)]
+        assert con.sql("SELECT count(agent_id) FROM exchanges").fetchall() == [(0,)]
+    assert sk.cost(old).height == 0 and sk.model_usage(old).height == 0
+    assert sk.stats(old).select("agent_runs", "runs_linked").row(0) == (0, 0)
+    assert scan_parquet(old)["agent_tool_calls"].collect().height == 0
+    shutil.copytree(V2 / "agents", src / "agents")
+    export(src, old, jobs=1)  # the next daily run brings the agent records in
+    assert sk.stats(old)["agent_runs"].item() == len(AGENT_FILES)
+    restore_agents(old, tmp_path / "back")
+    for path in AGENT_FILES:
+        assert (tmp_path / "back" / "agents" / path.name).read_bytes() == path.read_bytes()

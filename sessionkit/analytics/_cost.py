@@ -87,7 +87,7 @@ def _sorted_keys(keys: Iterable[tuple], cost: Callable[[tuple], float], *, by_ti
     return sorted(keys, key=lambda k: (-cost(k), tuple((v is None, "" if v is None else v) for v in k)))
 
 
-def cost(data: Source, *, by: str = "model") -> pl.DataFrame:
+def cost(data: Source, *, by: str = "model", every: str | None = None) -> pl.DataFrame:
     """What the agent runs cost, per model, project, user, persona, or period.
 
     One row per group, from the ``agents`` table (oxios' ``AgentInfo`` records): ``runs``,
@@ -101,29 +101,52 @@ def cost(data: Source, *, by: str = "model") -> pl.DataFrame:
     unlinked runs), or ``"day"``, ``"week"``, ``"month"`` of the run's ``created_at`` (UTC,
     DATE). Periods are sorted in order; other groups by cost, most first, then by key; nulls last.
 
+    ``every`` (``"day"``, ``"week"``, ``"month"``) splits the groups over time: a first column
+    of that name, then the group, one row per period and group that had runs; periods in order,
+    within one the groups as above. The cost over time per model is
+    ``cost(data, by="model", every="week")`` (``plot_cost`` draws it stacked).
+
     Example:
         >>> import sessionkit as sk
         >>> sk.cost("build/modern-dataset", by="model")  # doctest: +SKIP
+        >>> sk.cost("build/modern-dataset", by="project", every="day")  # doctest: +SKIP
     """
     import polars as pl
 
     check_option("cost", "by", by, tuple(_COST_GROUPS))
+    check_option("cost", "every", every, (None, *_TIMES))
     group, column = _COST_GROUPS[by]
-    groups = _groups(_runs(data, group), ["g"])
+    period = _COST_GROUPS[every][0] if every is not None else "NULL"
+    groups = _groups(_runs(data, group, period), ["g2", "g"])
     totals = {key: _totals(rows) for key, rows in groups.items()}
-    keys = _sorted_keys(totals, lambda k: totals[k]["cost_usd"], by_time=by in _TIMES)
-    schema = {
-        column: pl.Date if by in _TIMES else pl.String,
-        "runs": pl.Int64,
-        "failed_runs": pl.Int64,
-        "tokens_input": pl.Int64,
-        "tokens_output": pl.Int64,
-        "cost_usd": pl.Float64,
-        "exchanges": pl.Int64,
-        "cost_per_exchange": pl.Float64,
-        "cost_per_1k_tokens": pl.Float64,
-    }
-    rows = [{column: key[0], **totals[key]} for key in keys]
+    overall: dict[tuple, list[float]] = {}  # each group's cost over all periods, to order the groups
+    for key, t in totals.items():
+        overall.setdefault(key[1:], []).append(t["cost_usd"])
+    ordered = _sorted_keys(overall, lambda k: math.fsum(overall[k]), by_time=by in _TIMES)
+    rank = {k: i for i, k in enumerate(ordered)}
+    if every is None:
+        keys = sorted(totals, key=lambda k: rank[k[1:]])
+    else:
+        keys = sorted(
+            totals,
+            key=lambda k: (k[0] is None, k[0], 0.0 if by in _TIMES else -totals[k]["cost_usd"], rank[k[1:]]),
+        )
+    schema: dict[str, Any] = {every: pl.Date} if every is not None else {}
+    schema.update(
+        {
+            column: pl.Date if by in _TIMES else pl.String,
+            "runs": pl.Int64,
+            "failed_runs": pl.Int64,
+            "tokens_input": pl.Int64,
+            "tokens_output": pl.Int64,
+            "cost_usd": pl.Float64,
+            "exchanges": pl.Int64,
+            "cost_per_exchange": pl.Float64,
+            "cost_per_1k_tokens": pl.Float64,
+        }
+    )
+    lead = (lambda key: {every: key[0]}) if every is not None else (lambda key: {})
+    rows = [{**lead(key), column: key[1], **totals[key]} for key in keys]
     return pl.DataFrame(rows, schema=schema, orient="row")
 
 
