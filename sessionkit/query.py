@@ -1,6 +1,6 @@
 """SQL over sessions: a DuckDB connection with the table views and ``exchanges``.
 
-A connection to a dataset on disk is read-only by default: the SQL can read the five views
+A connection to a dataset on disk is read-only by default: the SQL can read the views
 and nothing else. See ``connect`` for what that lock-down covers and what it does not.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Union
 from sessionkit._process import pid_alive
 from sessionkit.exceptions import PrivacyError
 from sessionkit.storage import open_dataset
-from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables, empty_table
+from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, TABLE_NAMES, SessionTables, empty_table
 
 if TYPE_CHECKING:
     import duckdb
@@ -45,7 +45,12 @@ SELECT
     coalesce(t.n_tool_calls, 0) AS n_tool_calls,
     coalesce(t.tool_errors, 0) AS tool_errors,
     coalesce(t.tool_ms, 0) AS tool_ms,
-    s.project_id
+    s.project_id,
+    g.agent_id,
+    g.model_id,
+    g.tokens_input,
+    g.tokens_output,
+    g.cost_usd
 FROM messages AS m
 JOIN responses AS r ON r.session_id = m.session_id AND r.seq = m.seq
 LEFT JOIN sessions AS s ON s.session_id = m.session_id
@@ -59,16 +64,30 @@ LEFT JOIN (
     FROM tool_calls
     GROUP BY session_id, response_seq
 ) AS t ON t.session_id = m.session_id AND t.response_seq = m.seq
+LEFT JOIN (
+    -- the agent runs linked to each exchange (nearly always one: then its own id and model)
+    SELECT
+        linked_session_id,
+        linked_seq,
+        min(agent_id) AS agent_id,
+        min(model_id) AS model_id,
+        CAST(sum(tokens_input) AS BIGINT) AS tokens_input,
+        CAST(sum(tokens_output) AS BIGINT) AS tokens_output,
+        sum(cost_usd) AS cost_usd
+    FROM agents
+    GROUP BY linked_session_id, linked_seq
+) AS g ON g.linked_session_id = m.session_id AND g.linked_seq = m.seq
 """
-# Nothing filters the grouped tool calls (a null response_seq matches no seq anyway), so that
-# DuckDB can drop the join from a query that reads none of its columns: with a WHERE there it
+# Nothing filters the grouped tool calls nor the grouped runs (a null response_seq or linked_seq
+# matches no seq anyway), so that DuckDB can drop either join from a query that reads none of its columns: with a WHERE there it
 # kept it, and a query of latencies over 200,000 synthetic sessions (2.2M tool calls, bench/synth.py)
 # took 2.5 times as long.
 
 #: What to tell someone whose SQL hit the lock-down (DuckDB's own message says what was refused).
 LOCKED_HINT = (
     "Hint: this connection is read-only: it reads the views sessions, messages, responses, metadata, "
-    "tool_calls, reasoning and exchanges, and no files, extensions or settings; in Python, sk.connect(..., read_only=False) "
+    "tool_calls, reasoning, agents, agent_tool_calls and exchanges, and no files, extensions or settings; "
+    "in Python, sk.connect(..., read_only=False) "
     "gives an unlocked one"
 )
 
@@ -161,12 +180,14 @@ def connect(
         con = duckdb.connect(config=dict(config or {}))
         for name, table in data.items():
             _view(con, name, table)
+        for name in AGENT_TABLE_NAMES:  # tables in memory hold no agent records
+            _view(con, name, empty_table(SCHEMAS[name]))
         read_only = bool(read_only)
     elif isinstance(data, (str, os.PathLike)):
         snapshot = open_dataset(data)
         con = duckdb.connect(config=dict(config or {}))
         read_only = True if read_only is None else read_only
-        for name in TABLE_NAMES:
+        for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
             files = snapshot.files[name]
             if not files:
                 _view(con, name, empty_table(SCHEMAS[name]))

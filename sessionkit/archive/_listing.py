@@ -78,8 +78,15 @@ def list_source(source: str | os.PathLike[str]) -> _Listing:
         ):
             column.append(value)
         return listing
-    folder = find_sessions_dir(path)
+    return list_folder(find_sessions_dir(path))
+
+
+def list_folder(folder: Path) -> _Listing:
+    """The ``*.json`` regular files of one folder, sorted (see ``list_source``); a folder that
+    does not exist (a state directory without ``sessions/``) lists nothing."""
     listing = _Listing(str(folder))
+    if not folder.is_dir():
+        return listing
     root = os.path.realpath(folder)
     names, size, mtime, ctime, inode = listing.names, array("q"), array("q"), array("q"), array("q")
     with os.scandir(folder) as scan:

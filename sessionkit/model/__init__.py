@@ -8,6 +8,20 @@ their place, recorded by ``field_order``.
 """
 
 from sessionkit._timestamp import Timestamp
+from sessionkit.model._agent import (
+    AGENT_FIELDS,
+    AGENT_STATUSES,
+    TOOL_CALL_FIELDS,
+    agent_layout,
+    agent_standard,
+    agent_values,
+    check_agent,
+    check_agent_duplicate_keys,
+    record_raw,
+    tool_call_layout,
+    tool_call_standard,
+    tool_call_values,
+)
 from sessionkit.model._decode import (
     MAX_DEPTH,
     changed_numbers,
@@ -43,17 +57,25 @@ from sessionkit.model._records import (
 )
 
 __all__ = [
+    "AGENT_FIELDS",
+    "AGENT_STATUSES",
     "MAX_DEPTH",
     "MESSAGE_FIELDS",
     "PHASES",
     "RESPONSE_FIELDS",
     "SESSION_FIELDS",
+    "TOOL_CALL_FIELDS",
     "AgentResponse",
     "JSONValue",
     "Session",
     "Timestamp",
     "UserMessage",
+    "agent_layout",
+    "agent_standard",
+    "agent_values",
     "changed_numbers",
+    "check_agent",
+    "check_agent_duplicate_keys",
     "check_duplicate_keys",
     "check_session",
     "count_keys",
@@ -65,10 +87,14 @@ __all__ = [
     "encode_session",
     "message_layout",
     "message_raw",
+    "record_raw",
     "response_layout",
     "response_raw",
     "session_from_raw",
     "session_layout",
     "session_raw",
     "session_to_raw",
+    "tool_call_layout",
+    "tool_call_standard",
+    "tool_call_values",
 ]

@@ -248,6 +248,49 @@ class Privacy:
             raise TypeError(msg)
         return _Apply(self, tables).run()
 
+    def apply_agents(self, tables: Mapping[str, pa.Table]) -> tuple[dict[str, pa.Table], PrivacyCounts]:
+        """The agent tables (``agents``, ``agent_tool_calls``) rewritten by these settings.
+
+        ``redact`` covers what holds the user's words or the tools' data: the run's ``name``
+        (the user's request), its ``error``, and each tool call's ``input`` and ``output``.
+        Session ids (``session_id``, ``linked_session_id``) get the same pseudonyms as in the
+        session tables, so the link between a run and its exchange survives; ``extra`` is
+        rewritten as the session tables' is.
+
+        Example:
+            >>> from sessionkit.tables import agent_tables
+            >>> t = agent_tables([({"id": "a-1", "name": "mail bob@example.com", "status": "Completed",
+            ...                     "created_at": "2026-08-03T11:02:11Z"}, "a-1.json")])
+            >>> out, counts = Privacy(bytes(32), redact="mask").apply_agents(t)
+            >>> out["agents"]["name"].to_pylist()
+            ['mail <EMAIL>']
+        """
+        from sessionkit.tables import to_tables
+
+        work = _Apply(self, to_tables([]))
+        out = dict(tables)
+        if self.is_noop:
+            return out, work.counts
+        agents, calls = out["agents"], out["agent_tool_calls"]
+        changes: dict[str, dict[str, pa.Array]] = {"agents": {}, "agent_tool_calls": {}}
+        if self.pseudonymize_sessions:
+            for column in ("session_id", "linked_session_id"):
+                changes["agents"][column] = work.id_column(agents[column], "session")
+            work.counts.id_references += sum(1 for v in agents["session_id"].to_pylist() if v)
+        if self.redact != "none":
+            changes["agents"]["name"] = work.content_column(agents["name"])
+            changes["agents"]["error"] = work.content_column(agents["error"])
+            for column in ("input", "output"):
+                changes["agent_tool_calls"][column] = work.content_column(calls[column])
+        if work.wants_json():
+            for name in changes:
+                changes[name]["extra"] = work.json_column(out[name]["extra"])
+        for name, columns in changes.items():
+            if out[name].num_rows:
+                out[name] = _with_columns(out[name], columns, name)
+        work.counts.masked = dict(work.masked)
+        return out, work.counts
+
 
 _SETTINGS = (
     "redact",
