@@ -282,9 +282,19 @@ class Privacy:
             changes["agents"]["error"] = work.content_column(agents["error"])
             for column in ("input", "output"):
                 changes["agent_tool_calls"][column] = work.content_column(calls[column])
-        if work.wants_json():
+        if work.wants_json():  # each run's JSON read for its session: the stored one, else the linked one
+            session_of = {
+                agent: stored or linked
+                for agent, stored, linked in zip(
+                    agents["agent_id"].to_pylist(),
+                    agents["session_id"].to_pylist(),
+                    agents["linked_session_id"].to_pylist(),
+                    strict=True,
+                )
+            }
             for name in changes:
-                changes[name]["extra"] = work.json_column(out[name]["extra"])
+                owners = [session_of.get(agent) for agent in out[name]["agent_id"].to_pylist()]
+                changes[name]["extra"] = work.json_column(out[name], "extra", None, owners=owners)
         for name, columns in changes.items():
             if out[name].num_rows:
                 out[name] = _with_columns(out[name], columns, name)
@@ -543,8 +553,12 @@ class _Apply:
             out.origin[new] = old
         return out
 
-    def json_column(self, table: pa.Table, column: str, key_column: str | None, keys: list | None = None) -> pa.Array:
-        owners = table["session_id"].to_pylist()
+    def json_column(
+        self, table: pa.Table, column: str, key_column: str | None, keys: list | None = None, owners: list | None = None
+    ) -> pa.Array:
+        """A column of JSON text rewritten, each cell under its key and for its session (``owners``,
+        by default the table's ``session_id``)."""
+        owners = owners if owners is not None else table["session_id"].to_pylist()
         names = keys if keys is not None else table[key_column].to_pylist() if key_column else [None] * table.num_rows
         values = table[column].to_pylist()
         return pa.array(
