@@ -352,7 +352,19 @@ tokens = st.one_of(
     st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=16, max_size=16).map(lambda s: "AKIA" + s),
     st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=24, max_size=40).map(lambda s: "sk-" + s + "9"),
 )
+secrets = st.builds(
+    lambda name, value, form: form.format(name=name, value=value),
+    # not "Authorization": its values of 8+ characters are a <TOKEN> (a test above has it)
+    st.sampled_from(
+        ["password", "api_key", "token", "client_secret", "auth", "X-Api-Key", "accessToken", "PGPASSWORD"]
+    ),
+    st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12).filter(
+        lambda v: v not in ("basic", "bearer", "token", "digest", "true", "false", "null")
+    ),
+    st.sampled_from(["{name}={value}", "{name}: {value}", '{{"{name}": "{value}"}}', "{name}='{value}'"]),
+)
 findings = st.one_of(
+    secrets.map(lambda v: ("SECRET", v)),
     emails.map(lambda v: ("EMAIL", v)),
     ipv4s.map(lambda v: ("IPV4", v)),
     ipv6s.map(lambda v: ("IPV6", v)),

@@ -336,7 +336,9 @@ def test_values_under_secret_keys_are_masked_in_every_field_of_todays_oxios() ->
 
 def test_secret_keys_are_masked_in_metadata_and_extra_under_any_redact_mode() -> None:
     s = _session("s", "u", {"token": "zq-1", "cfg": {"client_secret": 12345}})
-    s.extra["trajectory_steps"] = [{"tool_name": "t", "tool_args": {"password": "zq-2"}, "output_summary": ""}]
+    s.extra["trajectory_steps"] = [
+        {"tool_name": "t", "tool_args": {"password": "zq-2", "user_id": "victim-9"}, "output_summary": ""}
+    ]
     for mode in ("drop", "hash"):
         out, _ = Privacy(KEY, redact=mode).apply(to_tables([s]))
         assert {k: v for (_, k), v in _metadata(out).items()} == {
@@ -346,3 +348,5 @@ def test_secret_keys_are_masked_in_metadata_and_extra_under_any_redact_mode() ->
         assert "zq-2" not in out.tool_calls["tool_args"].to_pylist()[0]
     out, _ = Privacy(KEY, redact="none").apply(to_tables([s]))  # no masking asked: ids only
     assert {k: v for (_, k), v in _metadata(out).items()}["token"] == "zq-1"
+    args = json.loads(out.tool_calls["tool_args"][0].as_py())
+    assert args == {"password": "zq-2", "user_id": pseudonym("victim-9", key=KEY, kind="user")}
