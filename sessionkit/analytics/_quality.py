@@ -12,6 +12,7 @@ from sessionkit.analytics._common import (
     known_phases_sql,
     percentile_sql,
     phase_name,
+    phase_of_rank,
     phase_rank,
     wilson_sql,
 )
@@ -81,10 +82,10 @@ def phase_funnel(data: Source, *, by: str | None = None) -> pl.DataFrame:
         ), resp AS (
             SELECT g, phase, count(*) AS n FROM r GROUP BY ALL
         ), furthest AS (
-            -- the latest oxios phase (a digit before its name orders the ranks, latest first),
-            -- failing that the first other value by name: one aggregation, no sort
+            -- the latest oxios phase, failing that the first other value by name: one
+            -- aggregation, no sort
             SELECT g, session_id, coalesce(
-                substr(min(chr({48 + _UNKNOWN} - rank) || phase) FILTER (WHERE rank < {_UNKNOWN}), 2),
+                {phase_of_rank(f"max(rank) FILTER (WHERE rank < {_UNKNOWN})")},
                 min(phase) FILTER (WHERE rank = {_UNKNOWN})
             ) AS phase
             FROM r
