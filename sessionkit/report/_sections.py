@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessionkit._html import escape_text, session_html
 from sessionkit.report import _blocks as b
-from sessionkit.report._common import ROWS, Has, Section
+from sessionkit.report._common import ROWS, SHORT, Has, Section
 from sessionkit.report._period import NS_PER_DAY, Period, PeriodSource, fmt_ns, length_text
 
 if TYPE_CHECKING:
@@ -278,7 +278,7 @@ def evaluations(src: PeriodSource, period: Period) -> Section:
     from sessionkit import plot as p
 
     by = "day" if period.length <= 14 * NS_PER_DAY else "week"  # a handful of points at least, not noise
-    img = b.svg(lambda ax: p.plot_evaluation_rates(src, by=by, ax=ax), (11.0, 3.6))
+    img = b.svg(lambda ax: p.plot_evaluation_rates(src, by=by, ax=ax), (11.0, 2.8))
     return Section(
         "evaluations",
         "Evaluations over time",
@@ -305,7 +305,7 @@ def users(src: PeriodSource, has: Has) -> Section:
     body = (
         '<div class="tables">'
         + b.ranked(
-            frame, columns, title="Most active", noun="users", order="most sessions first", limit=ROWS, ident="users"
+            frame, columns, title="Most active", noun="users", order="most sessions first", limit=SHORT, ident="users"
         )
         + "</div>"
         + b.full(frame, columns, noun="users", order="most sessions first", ident="users-all")
@@ -334,7 +334,7 @@ def metadata(src: PeriodSource) -> Section:
             title="Most common keys",
             noun="keys",
             order="most sessions first",
-            limit=ROWS,
+            limit=SHORT,
             ident="metadata",
         )
         + b.full(frame, columns, noun="keys", order="most sessions first", ident="metadata-all")
@@ -534,7 +534,7 @@ def threads(src: PeriodSource) -> Section:
     body = (
         note
         + b.ranked(
-            frame, columns, title="Longest", noun="threads", order="most sessions first", limit=ROWS, ident="threads"
+            frame, columns, title="Longest", noun="threads", order="most sessions first", limit=SHORT, ident="threads"
         )
         + b.full(frame, columns, noun="threads", order="most sessions first", ident="threads-all")
     )
