@@ -275,6 +275,8 @@ def test_titles_and_labels_fit_every_chart_of_the_report(
 
 # -- what the report says, against figures computed here from the session files' JSON ------------------
 SEEDS_ERA, TODAY = "oxios-v1", "oxios-v2"
+#: Rows a ranked table of groups shows; the rest are in its folded full table.
+SHOWN = 8
 #: The bundled samples: the seeds era (oxios up to 1.8) and today's oxios (tools, projects, threads).
 SAMPLE, MODERN = "oxios-sample", "oxios-modern-sample"
 ERAS = [SEEDS_ERA, TODAY, SAMPLE, MODERN]
@@ -542,17 +544,17 @@ def test_group_tables_rank_what_an_analyst_looks_for(name: str, datasets: dict[s
         ),
     )
     named = ["(no seed)" if k == "<none>" else k for k in rated]
-    assert len(rated) > 10 and _column(html, "seed-worst") == named[:10]
-    assert f"10 of {len(rated)} seeds with evaluations, the surely worst first" in html
+    assert len(rated) > SHOWN and _column(html, "seed-worst") == named[:SHOWN]
+    assert f"{SHOWN} of {len(rated)} seeds with evaluations, the surely worst first" in html
     # the worst of all is among them, even when its id sorts late as text (seed-9 after seed-10)
     lowest = min(outcomes, key=lambda k: outcomes[k][0] / sum(outcomes[k]))
-    assert _column(html, "seed-worst").index("(no seed)" if lowest == "<none>" else lowest) < 10
+    assert _column(html, "seed-worst").index("(no seed)" if lowest == "<none>" else lowest) < SHOWN
     # the most used: by sessions, ties by id
     most = sorted(used, key=lambda k: (-used[k], k == "<none>", k))
-    assert _column(html, "seed-most-used") == [("(no seed)" if k == "<none>" else k) for k in most[:10]]
+    assert _column(html, "seed-most-used") == [("(no seed)" if k == "<none>" else k) for k in most[:SHOWN]]
     # a seed is any named as a session's active seed or by a response, "no seed" included
     seeds = {s.get("active_seed_id") for s in raw} | {r.get("seed_id") for s in raw for r in s["agent_responses"]}
-    assert f"10 of {len(seeds)} seeds, most sessions first" in html
+    assert f"{SHOWN} of {len(seeds)} seeds, most sessions first" in html
     # the slowest: by p90 turn latency per seed of the response
     by_seed: dict[str, list[int]] = {}
     for s in raw:
@@ -563,9 +565,9 @@ def test_group_tables_rank_what_an_analyst_looks_for(name: str, datasets: dict[s
                 )
     p90 = {k: float(np.percentile(np.array(v, dtype=np.int64), 90)) for k, v in by_seed.items()}
     slowest = sorted(p90, key=lambda k: (-p90[k], -len(by_seed[k]), k == "(no seed)", k))
-    assert _column(html, "seed-slowest") == slowest[:10]
+    assert _column(html, "seed-slowest") == slowest[:SHOWN]
     # and every row, folded, with the cut said
-    assert _column(html, "seed-all")[:10] == _column(html, "seed-most-used")
+    assert _column(html, "seed-all")[:SHOWN] == _column(html, "seed-most-used")
     assert len(_column(html, "seed-all")) == len(seeds) and f"All {len(seeds)} seeds (full table, most" in html
     assert f'<details class="full"><summary>All {len(seeds)} seeds' in html
 
@@ -686,12 +688,12 @@ def test_personas_are_ranked_worst_and_slowest_first(name: str, datasets: dict[s
                 k,
             ),
         )
-        assert _column(html, "persona-worst") == worst[:10]
+        assert _column(html, "persona-worst") == worst[:SHOWN]
     else:
         assert 'id="persona-worst"' not in html
     p90 = {k: float(np.percentile(np.array(v, dtype=np.int64), 90)) for k, v in latencies.items()}
     slowest = sorted(p90, key=lambda k: (-p90[k], -len(latencies[k]), k == "(no persona)", k))
-    assert _column(html, "persona-slowest") == slowest[:10]
+    assert _column(html, "persona-slowest") == slowest[:SHOWN]
 
 
 def _wilson_low(hits: int, n: int) -> float:
@@ -727,14 +729,14 @@ def test_today_s_tools_and_threads_are_ranked_against_the_json(name: str, datase
         }
     assert _cards(html)["tool_calls"][0] == str(sum(map(len, calls.values())))
     assert _cards(html)["tool_errors"][0] == str(sum(t["is_error"] is True for v in calls.values() for t in v))
-    assert _column(html, "tool-most-used") == sorted(calls, key=lambda k: (-len(calls[k]), k))
+    assert _column(html, "tool-most-used") == sorted(calls, key=lambda k: (-len(calls[k]), k))[:SHOWN]
     errors = {k: sum(t["is_error"] is True for t in v) for k, v in calls.items()}
     flagged = {k: sum(t.get("is_error") is not None for t in v) for k, v in calls.items()}
     worst = sorted(
         (k for k in calls if flagged[k]),
         key=lambda k: (-_wilson_low(errors[k], flagged[k]), -errors[k] / flagged[k], -len(calls[k]), k),
     )
-    assert _column(html, "tool-worst") == worst[:10]
+    assert _column(html, "tool-worst") == worst[:SHOWN]
     if name == TODAY:
         assert errors["bash"] == max(errors.values())  # the fixture's worst tool: the ranking is not by name
     p90 = {
@@ -742,7 +744,7 @@ def test_today_s_tools_and_threads_are_ranked_against_the_json(name: str, datase
         for k, v in calls.items()
         if (d := [t["duration_ms"] for t in v if t["duration_ms"] > 0])
     }
-    assert _column(html, "tool-slowest") == sorted(p90, key=lambda k: (-p90[k], -len(calls[k]), k))[:10]
+    assert _column(html, "tool-slowest") == sorted(p90, key=lambda k: (-p90[k], -len(calls[k]), k))[:SHOWN]
     # threads: a root and every session continuing it, followed here through the parents
     parent = {s["id"]: s.get("parent_session_id") for s in raw}
     members: dict[str, list[str]] = {}

@@ -46,7 +46,7 @@ def activity(con: duckdb.DuckDBPyConnection, period: Period, covered: bool) -> S
             for panel in top.figure.axes:
                 panel.axvspan(start, end, color="#000000", alpha=0.05, linewidth=0)
 
-    img = b.svg(draw, (11.0, 4.2))
+    img = b.svg(draw, (11.0, 3.6))
     caption = f"Activity per {unit} (UTC) of the sessions created in the period"
     if covered:
         caption += f", and in the {length_text(period.length)} before it (shaded)"
@@ -72,9 +72,9 @@ def conversations(src: PeriodSource, has: Has) -> Section:
     latency = a.turn_latency(src)
     by = "phase" if len(has.phases) > 1 else None
     figures = [
-        b.figure(b.svg(lambda ax: p.plot_exchange_histogram(histogram, ax=ax)), "Exchanges per session."),
+        b.figure(b.svg(lambda ax: p.plot_exchange_histogram(histogram, ax=ax), (7.0, 3.8)), "Exchanges per session."),
         b.figure(
-            b.svg(lambda ax: p.plot_turn_latency(src, by=by, ax=ax)),
+            b.svg(lambda ax: p.plot_turn_latency(src, by=by, ax=ax), (7.0, 3.8)),
             "Turn latency: the share of turns answered within x seconds" + (", per phase." if by else "."),
         ),
     ]
@@ -191,7 +191,7 @@ def seeds(src: PeriodSource, has: Has, top: int) -> Section:
     if has.evaluations:
         figures.append(
             b.figure(
-                b.svg(lambda ax: p.plot_evaluation_rates(src, by="seed", top=top, ax=ax), (7.0, 5.5)),
+                b.svg(lambda ax: p.plot_evaluation_rates(src, by="seed", top=top, ax=ax)),
                 "Pass rate of the most evaluated seeds, with 95% Wilson intervals.",
             )
         )
@@ -244,12 +244,14 @@ def phases(src: PeriodSource, has: Has) -> Section:
     funnel = a.phase_funnel(src)
     frame = _group_frame(src, "phase", funnel, "phase", has)
     figures = [
-        b.figure(b.svg(lambda ax: p.plot_phase_funnel(funnel, ax=ax)), "Sessions by the furthest phase reached.")
+        b.figure(
+            b.svg(lambda ax: p.plot_phase_funnel(funnel, ax=ax), (7.0, 3.2)), "Sessions by the furthest phase reached."
+        )
     ]
     if has.evaluations:
         figures.append(
             b.figure(
-                b.svg(lambda ax: p.plot_evaluation_rates(src, by="phase", ax=ax)),
+                b.svg(lambda ax: p.plot_evaluation_rates(src, by="phase", ax=ax), (7.0, 3.2)),
                 "Pass rate per phase, with 95% Wilson intervals.",
             )
         )
@@ -278,7 +280,7 @@ def evaluations(src: PeriodSource, period: Period) -> Section:
     from sessionkit import plot as p
 
     by = "day" if period.length <= 14 * NS_PER_DAY else "week"  # a handful of points at least, not noise
-    img = b.svg(lambda ax: p.plot_evaluation_rates(src, by=by, ax=ax), (11.0, 2.8))
+    img = b.svg(lambda ax: p.plot_evaluation_rates(src, by=by, ax=ax), (11.0, 2.6))
     return Section(
         "evaluations",
         "Evaluations over time",
