@@ -157,6 +157,9 @@ def cli() -> None:
     is_flag=True,
     help="On s3://, take over the writer's lock of a writer known to be dead (it goes stale by itself after 2 minutes).",
 )
+@click.option(
+    "--no-agents", is_flag=True, help="Leave out the agent-run records of a state directory (SRC/agents/*.json)."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
 def export(
     src: Path,
@@ -170,23 +173,29 @@ def export(
     drop: str,
     partition_by: str | None,
     break_lock: bool,
+    no_agents: bool,
     quiet: bool,
 ) -> None:
     """Export the sessions under SRC into the Parquet dataset OUT, new or existing.
 
-    SRC is an oxios state directory (holding sessions/), a sessions/ folder, or one .json
-    file. OUT gets one folder per table: sessions/, messages/, responses/, metadata/, plus
-    runs/ and errors/. Run it again (e.g. from cron) to add new sessions, update changed
+    SRC is an oxios state directory (holding sessions/, and agents/ with the agent-run
+    records), a sessions/ folder, or one .json file. OUT gets one folder per table:
+    sessions/, messages/, responses/, metadata/, agents/, agent_tool_calls/, plus runs/ and
+    errors/. Run it again (e.g. from cron) to add new sessions, update changed
     ones and keep the ones oxios pruned; unchanged files are skipped without being read.
     Files that are not valid sessions are copied to OUT/quarantine/ and listed by
     `sessionkit errors OUT`; the exit code is 0 unless --strict. OUT may be
     s3://bucket/prefix (credentials, region and endpoint from the AWS environment variables).
     """
+    import warnings
+
     from sessionkit.archive import ExportError
     from sessionkit.archive import export as run_export
+    from sessionkit.exceptions import SessionkitWarning
 
     privacy = _privacy(keyfile, pseudonymize_sessions, redact, allow, drop)
-    with _progress("export", quiet=quiet) as update:
+    with _progress("export", quiet=quiet) as update, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SessionkitWarning)
         try:
             summary = run_export(
                 src,
@@ -197,6 +206,7 @@ def export(
                 partition_by=partition_by,
                 progress=update,
                 break_lock=break_lock,
+                agents=not no_agents,
             )
         except ExportError as err:
             if not quiet and err.summary is not None:
@@ -205,6 +215,11 @@ def export(
             raise SystemExit(1) from None
     if not quiet:
         click.echo(_safe(summary.line()))
+    for warning in caught:
+        if issubclass(warning.category, SessionkitWarning):
+            click.echo(_safe(f"warning: {warning.message}"), err=True)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     for row in summary.errors[:10]:
         where = f" at {row['json_path']}" if row["json_path"] else ""
         click.echo(_safe(f"quarantined {row['file']}{where}: {row['message']}"), err=True)
@@ -254,24 +269,29 @@ def keygen(keyfile: Path) -> None:
 @cli.command()
 @click.argument("dataset", type=DATASET)
 @click.argument("dest", type=click.Path(path_type=Path))
-@click.option("--overwrite", is_flag=True, help="Replace session files that already exist in DEST.")
+@click.option("--overwrite", is_flag=True, help="Replace session and agent files that already exist in DEST.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: all cores).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary line.")
 def restore(dataset: Path | str, dest: Path, overwrite: bool, jobs: int | None, quiet: bool) -> None:
-    """Write the sessions of DATASET back as oxios files, DEST/sessions/<id>.json.
+    """Write the sessions of DATASET back as oxios files, DEST/sessions/<id>.json, and its
+    agent-run records as DEST/agents/<id>.json.
 
     A dataset exported from oxios files restores them byte for byte.
     """
     import warnings
 
     from sessionkit.archive import restore as run_restore
+    from sessionkit.archive import restore_agents
     from sessionkit.exceptions import SessionkitWarning
 
     with _progress("restore", quiet=quiet, unit="session") as update, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SessionkitWarning)
-        count = run_restore(dataset, dest, overwrite=overwrite, jobs=jobs, progress=update)
+        count = run_restore(dataset, dest, overwrite=overwrite, jobs=jobs, progress=update, agents=False)
+        agents = restore_agents(str(dataset), dest, overwrite=overwrite)
     if not quiet:
         click.echo(_safe(f"restored {count} sessions to {dest / 'sessions'}"))
+        if agents:
+            click.echo(_safe(f"restored {agents} agent records to {dest / 'agents'}"))
     for warning in caught:
         if issubclass(warning.category, SessionkitWarning):
             click.echo(_safe(f"warning: {warning.message}"), err=True)

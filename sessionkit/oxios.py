@@ -31,7 +31,9 @@ def find_sessions_dir(path: str | os.PathLike[str]) -> Path:
     """The folder holding the session files for ``path``.
 
     ``path`` may be an oxios state directory (holding ``sessions/``) or a ``sessions/``
-    directory itself. A single file is its own source (its parent is returned).
+    directory itself. A single file is its own source (its parent is returned). A state
+    directory holding only ``agents/``, or an ``agents/`` folder itself, has no sessions: the
+    ``sessions/`` folder returned does not exist.
 
     Raises:
         SourceNotFoundError: ``path`` does not exist, or is a folder that holds neither a
@@ -44,7 +46,7 @@ def find_sessions_dir(path: str | os.PathLike[str]) -> Path:
         msg = f"{path}: no such file or directory. Hint: pass an oxios state directory (the one holding sessions/), a sessions/ directory, or one .json session file"
         raise SourceNotFoundError(msg)
     nested = path / "sessions"
-    if nested.is_dir():
+    if nested.is_dir() or (path / "agents").is_dir() or path.name == "agents":
         return nested
     if path.name == "sessions" or any(_is_session_name(e.name) for e in os.scandir(path)):
         return path
@@ -65,6 +67,8 @@ def list_session_files(path: str | os.PathLike[str]) -> list[Path]:
     if path.is_file():
         return [path]
     folder = find_sessions_dir(path)
+    if not folder.is_dir():  # a state directory of agent records only
+        return []
     names = []
     with os.scandir(folder) as entries:
         for entry in entries:

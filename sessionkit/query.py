@@ -1,20 +1,22 @@
 """SQL over sessions: a DuckDB connection with the table views and ``exchanges``.
 
-A connection to a dataset on disk is read-only by default: the SQL can read the five views
+A connection to a dataset on disk is read-only by default: the SQL can read the views
 and nothing else. See ``connect`` for what that lock-down covers and what it does not.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-import uuid
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Union
 
+from sessionkit._process import pid_alive
 from sessionkit.exceptions import PrivacyError
 from sessionkit.storage import open_dataset
-from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables, empty_table
+from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, TABLE_NAMES, SessionTables, empty_table
 
 if TYPE_CHECKING:
     import duckdb
@@ -43,7 +45,12 @@ SELECT
     coalesce(t.n_tool_calls, 0) AS n_tool_calls,
     coalesce(t.tool_errors, 0) AS tool_errors,
     coalesce(t.tool_ms, 0) AS tool_ms,
-    s.project_id
+    s.project_id,
+    g.agent_id,
+    g.model_id,
+    g.tokens_input,
+    g.tokens_output,
+    g.cost_usd
 FROM messages AS m
 JOIN responses AS r ON r.session_id = m.session_id AND r.seq = m.seq
 LEFT JOIN sessions AS s ON s.session_id = m.session_id
@@ -57,16 +64,30 @@ LEFT JOIN (
     FROM tool_calls
     GROUP BY session_id, response_seq
 ) AS t ON t.session_id = m.session_id AND t.response_seq = m.seq
+LEFT JOIN (
+    -- the agent runs linked to each exchange (nearly always one: then its own id and model)
+    SELECT
+        linked_session_id,
+        linked_seq,
+        min(agent_id) AS agent_id,
+        min(model_id) AS model_id,
+        CAST(sum(tokens_input) AS BIGINT) AS tokens_input,
+        CAST(sum(tokens_output) AS BIGINT) AS tokens_output,
+        sum(cost_usd) AS cost_usd
+    FROM agents
+    GROUP BY linked_session_id, linked_seq
+) AS g ON g.linked_session_id = m.session_id AND g.linked_seq = m.seq
 """
-# Nothing filters the grouped tool calls (a null response_seq matches no seq anyway), so that
-# DuckDB can drop the join from a query that reads none of its columns: with a WHERE there it
+# Nothing filters the grouped tool calls nor the grouped runs (a null response_seq or linked_seq
+# matches no seq anyway), so that DuckDB can drop either join from a query that reads none of its columns: with a WHERE there it
 # kept it, and a query of latencies over 200,000 synthetic sessions (2.2M tool calls, bench/synth.py)
 # took 2.5 times as long.
 
 #: What to tell someone whose SQL hit the lock-down (DuckDB's own message says what was refused).
 LOCKED_HINT = (
     "Hint: this connection is read-only: it reads the views sessions, messages, responses, metadata, "
-    "tool_calls, reasoning and exchanges, and no files, extensions or settings; in Python, sk.connect(..., read_only=False) "
+    "tool_calls, reasoning, agents, agent_tool_calls and exchanges, and no files, extensions or settings; "
+    "in Python, sk.connect(..., read_only=False) "
     "gives an unlocked one"
 )
 
@@ -83,6 +104,11 @@ _LOCK_SETTINGS = (
     "SET allow_persistent_secrets = false",
     "SET lock_configuration = true",  # and no SET, RESET or PRAGMA can change any of it back
 )
+
+#: How much a locked connection may spill unless ``config`` says otherwise (DuckDB's own
+#: default is 90% of the free disk).
+MAX_SPILL = "4GiB"
+_SPILL_PREFIX = "sessionkit-duckdb-"
 
 
 def sql_string(text: str) -> str:
@@ -113,16 +139,23 @@ def connect(
     (the dataset's own folder included), ``ATTACH``, ``EXPORT DATABASE``, ``INSTALL``/``LOAD``
     and ``CREATE SECRET`` fail with a DuckDB error; ``SELECT`` over the views works as before.
 
+    Large sorts and joins spill to a private folder (``$TMPDIR/sessionkit-duckdb-<pid>-<random>``,
+    mode 0700) of at most ``MAX_SPILL``. DuckDB lets SQL write files there too (``COPY``,
+    ``ATTACH``, ``EXPORT DATABASE``; that cap does not bound them), so the folder goes with the
+    connection: when it is closed and dropped, at exit, or, for a killed process, at the next
+    locked ``connect``. ``config={"temp_directory": ""}`` allows no file at all: a query
+    larger than ``memory_limit`` then fails instead of spilling.
+
     Not covered: the SQL can still use memory and CPU without bound (run untrusted SQL in a
     process with limits and a timeout), create tables and macros in this connection's own
-    in-memory database, and, while a large query spills, write files into the connection's
-    private temporary folder (``current_setting('temp_directory')``, removed on close). The
-    lock-down guards the machine, not the data: every row of the views is readable, so
+    in-memory database, and fill the disk through the spill folder while the connection lives.
+    The lock-down guards the machine, not the data: every row of the views is readable, so
     pseudonymise or redact at export what SQL users must not see. ``read_only=False`` gives the
     old unlocked connection, whose SQL can read and write any file the process can.
 
     ``config`` holds DuckDB settings for a new connection, applied before the lock-down, e.g.
-    ``{"memory_limit": "2GB", "threads": 2}`` for SQL you do not trust.
+    ``{"memory_limit": "2GB", "threads": 2}`` for SQL you do not trust, or
+    ``"max_temp_directory_size"`` for another spill cap.
 
     Raises:
         PrivacyError: ``read_only=True`` with a connection that is not locked.
@@ -147,12 +180,14 @@ def connect(
         con = duckdb.connect(config=dict(config or {}))
         for name, table in data.items():
             _view(con, name, table)
+        for name in AGENT_TABLE_NAMES:  # tables in memory hold no agent records
+            _view(con, name, empty_table(SCHEMAS[name]))
         read_only = bool(read_only)
     elif isinstance(data, (str, os.PathLike)):
         snapshot = open_dataset(data)
         con = duckdb.connect(config=dict(config or {}))
         read_only = True if read_only is None else read_only
-        for name in TABLE_NAMES:
+        for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
             files = snapshot.files[name]
             if not files:
                 _view(con, name, empty_table(SCHEMAS[name]))
@@ -172,7 +207,7 @@ def connect(
         raise TypeError(msg)
     con.execute(EXCHANGES_SQL)
     if read_only:
-        _lock(con)
+        _lock(con, config or {})
     return con
 
 
@@ -182,13 +217,39 @@ def _view(con: duckdb.DuckDBPyConnection, name: str, source: object) -> None:
     con.execute(f"CREATE VIEW {name} AS SELECT * FROM _sessionkit_{name}")
 
 
-def _lock(con: duckdb.DuckDBPyConnection) -> None:
-    # A temporary folder of its own, which DuckDB creates only when a query spills and removes
-    # on close; by default it would be ``.tmp`` in the working directory, writable by the SQL.
-    spill = os.path.join(tempfile.gettempdir(), f"sessionkit-duckdb-{uuid.uuid4().hex}")
-    con.execute(f"SET temp_directory = {sql_string(spill)}")
+def _lock(con: duckdb.DuckDBPyConnection, config: Mapping[str, str | int | bool]) -> None:
+    if "temp_directory" not in config:
+        # A spill folder of its own (0700), instead of ``.tmp`` in the working directory. DuckDB
+        # lets the SQL write there (COPY, ATTACH, EXPORT DATABASE), so the folder goes with the
+        # connection, not only DuckDB's own spill files; a killed process's goes at the next lock.
+        _sweep_spill_folders()
+        spill = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
+        weakref.finalize(con, shutil.rmtree, spill, ignore_errors=True)
+        con.execute(f"SET temp_directory = {sql_string(spill)}")
+    if "max_temp_directory_size" not in config:
+        con.execute(f"SET max_temp_directory_size = {sql_string(MAX_SPILL)}")
     for statement in _LOCK_SETTINGS:
         con.execute(statement)
+
+
+def _sweep_spill_folders() -> None:
+    """Remove the spill folders of this user's processes that are gone (killed before they
+    could remove their own). POSIX only: elsewhere nothing is swept."""
+    if os.name != "posix":
+        return
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return
+    for entry in entries:
+        pid, sep, _ = entry.name.removeprefix(_SPILL_PREFIX).partition("-")
+        if not entry.name.startswith(_SPILL_PREFIX) or not sep or not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid():
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def is_locked(con: duckdb.DuckDBPyConnection) -> bool:

@@ -58,6 +58,7 @@ from sessionkit._versions import (
 )
 from sessionkit.exceptions import DatasetError, DatasetExistsError, SourceNotFoundError
 from sessionkit.tables import (
+    AGENT_TABLE_NAMES,
     ARCHIVE_SCHEMAS,
     LATER_TABLES,
     SCHEMAS,
@@ -125,9 +126,10 @@ def by_created_date(sessions: pa.Table, name: str) -> list[tuple[str, list[int]]
 
 
 def is_dataset(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a folder holding a sessionkit dataset."""
+    """True when ``path`` is a folder holding a sessionkit dataset (one written before the later
+    tables, e.g. ``tool_calls``, or the agent tables, is one: they read as empty)."""
     path = Path(path)
-    return path.is_dir() and all((path / name).is_dir() for name in TABLE_NAMES)
+    return path.is_dir() and all((path / name).is_dir() for name in TABLE_NAMES if name not in LATER_TABLES)
 
 
 def check_dataset(path: str | os.PathLike[str]) -> Path:
@@ -230,8 +232,9 @@ def open_dataset(dataset: str | os.PathLike[str]) -> Snapshot:
     return Snapshot(str(dataset), files, None, int(current.name) if current is not None else None)
 
 
-#: Every table folder of a dataset that export writes: the session tables, runs, errors.
-ALL_TABLES = (*TABLE_NAMES, *ARCHIVE_SCHEMAS)
+#: Every table folder of a dataset that export writes: the session tables, the agent tables,
+#: runs, errors.
+ALL_TABLES = (*TABLE_NAMES, *AGENT_TABLE_NAMES, *ARCHIVE_SCHEMAS)
 ALL_SCHEMAS = {**SCHEMAS, **ARCHIVE_SCHEMAS}
 
 
@@ -296,8 +299,8 @@ def read_parquet(dataset: str | os.PathLike[str]) -> SessionTables:
 
 
 def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
-    """Lazy polars frames of the tables (``tool_calls`` and ``reasoning`` too) and of ``exchanges``;
-    nothing is read until collected.
+    """Lazy polars frames of the tables (``tool_calls``, ``reasoning``, ``agents`` and
+    ``agent_tool_calls`` too) and of ``exchanges``; nothing is read until collected.
 
     Example:
         >>> import sessionkit as sk, polars as pl
@@ -308,7 +311,7 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
 
     snapshot = open_dataset(dataset)
     frames: dict[str, pl.LazyFrame] = {}
-    for name in TABLE_NAMES:
+    for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
         files = snapshot.files[name]
         schema = pl.Schema(pl.from_arrow(empty_table(SCHEMAS[name])).schema)
         if not files:
@@ -328,6 +331,18 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
         "seed_id",
         "phase_reached",
         "evaluation_passed",
+    )
+    runs = (  # the agent runs linked to each exchange (nearly always one)
+        frames["agents"]
+        .filter(pl.col("linked_seq").is_not_null())
+        .group_by(pl.col("linked_session_id").alias("session_id"), pl.col("linked_seq").alias("seq"))
+        .agg(
+            pl.col("agent_id").min(),
+            pl.col("model_id").min(),
+            pl.col("tokens_input").sum(),
+            pl.col("tokens_output").sum(),
+            pl.col("cost_usd").sum(),
+        )
     )
     frames["exchanges"] = messages.join(responses, on=["session_id", "seq"], how="inner").select(
         "session_id",
@@ -358,5 +373,6 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
         .join(tools, on=["session_id", "seq"], how="left")
         .join(frames["sessions"].select("session_id", "project_id"), on="session_id", how="left")
         .with_columns(pl.col("n_tool_calls", "tool_errors", "tool_ms").fill_null(0))
+        .join(runs, on=["session_id", "seq"], how="left")
     )
     return frames

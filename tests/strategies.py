@@ -195,3 +195,81 @@ def sessions(draw: st.DrawFn) -> Session:
         field_order=draw(layouts(SESSION_FIELDS, _SESSION_REQUIRED, extra)),
     )
     return session
+
+
+# -- agent-run records (oxios' AgentInfo), as raw JSON values in the order a file holds them ----------
+_COUNTS = st.one_of(st.integers(min_value=0, max_value=2**63 - 1), st.sampled_from([0, 1, 2**63 - 1]))
+_TIME_TEXT = timestamps.map(lambda t: t.isoformat())
+
+
+def _agent_extras(known: tuple[str, ...]) -> st.SearchStrategy[dict]:
+    return st.one_of(
+        st.just({}), st.dictionaries(text.filter(lambda k: k not in known), json_values, min_size=1, max_size=2)
+    )
+
+
+@st.composite
+def _record(draw: st.DrawFn, values: dict, standard: tuple[str, ...], known: tuple[str, ...]) -> dict:
+    """``values`` laid out as serde would (``standard``), or, now and then, as another writer might:
+    keys permuted, defaulted fields left out, optional ones written as null, unknown ones added."""
+    extra = draw(_agent_extras(known))
+    if not extra and draw(st.booleans()):
+        return {key: values[key] for key in standard}
+    keys = [
+        k
+        for k in standard
+        if k in ("id", "name", "status", "created_at", "tool", "input", "output", "duration_ms") or draw(st.booleans())
+    ]
+    keys += [k for k in known if k not in standard and k in values and draw(st.booleans())]  # null or empty, written
+    record = {key: values[key] for key in keys}
+    record.update(extra)
+    order = draw(st.permutations(list(record)))
+    return {key: record[key] for key in order}
+
+
+@st.composite
+def tool_call_records(draw: st.DrawFn) -> dict:
+    from sessionkit.model import TOOL_CALL_FIELDS, tool_call_standard
+
+    values = {
+        "tool": draw(text),
+        "input": draw(text),
+        "output": draw(text),
+        "duration_ms": draw(_COUNTS),
+        "is_error": draw(st.booleans()),
+        "tool_call_id": draw(st.one_of(st.just(""), text)),
+        "timestamp": draw(st.one_of(st.none(), _TIME_TEXT)),
+    }
+    return draw(_record(values, tool_call_standard(values), TOOL_CALL_FIELDS))
+
+
+@st.composite
+def agent_records(draw: st.DrawFn) -> dict:
+    """An agent-run record as a file holds it (see ``sessionkit.model.AGENT_FIELDS``)."""
+    from sessionkit.model import AGENT_FIELDS, AGENT_STATUSES, agent_standard
+
+    values = {
+        "id": draw(st.uuids().map(str)),
+        "name": draw(text),
+        "status": draw(st.one_of(st.sampled_from(AGENT_STATUSES), text)),
+        "created_at": draw(_TIME_TEXT),
+        "project_id": draw(st.one_of(st.none(), ids)),
+        "started_at": draw(st.one_of(st.none(), _TIME_TEXT)),
+        "completed_at": draw(st.one_of(st.none(), _TIME_TEXT)),
+        "error": draw(st.one_of(st.none(), text)),
+        "steps_completed": draw(_COUNTS),
+        "steps_total": draw(st.one_of(st.none(), _COUNTS)),
+        "tool_calls": draw(st.lists(tool_call_records(), max_size=3)),
+        "tokens_input": draw(_COUNTS),
+        "tokens_output": draw(_COUNTS),
+        "cost_usd": draw(
+            st.one_of(
+                st.floats(allow_nan=False, allow_infinity=False),
+                st.sampled_from([0.0, -0.0, 5e-324, 1e300, 0.108426, 1e-7, 1e16]),
+                st.integers(min_value=0, max_value=2**53),
+            )
+        ),
+        "model_id": draw(st.one_of(st.just(""), text)),
+        "session_id": draw(st.one_of(st.none(), ids)),
+    }
+    return draw(_record(values, agent_standard({**values, "cost_usd": 0.0}), AGENT_FIELDS))

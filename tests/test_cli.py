@@ -166,8 +166,9 @@ def test_sql_prints_one_line_per_row_fitted_to_the_terminal(
     assert lines[5] == "3 rows"
     header = lines[0].split()
     if columns == 80:
-        assert header == ["session_id", "seq", "…", "tool_ms", "project_id"]
-        assert lines[6].startswith("10 of 14 columns not shown: user_content, ")
+        # the first two columns and the last two that fit (the linked run's, issue 13)
+        assert header == ["session_id", "seq", "…", "tokens_output", "cost_usd"]
+        assert lines[6].startswith("15 of 19 columns not shown: user_content, ")
         assert lines[7].startswith("whole values: --format csv, json or markdown")
     else:
         assert "user_timestamp" in header and timestamp in lines[2]

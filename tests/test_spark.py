@@ -106,7 +106,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The three fixture folders and the quality sessions, exported into one dataset."""
+    """The three fixture folders (with oxios-v2's agent records) and the quality sessions, exported into one dataset."""
     from sessionkit.archive import export
 
     source = tmp_path_factory.mktemp("spark-source")
@@ -115,6 +115,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copyfile(path, source / "sessions" / path.name)
     for session in [*quality_sessions(), phase_case_session()]:
         (source / "sessions" / f"{session.id}.json").write_bytes(encode_session(session))
+    shutil.copytree(FIXTURES / "oxios-v2" / "agents", source / "agents")  # the agent runs, linked to v2's exchanges
     out = tmp_path_factory.mktemp("spark-dataset") / "out"
     export(source, out, jobs=1)
     return out

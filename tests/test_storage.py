@@ -19,6 +19,7 @@ from sessionkit.archive import export
 from sessionkit.exceptions import DatasetError, SourceNotFoundError
 from sessionkit.model import Session, encode_session
 from sessionkit.oxios import read_sessions
+from sessionkit.query import connect
 from sessionkit.storage import (
     MANIFEST_NAME,
     PARTITION_COLUMNS,
@@ -27,7 +28,7 @@ from sessionkit.storage import (
     table_glob,
     write_parquet,
 )
-from sessionkit.tables import CLUSTERING, SCHEMAS, TABLE_NAMES, to_tables
+from sessionkit.tables import AGENT_TABLE_NAMES, CLUSTERING, SCHEMAS, TABLE_NAMES, to_tables
 
 
 def _same_tables(a, b) -> None:
@@ -85,7 +86,9 @@ def test_read_parquet_explains_what_is_missing(tmp_path: Path) -> None:
 
 def test_scan_parquet_is_lazy_and_matches(exported: dict[str, Path]) -> None:
     frames = scan_parquet(exported["oxios-v1"])
-    assert set(frames) == {*TABLE_NAMES, "exchanges"}
+    assert set(frames) == {*TABLE_NAMES, *AGENT_TABLE_NAMES, "exchanges"}  # the agent tables: issue 13
+    with connect(exported["oxios-v1"]) as con:  # the same columns, in the same order, as the view
+        assert frames["exchanges"].collect_schema().names() == con.sql("SELECT * FROM exchanges").columns
     assert all(isinstance(f, pl.LazyFrame) for f in frames.values())
     ex = frames["exchanges"].select(pl.len()).collect().item()
     assert ex == oracle("oxios-v1")["exchanges"]

@@ -13,6 +13,7 @@ Example:
 """
 
 from sessionkit.analytics._census import JSON_TYPES, get_session, metadata_keys
+from sessionkit.analytics._cost import cost, model_usage
 from sessionkit.analytics._quality import evaluation_rates, phase_funnel, turn_latency
 from sessionkit.analytics._tools import generations, project_usage, threads, tool_sequences, tool_usage
 from sessionkit.analytics._usage import (
@@ -28,12 +29,14 @@ from sessionkit.analytics._usage import (
 __all__ = [
     "JSON_TYPES",
     "activity",
+    "cost",
     "evaluation_rates",
     "exchange_counts",
     "exchange_histogram",
     "generations",
     "get_session",
     "metadata_keys",
+    "model_usage",
     "persona_usage",
     "phase_funnel",
     "project_usage",

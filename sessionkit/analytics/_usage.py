@@ -346,8 +346,10 @@ def user_summary(data: Source) -> pl.DataFrame:
 
 def stats(data: Source) -> pl.DataFrame:
     """One row of totals: sessions, users, messages, responses, exchanges, metadata entries, first
-    and last activity; and, from today's oxios (0 for older data), tool calls, tool errors
-    (flagged ``is_error``), projects and sessions that continue another (``parent_session_id``).
+    and last activity; from today's oxios (0 for older data), tool calls, tool errors (flagged
+    ``is_error``), projects and sessions that continue another (``parent_session_id``); and the
+    agent runs: how many, how many are linked to the exchange they served, unlinked, and of those
+    ambiguous (several exchanges matched; see ``sessionkit.tables._link``).
 
     Example:
         >>> import sessionkit as sk
@@ -368,6 +370,11 @@ def stats(data: Source) -> pl.DataFrame:
             (SELECT count(*) FROM tool_calls)::BIGINT AS tool_calls,
             (SELECT count(*) FILTER (WHERE is_error) FROM tool_calls)::BIGINT AS tool_errors,
             (SELECT count(DISTINCT project_id) FROM sessions)::BIGINT AS projects,
-            (SELECT count(parent_session_id) FROM sessions)::BIGINT AS sessions_with_parent
+            (SELECT count(parent_session_id) FROM sessions)::BIGINT AS sessions_with_parent,
+            (SELECT count(*) FROM agents)::BIGINT AS agent_runs,
+            (SELECT count(*) FROM agents WHERE linked_session_id IS NOT NULL)::BIGINT AS runs_linked,
+            (SELECT count(*) FROM agents WHERE linked_session_id IS NULL)::BIGINT AS runs_unlinked,
+            (SELECT count(*) FROM agents WHERE linked_session_id IS NULL AND link_candidates > 1)::BIGINT
+                AS runs_ambiguous
         """,
     )

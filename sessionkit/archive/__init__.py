@@ -21,7 +21,7 @@ quarantined as duplicates.
 from sessionkit.archive._compact import CompactSummary, compact
 from sessionkit.archive._export import export
 from sessionkit.archive._pool import WorkerPool, default_jobs, ordered_map
-from sessionkit.archive._restore import dataset_sessions, restore
+from sessionkit.archive._restore import dataset_sessions, restore, restore_agents
 from sessionkit.archive._state import errors, runs
 from sessionkit.archive._summary import ExportError, ExportSummary
 
@@ -37,5 +37,6 @@ __all__ = [
     "export",
     "ordered_map",
     "restore",
+    "restore_agents",
     "runs",
 ]

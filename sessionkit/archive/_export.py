@@ -8,10 +8,10 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -50,7 +50,15 @@ from sessionkit.storage import (
     recover,
     writer_lock,
 )
-from sessionkit.tables import CLUSTERING, TABLE_NAMES, empty_table
+from sessionkit.tables import AGENT_TABLE_NAMES, CLUSTERING, SCHEMAS, TABLE_NAMES, empty_table
+
+if TYPE_CHECKING:
+    from sessionkit.archive._agents import AgentRun
+
+
+def _no_agents() -> dict[str, pa.Table]:
+    return {name: empty_table(SCHEMAS[name]) for name in AGENT_TABLE_NAMES}
+
 
 #: A share of a run read by one worker has at least this many files (fewer workers for a
 #: small run: each worker's share makes one file per table).
@@ -70,6 +78,7 @@ def export(
     row_group_rows: int = ROW_GROUP_ROWS,
     progress: Progress = None,
     break_lock: bool = False,
+    agents: bool = True,
 ) -> ExportSummary:
     """Export oxios session files into a dataset: a new one, or an update of an existing one.
 
@@ -103,6 +112,8 @@ def export(
         break_lock: on S3, take over the writer's lock even if it is not stale yet, for a
             writer known to be dead (a lock left by a killed writer goes stale by itself after
             two minutes). On disk the lock is dropped by the kernel and this has no effect.
+        agents: also take the agent-run records of a state directory (``SRC/agents/*.json``)
+            into the ``agents`` and ``agent_tool_calls`` tables (``--no-agents``: False).
 
     Raises:
         ExportError: with ``strict``, when files were quarantined.
@@ -121,7 +132,7 @@ def export(
     jobs = default_jobs() if jobs is None else max(1, int(jobs))
     if partition_by is not None:
         check_partition_by(partition_by)
-    options = _Options(privacy, partition_by, files_per_part, row_group_rows, progress, started, started_ns)
+    options = _Options(privacy, partition_by, files_per_part, row_group_rows, progress, started, started_ns, agents)
     if is_s3(out):
         from sessionkit.archive._s3export import export_s3
 
@@ -145,6 +156,7 @@ class _Options:
     progress: Progress
     started: float
     started_ns: int
+    agents: bool = True
 
 
 def new_run_id() -> str:
@@ -190,6 +202,7 @@ def _export(
             run.record()
             failpoint("before-publish")
             commit_local(out, run.next)
+            warn_changed_numbers(run.changed_numbers)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -210,6 +223,26 @@ def layout_of(previous: Previous | None, partition_by: str | None, out: str) -> 
         msg = f"{out}: the dataset is partitioned by {have}, not {partition_by}. Hint: leave out --partition-by to keep its layout, or change it with `sessionkit compact {out} --partition-by {partition_by}`"
         raise DatasetError(msg)
     return layout
+
+
+def warn_changed_numbers(files: list[tuple[str, list[str]]]) -> None:
+    """Warn that some files hold numbers restore will spell otherwise (``1E2`` as ``100.0``)."""
+    if not files:
+        return
+    import warnings
+
+    from sessionkit.exceptions import SessionkitWarning
+
+    shown = "; ".join(f"{name} ({', '.join(numbers)})" if numbers else name for name, numbers in sorted(files)[:3])
+    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+    warnings.warn(
+        f"{len(files)} files hold numbers written in a form restore does not keep: {shown}{more}. "
+        "Their values are exported; restore writes them as oxios would (-0 as 0, 1E2 as 100.0, "
+        "1e+308 as 1e308, 1.50 as 1.5), so these files restore to other bytes. "
+        "Hint: oxios (serde_json) writes no such numbers; the files were written or edited by something else",
+        SessionkitWarning,
+        stacklevel=4,
+    )
 
 
 def _finish(
@@ -259,6 +292,7 @@ class _Run:
     progress: Callable[[int, int], None] | None
     pool: WorkerPool
     counts: PrivacyCounts | None = None
+    changed_numbers: list[tuple[str, list[str]]] = field(default_factory=list)
     next: NextVersion = field(init=False)
 
     def __post_init__(self) -> None:
@@ -331,6 +365,7 @@ class _Run:
         for part in () if first is None else itertools.chain([first], parts):
             summary.bytes_read += part.nbytes
             summary.vanished += part.vanished
+            self.changed_numbers.extend(part.changed_numbers)
             if part.records is not None and part.records.num_rows:
                 records.append(part.records)
             bad_stats.extend(part.bad_stats)
@@ -369,6 +404,13 @@ class _Run:
         self.next.index_changed = bool(
             to_read or duplicate_paths or self.previous is None or self.previous.index is None
         )
+        agent_run = self._agents()
+        if agent_run is not None:
+            new_errors.extend(agent_run.errors)  # the same list as summary.errors
+            self.next.index_changed = self.next.index_changed or bool(agent_run.read)
+            if len(elsewhere):  # the agent files' rows come from the agent pass now
+                elsewhere = elsewhere.filter(pc.invert(pc.starts_with(elsewhere["path"], agent_run.prefix)))
+            elsewhere = pa.concat_tables([elsewhere.select(FILES_SCHEMA.names).cast(FILES_SCHEMA), agent_run.index])
         if self.next.index_changed:
             _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths, elsewhere)
         good = (
@@ -378,6 +420,8 @@ class _Run:
                 pc.invert(pc.is_in(new["path"], value_set=pa.array(sorted(duplicate_paths), pa.string())))
             )
         )
+        if agent_run is not None and agent_run.fixed:
+            good = pa.chunked_array([*good.chunks, pa.array(agent_run.fixed, pa.string())], pa.string())
         fresh = _write_errors(staging, self.previous, new_errors, good, run_id)
         self.next.kept["errors"] = [] if fresh is not None else list(self.previous.files.get("errors", []))  # type: ignore[union-attr]
         self.next.new["errors"] = [fresh] if fresh is not None else []
@@ -387,6 +431,64 @@ class _Run:
             failpoint("auto-compacted")
         summary.files_kept = sum(len(self.next.kept.get(name, [])) for name in TABLE_NAMES)
         self._count()
+
+    def _agents(self) -> AgentRun | None:
+        """The agent tables of the next version: the agent files of the source read and merged
+        (see ``archive._agents``), or the previous version's kept; None when none were listed."""
+        from sessionkit.archive._agents import agents_folder, link_agents, merged_agents, read_agents
+
+        summary, previous, run_id = self.summary, self.previous, self.summary.run_id
+        folder = agents_folder(summary.source) if self.options.agents else None
+        had = previous is not None and all(previous.files.get(name) for name in AGENT_TABLE_NAMES)
+        run = None
+        if folder is not None:
+            index = previous.read_index() if previous is not None else empty_table(FILES_SCHEMA)
+            run, new, replaced = read_agents(folder, previous, index, self.quarantine, run_id, self.privacy)
+            if run.privacy is not None:
+                self.counts = run.privacy if self.counts is None else self.counts + run.privacy
+            for name in ("seen", "exported", "unchanged", "quarantined", "vanished", "ignored"):
+                setattr(summary, f"agents_{name}", getattr(run, name))
+        linking = tuple(self._link_sources())
+        if (run is not None and run.changed) or not had:
+            tables = merged_agents(
+                previous, new if run is not None else _no_agents(), replaced if run is not None else set()
+            )
+            tables["agents"] = link_agents(tables["agents"], dict(linking), self.privacy)
+            self._write_agents(tables)
+            return run
+        for name in AGENT_TABLE_NAMES:  # as they were, unless the sessions changed the links
+            self.next.new[name], self.next.kept[name] = [], list(previous.files.get(name, []))  # type: ignore[union-attr]
+        if any(self.next.changed(name) for name in ("sessions", "messages", "responses")):
+            assert previous is not None
+            agents = previous.read("agents")
+            linked = link_agents(agents, dict(linking), self.privacy)
+            if not linked.equals(agents):
+                self._write_agents({"agents": linked})
+        return run
+
+    def _link_sources(self) -> Iterator[tuple[str, list[tuple[Any, str]]]]:
+        """The session tables' files of the version being built, as (file system, path) pairs."""
+        from pyarrow import fs as pafs
+
+        local = pafs.LocalFileSystem()
+        for name in ("sessions", "messages", "responses"):
+            files = (
+                [(self.previous.fs, self.previous.path(f.key)) for f in self.next.kept.get(name, [])]
+                if self.previous is not None
+                else []
+            )
+            files += [(local, str(self.staging / f.key)) for f in self.next.new.get(name, [])]
+            yield name, files
+
+    def _write_agents(self, tables: dict[str, pa.Table]) -> None:
+        """Write these agent tables whole into staging, in place of the previous version's files."""
+        from sessionkit.archive._agents import write_agents
+
+        written = write_agents(
+            tables, self.staging, self.summary.run_id, self.partition_by, self.options.row_group_rows
+        )
+        for name in tables:
+            self.next.new[name], self.next.kept[name] = written[name], []
 
     def _assemble(self, written: dict[str, list[DataFile]], decisions: _Decisions) -> None:
         """The next version's files: the new ones (without the sessions set aside), and the previous
@@ -450,7 +552,7 @@ class _Run:
         """The dataset's totals: the rows of every table, and the sessions' exchanges (from the
         previous version's count, less the files it no longer keeps, plus the new ones)."""
         summary, previous = self.summary, self.previous
-        for name in TABLE_NAMES:
+        for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
             total = sum(f.rows or 0 for f in self.next.new[name])
             total += sum(previous.rows(f) for f in self.next.kept[name]) if previous is not None else 0
             setattr(summary, name, total)
@@ -482,7 +584,7 @@ class _Run:
         summary = self.summary
         runs_file = _write_run(summary, self.previous, self.staging, self.options.started_ns, self.privacy_record())
         self.next.kept["runs"], self.next.new["runs"] = [], [runs_file]
-        counts = {name: getattr(summary, name) for name in TABLE_NAMES}
+        counts = {name: getattr(summary, name) for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES)}
         counts["exchanges"] = summary.exchanges
         source = _source_record(summary.source, self.privacy_record())
         self.next.info = {"run_id": summary.run_id, "counts": counts, "source": source}

@@ -78,8 +78,15 @@ def list_source(source: str | os.PathLike[str]) -> _Listing:
         ):
             column.append(value)
         return listing
-    folder = find_sessions_dir(path)
+    return list_folder(find_sessions_dir(path))
+
+
+def list_folder(folder: Path) -> _Listing:
+    """The ``*.json`` regular files of one folder, sorted (see ``list_source``); a folder that
+    does not exist (a state directory without ``sessions/``) lists nothing."""
     listing = _Listing(str(folder))
+    if not folder.is_dir():
+        return listing
     root = os.path.realpath(folder)
     names, size, mtime, ctime, inode = listing.names, array("q"), array("q"), array("q"), array("q")
     with os.scandir(folder) as scan:
@@ -120,10 +127,13 @@ def inside(target: str, root: str) -> bool:
 
 
 def stored_path(path: str, privacy: Privacy | None) -> str:
-    """How the archive records a source path: as it is, or, when session ids are pseudonymised
-    (file names are session ids), with the file name replaced by its keyed pseudonym."""
-    if privacy is None or not privacy.pseudonymize_sessions or privacy.key is None:
+    """How the archive records a source path: as it is; under privacy settings, the file name
+    alone (folders may name a person: ``/home/alice/...``), replaced by its keyed pseudonym when
+    session ids are pseudonymised (file names are session ids)."""
+    if privacy is None or privacy.is_noop:
         return path
-    folder, name = os.path.split(path)
+    name = os.path.basename(path)
+    if not privacy.pseudonymize_sessions or privacy.key is None:
+        return name
     stem = name[: -len(".json")] if name.endswith(".json") else name
-    return os.path.join(folder, pseudonym(stem, key=privacy.key, kind="session") + ".json")
+    return pseudonym(stem, key=privacy.key, kind="session") + ".json"

@@ -191,9 +191,11 @@ def restore(
     overwrite: bool = False,
     jobs: int | None = None,
     progress: Progress = None,
+    agents: bool = True,
 ) -> int:
     """Write the sessions of a dataset (a folder, ``s3://bucket/prefix``, or tables) back as
-    oxios files, ``dest/sessions/<id>.json``, on all cores.
+    oxios files, ``dest/sessions/<id>.json``, on all cores; and with ``agents``, its agent-run
+    records as ``dest/agents/<id>.json`` (see ``restore_agents``).
 
     For a dataset exported from oxios files, every file comes back byte for byte. Returns
     the number of files written. An existing file is an error unless ``overwrite``, which
@@ -231,6 +233,45 @@ def restore(
     finally:
         done()
     _warn_skipped(skipped)
+    if agents:
+        restore_agents(snapshot, dest, overwrite=overwrite)
+    return count
+
+
+def restore_agents(
+    dataset: str | os.PathLike[str] | Snapshot, dest: str | os.PathLike[str], *, overwrite: bool = False
+) -> int:
+    """Write the agent-run records of a dataset back as oxios files, ``dest/agents/<id>.json``;
+    returns how many. For records exported from oxios files, every file comes back byte for
+    byte. A dataset without agent records writes nothing (not even the folder).
+
+    Example:
+        >>> import sessionkit as sk
+        >>> sk.restore_agents("build/modern-dataset", "build/restored")  # doctest: +SKIP
+        1191
+    """
+    from sessionkit.tables import agent_json
+
+    snapshot = dataset if isinstance(dataset, Snapshot) else open_dataset(dataset)
+    if not snapshot.files.get("agents") or snapshot.rows("agents") == 0:
+        return 0
+    agents, calls = snapshot.read("agents"), snapshot.read("agent_tool_calls")
+    folder = Path(dest) / "agents"
+    folder.mkdir(parents=True, exist_ok=True)
+    count, skipped = 0, []
+    for aid, data in agent_json(agents, calls):
+        if file_name_problem(aid) is not None:
+            skipped.append(aid)
+            continue
+        _write_file(os.path.join(folder, f"{aid}.json"), data, overwrite)
+        count += 1
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} agent records were not restored: their ids cannot be file names. "
+            "Hint: read them from the agents table",
+            SessionkitWarning,
+            stacklevel=2,
+        )
     return count
 
 

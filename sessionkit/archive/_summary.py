@@ -60,6 +60,15 @@ class ExportSummary:
     compacted: int = 0  # small files the run merged (see ``sessionkit.archive.compact``)
     compacted_into: int = 0  # the files they became
     row_groups: dict[str, int] = field(default_factory=dict)
+    # the agent-run records (``SRC/agents/*.json``), in buckets of their own
+    agents_seen: int = 0
+    agents_exported: int = 0
+    agents_unchanged: int = 0
+    agents_quarantined: int = 0
+    agents_vanished: int = 0
+    agents_ignored: int = 0
+    agents: int = 0  # rows of the agents table
+    agent_tool_calls: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
@@ -84,4 +93,11 @@ class ExportSummary:
             f"dataset {self.out}: {self.sessions} sessions ({self.messages} messages, {self.responses} responses, "
             f"{self.exchanges} exchanges); read {mb:.1f} MB in {self.seconds:.2f} s ({rate:.0f} MB/s, {self.jobs} jobs)"
             + (f"; compacted {self.compacted} small files into {self.compacted_into}" if self.compacted else "")
+            + (
+                f"; agent records: {self.agents_seen} seen: {self.agents_exported} exported, {self.agents_unchanged} unchanged, "
+                f"{self.agents_quarantined} quarantined, {self.agents_vanished} vanished, {self.agents_ignored} ignored; "
+                f"{self.agents} agent runs ({self.agent_tool_calls} tool calls)"
+                if self.agents_seen or self.agents
+                else ""
+            )
         )

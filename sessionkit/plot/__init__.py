@@ -14,6 +14,7 @@ as ``\\uXXXX``.
 """
 
 from sessionkit.plot._base import fit_texts, label, top_n, wilson
+from sessionkit.plot._cost import plot_cost, plot_model_usage
 from sessionkit.plot._quality import (
     plot_evaluation_rates,
     plot_latency_percentiles,
@@ -27,9 +28,11 @@ __all__ = [
     "fit_texts",
     "label",
     "plot_activity",
+    "plot_cost",
     "plot_evaluation_rates",
     "plot_exchange_histogram",
     "plot_latency_percentiles",
+    "plot_model_usage",
     "plot_persona_usage",
     "plot_phase_funnel",
     "plot_project_usage",

@@ -37,7 +37,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from sessionkit.analytics import _census, _quality, _tools, _usage
+from sessionkit.analytics import _census, _cost, _quality, _tools, _usage
 from sessionkit.spark._source import VIEWS, SparkSource, register
 from sessionkit.spark._transpile import to_spark_sql
 
@@ -48,12 +48,14 @@ __all__ = [
     "VIEWS",
     "SparkSource",
     "activity",
+    "cost",
     "evaluation_rates",
     "exchange_counts",
     "exchange_histogram",
     "generations",
     "get_session",
     "metadata_keys",
+    "model_usage",
     "persona_usage",
     "phase_funnel",
     "project_usage",
@@ -98,11 +100,13 @@ def _on_spark(helper: Callable[..., T]) -> Callable[..., T]:
 
 
 activity = _on_spark(_usage.activity)
+cost = _on_spark(_cost.cost)
 evaluation_rates = _on_spark(_quality.evaluation_rates)
 exchange_counts = _on_spark(_usage.exchange_counts)
 exchange_histogram = _on_spark(_usage.exchange_histogram)
 get_session = _on_spark(_census.get_session)
 metadata_keys = _on_spark(_census.metadata_keys)
+model_usage = _on_spark(_cost.model_usage)
 persona_usage = _on_spark(_usage.persona_usage)
 phase_funnel = _on_spark(_quality.phase_funnel)
 seed_usage = _on_spark(_usage.seed_usage)

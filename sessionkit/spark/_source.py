@@ -16,7 +16,7 @@ from sessionkit.exceptions import DatasetError
 from sessionkit.query import EXCHANGES_SQL, connect
 from sessionkit.spark._transpile import NS_SUFFIX, to_spark_sql
 from sessionkit.storage import check_dataset, table_files
-from sessionkit.tables import SCHEMAS, TABLE_NAMES, to_tables
+from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, TABLE_NAMES, to_tables
 
 if TYPE_CHECKING:
     import duckdb
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["VIEWS", "SparkSource", "register"]
 
 #: The temp views ``register`` creates, in order.
-VIEWS = (*TABLE_NAMES, "exchanges")
+VIEWS = (*TABLE_NAMES, *AGENT_TABLE_NAMES, "exchanges")
 
 _GLOB = re.compile(r"[\\{}\[\]*?]")
 _INSTALL_HINT = "Hint: pip install 'sessionkit[spark]' (pyspark and sqlglot; Spark needs Java 17 or newer)"
@@ -170,7 +170,8 @@ def _timestamp_columns() -> frozenset[str]:
 
 
 def register(spark: SparkSession, dataset: str | os.PathLike[str]) -> SparkSource:
-    """Temp views ``sessions``, ``messages``, ``responses``, ``metadata``, ``exchanges`` on ``spark``.
+    """Temp views ``sessions``, ``messages``, ``responses``, ``metadata``, ``agents``,
+    ``agent_tool_calls`` and ``exchanges`` on ``spark``.
 
     The views read the dataset's Parquet files in place, with its declared schemas (nothing is
     inferred), and replace any temp views of the same names. Spark's timestamps hold
@@ -208,11 +209,11 @@ def register(spark: SparkSession, dataset: str | os.PathLike[str]) -> SparkSourc
         msg = f"{text}: sessionkit.spark registers local dataset folders only. {_REMOTE_HINT}"
         raise DatasetError(msg)
     folder = check_dataset(dataset)
-    files = {name: table_files(folder, name) for name in TABLE_NAMES}
+    files = {name: table_files(folder, name) for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES)}
     digest = hashlib.sha256(repr((str(folder), sorted(files.items()))).encode()).hexdigest()[:16]
     views = {name: f"sessionkit_{digest}_{name}" for name in VIEWS}
     source = SparkSource(spark, folder, views)
-    for name in TABLE_NAMES:
+    for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
         raw = _read(spark, files[name], SCHEMAS[name])
         _create(_exposed(raw), views[name], name)
     raw = spark.sql(source.spark_sql(_exchanges_select()))

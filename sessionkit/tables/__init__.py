@@ -6,10 +6,14 @@ tables hold every byte of information of the sessions: ``SessionTables.to_sessio
 gives back sessions that write out to the very same files.
 """
 
+from sessionkit.tables._agents import agent_json, agent_tables
 from sessionkit.tables._builder import TableBuilder, parse_timestamps, take_sessions, to_tables
 from sessionkit.tables._cluster import cluster_order
 from sessionkit.tables._rows import autosi_text, iter_session_json, iter_sessions
 from sessionkit.tables._schemas import (
+    AGENT_TABLE_NAMES,
+    AGENT_TOOL_CALLS_SCHEMA,
+    AGENTS_SCHEMA,
     ARCHIVE_SCHEMAS,
     CLUSTERING,
     ERRORS_SCHEMA,
@@ -30,6 +34,9 @@ from sessionkit.tables._schemas import (
 from sessionkit.tables._session_tables import SessionTables, thread_roots
 
 __all__ = [
+    "AGENTS_SCHEMA",
+    "AGENT_TABLE_NAMES",
+    "AGENT_TOOL_CALLS_SCHEMA",
     "ARCHIVE_SCHEMAS",
     "CLUSTERING",
     "ERRORS_SCHEMA",
@@ -47,6 +54,8 @@ __all__ = [
     "Clustering",
     "SessionTables",
     "TableBuilder",
+    "agent_json",
+    "agent_tables",
     "autosi_text",
     "cluster_order",
     "empty_table",

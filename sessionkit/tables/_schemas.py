@@ -104,6 +104,52 @@ REASONING_SCHEMA = pa.schema(
     metadata=_META,
 )
 
+#: One row per agent run (oxios' ``AgentInfo``, ``<state>/agents/<id>.json``). ``session_id`` is
+#: the one oxios stored (it sets none today); ``linked_session_id`` / ``linked_seq`` name the
+#: exchange sessionkit matched the run to (see ``sessionkit.archive`` for the rule).
+AGENTS_SCHEMA = pa.schema(
+    [
+        pa.field("agent_id", pa.string(), nullable=False),
+        pa.field("name", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("created_at", _TS, nullable=False),
+        pa.field("started_at", _TS),
+        pa.field("completed_at", _TS),
+        pa.field("project_id", pa.string()),
+        pa.field("error", pa.string()),
+        pa.field("steps_completed", pa.int64(), nullable=False),
+        pa.field("steps_total", pa.int64()),
+        pa.field("tokens_input", pa.int64(), nullable=False),
+        pa.field("tokens_output", pa.int64(), nullable=False),
+        pa.field("cost_usd", pa.float64(), nullable=False),
+        pa.field("model_id", pa.string()),
+        pa.field("session_id", pa.string()),
+        pa.field("linked_session_id", pa.string()),
+        pa.field("linked_seq", pa.int32()),
+        pa.field("link_candidates", pa.int32()),
+        pa.field("extra", pa.string()),
+        pa.field("field_order", pa.string()),
+    ],
+    metadata=_META,
+)
+#: One row per tool call of an agent run, with oxios' own error flag and start time.
+AGENT_TOOL_CALLS_SCHEMA = pa.schema(
+    [
+        pa.field("agent_id", pa.string(), nullable=False),
+        pa.field("ord", pa.int32(), nullable=False),
+        pa.field("tool", pa.string(), nullable=False),
+        pa.field("input", pa.string(), nullable=False),
+        pa.field("output", pa.string(), nullable=False),
+        pa.field("duration_ms", pa.int64(), nullable=False),
+        pa.field("is_error", pa.bool_(), nullable=False),
+        pa.field("tool_call_id", pa.string()),
+        pa.field("timestamp", _TS),
+        pa.field("extra", pa.string()),
+        pa.field("field_order", pa.string()),
+    ],
+    metadata=_META,
+)
+
 #: One row per export run into a dataset: when, from where, what happened to every file.
 RUNS_SCHEMA = pa.schema(
     [
@@ -144,6 +190,8 @@ ERRORS_SCHEMA = pa.schema(
 
 #: The tables of a dataset, in the order they are written.
 TABLE_NAMES = ("sessions", "messages", "responses", "metadata", "tool_calls", "reasoning")
+#: The tables of the agent-run records, beside the session tables.
+AGENT_TABLE_NAMES = ("agents", "agent_tool_calls")
 SCHEMAS = {
     "sessions": SESSIONS_SCHEMA,
     "messages": MESSAGES_SCHEMA,
@@ -151,6 +199,8 @@ SCHEMAS = {
     "metadata": METADATA_SCHEMA,
     "tool_calls": TOOL_CALLS_SCHEMA,
     "reasoning": REASONING_SCHEMA,
+    "agents": AGENTS_SCHEMA,
+    "agent_tool_calls": AGENT_TOOL_CALLS_SCHEMA,
 }
 #: Tables added after the first datasets were written: a dataset without their folders
 #: (made by an older sessionkit) reads as having no rows in them.
@@ -186,6 +236,8 @@ CLUSTERING = {
     "metadata": Clustering("sessions", "session_id", "created_at", ("ord",)),
     "tool_calls": Clustering("sessions", "session_id", "created_at", ("step",)),
     "reasoning": Clustering("sessions", "session_id", "created_at", ("ord",)),
+    "agents": Clustering("agents", "agent_id", "created_at"),
+    "agent_tool_calls": Clustering("agents", "agent_id", "created_at", ("ord",)),
 }
 
 #: The archive's own tables, beside the session tables of a dataset made by export.
