@@ -202,7 +202,9 @@ def test_phase_funnel(quality: object) -> None:
     assert _ticks(responses) == ["interview", "seed", "execute", "evaluate", "evolve", "Refine", "(no phase)"]
     assert _bar_sizes(responses) == [4, 3, 3, 2, 1, 1, 1]
     one = phase_funnel(quality, by="persona").filter(pl.col("persona_id") == "dev")
-    assert _bar_sizes(plot.plot_phase_funnel(one, measure="responses")) == [3, 2, 2, 1, 0]
+    dev = plot.plot_phase_funnel(one, measure="responses")
+    assert _bar_sizes(dev) == [3, 2, 2, 1, 0]
+    assert dev.get_title() == "Phase funnel of persona dev: responses that reached each phase"
     with pytest.raises(ValueError, match="measure must be"):
         plot.plot_phase_funnel(quality, measure="users")
     _png_without_warnings(ax)
@@ -515,22 +517,40 @@ def test_every_helper_with_a_by_has_a_plot_that_takes_the_same_by() -> None:
     assert not unplotted, f"helpers with by= but no plot_<helper>: {unplotted}"
 
 
+def _charts_of_helpers_with_a_by() -> list[tuple[str, object, object]]:
+    """Every (helper, chart) pair: plot_<helper>, and plot_latency_percentiles for turn_latency."""
+    return [*_helpers_with_a_by_and_a_plot(), ("latency_percentiles", turn_latency, plot.plot_latency_percentiles)]
+
+
+@pytest.fixture(scope="module")
+def modern():
+    """The bundled sample of today's oxios: tool calls, projects, threads."""
+    from sessionkit.oxios import read_sessions
+
+    return to_tables(read_sessions(Path(__file__).parent.parent / "data" / "oxios-modern-sample"))
+
+
+@pytest.mark.parametrize("dataset", ["quality", "modern"])
 @pytest.mark.parametrize(
-    ("name", "helper", "chart"), _helpers_with_a_by_and_a_plot(), ids=lambda v: v if isinstance(v, str) else ""
+    ("name", "helper", "chart"), _charts_of_helpers_with_a_by(), ids=lambda v: v if isinstance(v, str) else ""
 )
-def test_every_plot_takes_every_by_of_its_helper(name: str, helper: object, chart: object, quality: object) -> None:
+def test_every_plot_takes_every_by_of_its_helper(
+    name: str, helper: object, chart: object, dataset: str, request: pytest.FixtureRequest
+) -> None:
+    """On seeds-era data and on today's oxios, from the data and from the helper's frame."""
     import inspect
 
+    data = request.getfixturevalue(dataset)
     for by in _by_values(helper):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            from_data = chart(quality, by=by)  # type: ignore[operator]
-            from_frame = chart(helper(quality, by=by))  # type: ignore[operator]
+            from_data = chart(data, by=by)  # type: ignore[operator]
+            from_frame = chart(helper(data, by=by))  # type: ignore[operator]
         for ax in (from_data, from_frame):
             assert isinstance(ax, Axes) and ax.get_title(), (name, by)
             assert ax.get_xlabel() or ax.get_ylabel(), (name, by)
         if name != "turn_latency":  # whose frame draws percentiles, its data a distribution
             assert from_data.get_title() == from_frame.get_title(), (name, by)
         if by != inspect.signature(helper).parameters["by"].default:  # None, or e.g. "seed", "model"
-            assert from_data.get_title() != chart(quality).get_title(), (name, by)  # type: ignore[operator]
+            assert from_data.get_title() != chart(data).get_title(), (name, by)  # type: ignore[operator]
         plt.close("all")

@@ -42,7 +42,8 @@ def plot_phase_funnel(
     phase" follow in grey with their own count. ``by="seed"`` or ``"persona"`` (as
     ``phase_funnel``'s ``by=``) draws instead one line per group, the ``top`` largest: the
     share of the group's sessions (or responses) that reached each phase, so groups of any
-    size compare. Takes ``phase_funnel``'s frame or ``data``.
+    size compare; a single group (a frame filtered to one, or data with one) is its own funnel,
+    titled with its name. Takes ``phase_funnel``'s frame or ``data``.
 
     Example:
         >>> import sessionkit as sk
@@ -59,10 +60,15 @@ def plot_phase_funnel(
         raise ValueError(msg)
     frame = data if isinstance(data, pl.DataFrame) else phase_funnel(data, by=by)
     ax = axes(ax)
-    if frame.columns[0] != "phase" and (by is not None or frame[frame.columns[0]].n_unique() > 1):
-        return _funnel_per_group(ax, frame, measure, top)
-    if frame.columns[0] != "phase":
-        frame = frame.drop(frame.columns[0])
+    group = frame.columns[0] if frame.columns[0] != "phase" else None
+    whose = ""
+    if group is not None:  # from data or its frame alike: a line per group, or one group's funnel
+        if frame[group].n_unique() > 1:
+            return _funnel_per_group(ax, frame, measure, top)
+        if frame.height:
+            only = frame[group][0]
+            whose = f" of {_none(group)}" if only is None else f" of {_GROUP_NAMES.get(group, group)} {label(only)}"
+        frame = frame.drop(group)
     labels, values, colors = [], [], []
     others = []
     for row in frame.iter_rows(named=True):
@@ -81,7 +87,8 @@ def plot_phase_funnel(
         labels.append(name)
         values.append(int(row[measure]))
         colors.append(GREY)
-    return barh(ax, labels, values, f"{measure} (count)", f"Phase funnel: {measure} that reached each phase", colors)
+    title = f"Phase funnel{whose}: {measure} that reached each phase"
+    return barh(ax, labels, values, f"{measure} (count)", title, colors)
 
 
 def _funnel_per_group(ax: Axes, frame: pl.DataFrame, measure: str, top: int) -> Axes:

@@ -47,10 +47,10 @@ details.full{margin:4px 0 8px}details.full>summary{font-size:12px;color:#2b5797;
 .card .v{font-size:22px;font-weight:600;font-variant-numeric:tabular-nums}
 .card .k{font-size:12px;color:#555}
 .card .c{font-size:12px;font-variant-numeric:tabular-nums;color:#333}
-.up{color:#1d6b2f}.down{color:#a3262c}
+.card .c.good{color:#1d6b2f}.card .c.bad{color:#a3262c}
 ol.movers{margin:4px 0 0;padding-left:22px;font-size:13px}
 nav.toc{margin:12px 0 0;font-size:13px}
-nav.toc ol{display:flex;flex-wrap:wrap;gap:2px 18px;margin:4px 0 0;padding-left:18px}
+nav.toc ol{display:flex;flex-wrap:wrap;gap:2px 18px;margin:4px 0 0;padding-left:0;list-style-position:inside}
 details.sample{margin:6px 0;border:1px solid #e6e6e6;border-radius:5px;padding:4px 10px}
 details.sample>summary{cursor:pointer;font-size:13px}
 </style>"""

@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 
 from sessionkit.report._period import PeriodSource
 
-#: Rows of a ranked table; the rest are in its folded full table.
-ROWS = 10
+#: Rows of a ranked table of groups (seeds, personas, tools, projects); the rest are in its folded full table.
+ROWS = 8
+#: Rows of a list that ranks no group against another (users, threads, metadata keys): the
+#: first few, with the whole list folded below, so the page stays short enough to mail.
+SHORT = 5
 
 
 @dataclass

@@ -52,13 +52,18 @@ def _figures(src: PeriodSource) -> _Figures:
     return figures
 
 
-def _card(metric: str, label: str, now: Any, before: Any, shown: str, delta: tuple[str, str]) -> str:
-    text, css = delta
-    arrow = {"up": "▲ ", "down": "▼ "}.get(css, "")
+def _card(
+    metric: str, label: str, now: Any, before: Any, shown: str, delta: tuple[str, str], *, worse_up: bool = False
+) -> str:
+    """A headline figure: its value, what it is, and its change, the arrow its direction and the
+    colour whether that is good news (green) or bad (red): more errors or a slower p90 is red."""
+    text, way = delta
+    arrow = {"up": "▲ ", "down": "▼ "}.get(way, "")
+    tone = {"up": "bad" if worse_up else "good", "down": "good" if worse_up else "bad"}.get(way, "")
     data = f' data-metric="{escape(metric)}" data-now="{escape(str(now))}" data-before="{escape(str(before))}"'
     return (
         f'<div class="card"{data}><div class="v">{escape(shown)}</div><div class="k">{escape(label)}</div>'
-        f'<div class="c {css}">{arrow}{escape(text)}</div></div>'
+        f'<div class="{" ".join(c for c in ("c", way, tone) if c)}">{arrow}{escape(text)}</div></div>'
     )
 
 
@@ -135,9 +140,9 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, now: PeriodSource, 
         )
     cards = []
 
-    def add(metric: str, label: str, a: Any, z: Any, shown: str, **kw: Any) -> None:
+    def add(metric: str, label: str, a: Any, z: Any, shown: str, *, worse_up: bool = False, **kw: Any) -> None:
         delta = b.change(a, z if covered else None, **kw)
-        cards.append(_card(metric, label, a, z if covered else "", shown, delta))
+        cards.append(_card(metric, label, a, z if covered else "", shown, delta, worse_up=worse_up))
 
     add("sessions", "sessions", f_now.sessions, f_before.sessions, b.count(f_now.sessions))
     add("users", "users", f_now.users, f_before.users, b.count(f_now.users))
@@ -153,9 +158,24 @@ def headline(con: duckdb.DuckDBPyConnection, period: Period, now: PeriodSource, 
         )
     if f_now.tool_calls or f_before.tool_calls:  # data with tool calls: today's oxios, not the seeds era
         add("tool_calls", "tool calls", f_now.tool_calls, f_before.tool_calls, b.count(f_now.tool_calls))
-        add("tool_errors", "tool errors", f_now.tool_errors, f_before.tool_errors, b.count(f_now.tool_errors))
+        add(
+            "tool_errors",
+            "tool errors",
+            f_now.tool_errors,
+            f_before.tool_errors,
+            b.count(f_now.tool_errors),
+            worse_up=True,
+        )
     if f_now.p90_s is not None:
-        add("p90_latency_s", "p90 turn latency", f_now.p90_s, f_before.p90_s, b.seconds(f_now.p90_s), unit=" s")
+        add(
+            "p90_latency_s",
+            "p90 turn latency",
+            f_now.p90_s,
+            f_before.p90_s,
+            b.seconds(f_now.p90_s),
+            unit=" s",
+            worse_up=True,
+        )
     movers = _movers(now, before, has) if covered else []
     movers_html = (
         f'<h3>Biggest movers</h3><ol class="movers">{"".join(movers)}</ol>'

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessionkit._html import escape_text, session_html
 from sessionkit.report import _blocks as b
-from sessionkit.report._common import ROWS, Has, Section
+from sessionkit.report._common import ROWS, SHORT, Has, Section
 from sessionkit.report._period import NS_PER_DAY, Period, PeriodSource, fmt_ns, length_text
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def activity(con: duckdb.DuckDBPyConnection, period: Period, covered: bool) -> S
             for panel in top.figure.axes:
                 panel.axvspan(start, end, color="#000000", alpha=0.05, linewidth=0)
 
-    img = b.svg(draw, (11.0, 4.2))
+    img = b.svg(draw, (11.0, 3.6))
     caption = f"Activity per {unit} (UTC) of the sessions created in the period"
     if covered:
         caption += f", and in the {length_text(period.length)} before it (shaded)"
@@ -72,9 +72,9 @@ def conversations(src: PeriodSource, has: Has) -> Section:
     latency = a.turn_latency(src)
     by = "phase" if len(has.phases) > 1 else None
     figures = [
-        b.figure(b.svg(lambda ax: p.plot_exchange_histogram(histogram, ax=ax)), "Exchanges per session."),
+        b.figure(b.svg(lambda ax: p.plot_exchange_histogram(histogram, ax=ax), (7.0, 3.8)), "Exchanges per session."),
         b.figure(
-            b.svg(lambda ax: p.plot_turn_latency(src, by=by, ax=ax)),
+            b.svg(lambda ax: p.plot_turn_latency(src, by=by, ax=ax), (7.0, 3.8)),
             "Turn latency: the share of turns answered within x seconds" + (", per phase." if by else "."),
         ),
     ]
@@ -191,7 +191,7 @@ def seeds(src: PeriodSource, has: Has, top: int) -> Section:
     if has.evaluations:
         figures.append(
             b.figure(
-                b.svg(lambda ax: p.plot_evaluation_rates(src, by="seed", top=top, ax=ax), (7.0, 5.5)),
+                b.svg(lambda ax: p.plot_evaluation_rates(src, by="seed", top=top, ax=ax)),
                 "Pass rate of the most evaluated seeds, with 95% Wilson intervals.",
             )
         )
@@ -244,12 +244,14 @@ def phases(src: PeriodSource, has: Has) -> Section:
     funnel = a.phase_funnel(src)
     frame = _group_frame(src, "phase", funnel, "phase", has)
     figures = [
-        b.figure(b.svg(lambda ax: p.plot_phase_funnel(funnel, ax=ax)), "Sessions by the furthest phase reached.")
+        b.figure(
+            b.svg(lambda ax: p.plot_phase_funnel(funnel, ax=ax), (7.0, 3.2)), "Sessions by the furthest phase reached."
+        )
     ]
     if has.evaluations:
         figures.append(
             b.figure(
-                b.svg(lambda ax: p.plot_evaluation_rates(src, by="phase", ax=ax)),
+                b.svg(lambda ax: p.plot_evaluation_rates(src, by="phase", ax=ax), (7.0, 3.2)),
                 "Pass rate per phase, with 95% Wilson intervals.",
             )
         )
@@ -278,7 +280,7 @@ def evaluations(src: PeriodSource, period: Period) -> Section:
     from sessionkit import plot as p
 
     by = "day" if period.length <= 14 * NS_PER_DAY else "week"  # a handful of points at least, not noise
-    img = b.svg(lambda ax: p.plot_evaluation_rates(src, by=by, ax=ax), (11.0, 3.6))
+    img = b.svg(lambda ax: p.plot_evaluation_rates(src, by=by, ax=ax), (11.0, 2.6))
     return Section(
         "evaluations",
         "Evaluations over time",
@@ -305,7 +307,7 @@ def users(src: PeriodSource, has: Has) -> Section:
     body = (
         '<div class="tables">'
         + b.ranked(
-            frame, columns, title="Most active", noun="users", order="most sessions first", limit=ROWS, ident="users"
+            frame, columns, title="Most active", noun="users", order="most sessions first", limit=SHORT, ident="users"
         )
         + "</div>"
         + b.full(frame, columns, noun="users", order="most sessions first", ident="users-all")
@@ -334,7 +336,7 @@ def metadata(src: PeriodSource) -> Section:
             title="Most common keys",
             noun="keys",
             order="most sessions first",
-            limit=ROWS,
+            limit=SHORT,
             ident="metadata",
         )
         + b.full(frame, columns, noun="keys", order="most sessions first", ident="metadata-all")
@@ -534,7 +536,7 @@ def threads(src: PeriodSource) -> Section:
     body = (
         note
         + b.ranked(
-            frame, columns, title="Longest", noun="threads", order="most sessions first", limit=ROWS, ident="threads"
+            frame, columns, title="Longest", noun="threads", order="most sessions first", limit=SHORT, ident="threads"
         )
         + b.full(frame, columns, noun="threads", order="most sessions first", ident="threads-all")
     )
