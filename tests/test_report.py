@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import os
 import re
 from html import unescape
@@ -325,8 +326,17 @@ def _close(shown: str, want: float | int | None) -> bool:
     return float(shown) == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
-def _expected_sections(chosen: list[dict]) -> list[str]:
-    """The sections the report must have for these sessions, decided here from the JSON."""
+def _runs_within(name: str, since: int, until: int) -> list[dict]:
+    """The agent-run records of fixture ``name`` created in ``[since, until)``, read here from the JSON."""
+    import json
+
+    folder = FIXTURES / name / "agents"
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+    return [r for r in records if since <= _ns(r["created_at"]) < until]
+
+
+def _expected_sections(chosen: list[dict], runs: int = 0) -> list[str]:
+    """The sections the report must have for these sessions (and this many agent runs), decided here from the JSON."""
     responses = [r for s in chosen for r in s["agent_responses"]]
     phases = {r["phase_reached"] for r in responses if r.get("phase_reached") is not None}
     sections = ["activity", "conversations"]
@@ -338,6 +348,8 @@ def _expected_sections(chosen: list[dict]) -> list[str]:
         sections.append("phases")
     if any(r.get("evaluation_passed") is not None for r in responses):
         sections.append("evaluations")
+    if runs:  # issue 13: the agent runs' cost and models
+        sections.append("cost")
     sections.append("users")
     if any(s.get("metadata") for s in chosen):
         sections.append("metadata")
@@ -366,7 +378,11 @@ def test_sections_and_headline_match_the_data(name: str, window: str, exported: 
     assert f'data-since="{since}" data-until="{until}"' in html
     chosen = _within(raw, since, until)
     before = _within(raw, 2 * since - until, since)
-    assert _sections(html) == _expected_sections(chosen)
+    runs = _runs_within(name, since, until)
+    assert _sections(html) == _expected_sections(chosen, len(runs))
+    if runs:
+        dollars = math.fsum(r["cost_usd"] for r in runs)
+        assert f"{len(runs):,} agent runs created in the period cost ${dollars:,.2f}" in unescape(html)
     cards = _cards(html)
     now, then = _figures(chosen), _figures(before)
     assert {"sessions", "users", "exchanges", "p90_latency_s"} <= set(cards)

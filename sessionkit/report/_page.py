@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessionkit._html import STYLE, escape_text, session_html
 from sessionkit.report import _blocks as b
+from sessionkit.report._cost import cost_and_models
 from sessionkit.report._period import NS_PER_DAY, Period, PeriodSource, Since, Until, choose_period, fmt_ns, length_text
 
 if TYPE_CHECKING:
@@ -630,6 +631,7 @@ def report_html(
                     sections.append(_phases(now, has))
                 if has.evaluations:
                     sections.append(_evaluations(now, period))
+                sections.extend(cost_and_models(now, period))  # agent runs: only when the data has them
                 sections.append(_users(now, has))
                 if has.metadata:
                     sections.append(_metadata(now))

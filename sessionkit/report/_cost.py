@@ -1,0 +1,66 @@
+"""The report's section on the agent runs: what they cost, per model and over time, and how each model does.
+
+Kept apart from ``_page`` so that the section is one call there; it is left out for data
+without agent-run records (``<state>/agents``, issue 13).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from sessionkit.report import _blocks as b
+from sessionkit.report._period import NS_PER_DAY, Period, PeriodSource
+
+if TYPE_CHECKING:
+    from sessionkit.report._page import _Section
+
+#: Rows of the table of models.
+_ROWS = 10
+
+
+def _dollars(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"${value:,.{digits}f}"
+
+
+def cost_and_models(src: PeriodSource, period: Period, top: int = 8) -> list[_Section]:
+    """The section "Cost and models" for the agent runs created in the period; none without any."""
+    from sessionkit import analytics as a
+    from sessionkit import plot as p
+    from sessionkit.report._page import _Section
+
+    runs, linked = src.rows("SELECT count(*), count(linked_seq) FROM agents")[0]
+    if not runs:
+        return []
+    every = "day" if period.length <= 14 * NS_PER_DAY else "week"
+    over_time = b.svg(lambda ax: p.plot_cost(src, by="model", every=every, top=top, ax=ax), (11.0, 3.6))
+    models = b.svg(lambda ax: p.plot_model_usage(src, top=top, ax=ax))
+    projects = b.svg(lambda ax: p.plot_cost(src, by="project", top=top, ax=ax))
+    usage = a.model_usage(src)
+    cost = a.cost(src, by="model").select("model_id", "exchanges", "cost_per_exchange")
+    frame = usage.join(cost, on="model_id", how="left", nulls_equal=True).sort(
+        ["cost_usd", "model_id"], descending=[True, False], nulls_last=True
+    )
+    columns = [
+        b.group_col("model", "model_id", "(no model)"),
+        b.col("runs", "runs"),
+        b.Column("failed", lambda r: b.rate(r["failure_rate"], r["failure_low"], r["failure_high"])),
+        b.col("tokens in", "tokens_input"),
+        b.col("tokens out", "tokens_output"),
+        b.col("cost", "cost_usd", _dollars),
+        b.col("per exchange", "cost_per_exchange", lambda v: _dollars(v, 4)),
+        b.col("p50 run", "duration_p50_s", b.seconds),
+        b.col("p90 run", "duration_p90_s", b.seconds),
+    ]
+    total = math.fsum(usage["cost_usd"].to_list())
+    body = (
+        f'<p class="note">{runs:,} agent runs created in the period cost {_dollars(total)} (oxios\' estimate, '
+        f"<code>cost_usd</code>); {linked:,} are linked to the exchange they served.</p>"
+        f'<div class="grid">{b.figure(over_time, f"Cost per {every} (UTC), stacked by model.", wide=True)}'
+        f"{b.figure(models, 'Runs per model, and the share that failed (95% Wilson intervals).')}"
+        f"{b.figure(projects, 'Cost per project.')}</div>"
+        + b.ranked(
+            frame, columns, title="Models", noun="models", order="most costly first", limit=_ROWS, ident="models"
+        )
+    )
+    return [_Section("cost", "Cost and models", body)]
