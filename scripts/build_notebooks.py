@@ -579,7 +579,7 @@ sk.stats(DATASET).select("exchanges", "agent_runs", "runs_linked", "runs_unlinke
 day, week, month), with the cost per exchange and per thousand tokens.
 """),
     code("""
-sk.cost(DATASET, by="model")
+sk.cost(DATASET, by="model").select("model_id", "runs", "failed_runs", "cost_usd", "cost_per_exchange", "cost_per_1k_tokens")
 """),
     md("""
 Over time, stacked by model: a model that arrives or leaves shows at once. Weeks the runs cover
