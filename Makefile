@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed
 STAMP := $(VENV)/.installed-test
 BENCH_STAMP := $(VENV)/.installed-bench
+LAB_STAMP := $(VENV)/.installed-lab
 
-.PHONY: demo test notebooks bench lint clean chromium
+.PHONY: demo test notebooks lab bench lint clean chromium
 
 # The runtime dependencies only: all the demo needs (620 MB; with the test set, 1.7 GB).
 $(RUNTIME_STAMP): pyproject.toml
@@ -35,6 +36,16 @@ test: $(STAMP) chromium
 notebooks: $(STAMP)
 	$(BIN)/python scripts/build_notebooks.py
 	$(BIN)/python scripts/readme_chart.py
+
+# JupyterLab (the "lab" extra), installed from the package index when first asked for: neither
+# sessionkit nor its tests need it, so neither make demo nor make test installs it
+$(LAB_STAMP): $(RUNTIME_STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[lab]'
+	touch $(LAB_STAMP)
+
+## lab: open the notebooks in JupyterLab, installing it into .venv the first time
+lab: $(LAB_STAMP)
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Debian's chromium, for the report's test in a real headless browser (installed when absent)
 chromium:

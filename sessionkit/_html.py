@@ -46,6 +46,10 @@ STYLE = (
     ".sk-kv code{white-space:pre-wrap;overflow-wrap:anywhere}"
     ".sk-missing{color:#a00;font-style:italic}"
     ".sk-more>summary{cursor:pointer;color:#2b5797;font-size:12px;margin:6px 0}"
+    ".sk-work{margin:4px 0 4px 12px;font-size:12px}.sk-work>summary{cursor:pointer;color:#555}"
+    ".sk-tool{border-left:3px solid #8172B2;margin:3px 0;padding:1px 8px;background:#fbfaff}"
+    ".sk-tool.sk-fail{border-color:#C44E52;background:#fdf3f3}"
+    ".sk-think{border-left:3px dotted #aaa;margin:3px 0;padding:1px 8px;color:#444;font-style:italic}"
     "</style>"
 )
 
@@ -129,7 +133,7 @@ def _user(message: UserMessage) -> str:
     )
 
 
-def _agent(response: AgentResponse, latency: float | None, session_id: str) -> str:
+def _agent(response: AgentResponse, latency: float | None, session_id: str, hide_range: bool) -> str:
     badges = []
     if latency is not None:
         css = "sk-warn" if latency < 0 else ""
@@ -143,10 +147,162 @@ def _agent(response: AgentResponse, latency: float | None, session_id: str) -> s
         badges.append(_badge("evaluation", "passed" if response.evaluation_passed else "failed", css))
     if response.session_id is not None and response.session_id != session_id:
         badges.append(_badge("response session", response.session_id, "sk-warn"))
+    extra = response.extra
+    if hide_range:  # shown as the turn's tool calls
+        extra = {key: value for key, value in extra.items() if key != "trajectory_range"}
     return (
         f'<div class="sk-turn sk-agent"><div class="sk-meta">agent · {escape(str(response.timestamp))} '
-        f"{''.join(badges)}</div>{_text(response.content)}{_fields(response.extra, 'response')}</div>"
+        f"{''.join(badges)}</div>{_text(response.content)}{_fields(extra, 'response')}</div>"
     )
+
+
+def _records(value: Any) -> list[dict] | None:
+    """``value`` if it is a list of JSON objects (as oxios writes steps and reasoning), else None."""
+    if type(value) is list and all(type(item) is dict for item in value):
+        return value
+    return None
+
+
+def _plain(value: Any) -> str:
+    """A field as text: strings as they are, anything else as compact JSON."""
+    return value if type(value) is str else _json(value)
+
+
+def _duration(ms: Any) -> str:
+    if type(ms) is not int:
+        return f"duration {_plain(ms)}"
+    if ms == 0:
+        return "0 ms (not timed)"  # oxios writes 0 when it did not time the call
+    return f"{ms:,} ms" if abs(ms) < 1000 else f"{ms / 1000:,.3f} s"
+
+
+def _tool(step: dict, position: int) -> str:
+    failed = step.get("is_error") is True
+    badges = [_badge("time", _duration(step.get("duration_ms")))]
+    if failed:
+        badges.append('<span class="sk-badge sk-fail">error</span>')
+    args = f"<div><code>{_code(_plain(step['tool_args']))}</code></div>" if "tool_args" in step else ""
+    summary = _text(_plain(step["output_summary"])) if "output_summary" in step else ""
+    return (
+        f'<div class="sk-tool{" sk-fail" if failed else ""}"><span class="sk-n">step {position}</span>'
+        f"<b>{escape_text(_plain(step.get('tool_name', '(no tool_name)')))}</b> {''.join(badges)}{args}{summary}</div>"
+    )
+
+
+def _thought(text: Any, source: Any) -> str:
+    label = f'<span class="sk-n">{escape_text(_plain(source))}</span>' if source is not None else ""
+    return f'<div class="sk-think">{label}{_text(_plain(text))}</div>'
+
+
+class _Work:
+    """A session's tool calls and reasoning, placed in the exchanges they belong to.
+
+    A step belongs to the first response whose ``trajectory_range`` holds it (as in the
+    ``tool_calls`` table). A reasoning record belongs to the exchange whose user message and
+    response enclose its timestamp: oxios captures it just before it saves the response. Its
+    ``segments`` interleave with the turn's tool calls by ``before_step``, the number of the
+    turn's calls that started before the span. Steps and records that fit no exchange are
+    listed after the transcript, nothing is left out.
+    """
+
+    def __init__(self, session: Session, steps: list[dict] | None, records: list[dict] | None) -> None:
+        from sessionkit.tables._trajectory import step_owners
+
+        self.steps = steps
+        self.records = records
+        n = len(session.agent_responses)
+        self.steps_of: list[list[int]] = [[] for _ in range(n)]
+        self.loose_steps: list[int] = []
+        if steps:
+            ranges = [response.extra.get("trajectory_range") for response in session.agent_responses]
+            for position, owner in enumerate(step_owners(len(steps), ranges)):
+                (self.loose_steps if owner is None else self.steps_of[owner]).append(position)
+        self.records_of: list[list[dict]] = [[] for _ in range(n)]
+        self.loose_records: list[dict] = []
+        for record in records or ():
+            seq = self._exchange_at(session, record.get("timestamp"))
+            (self.loose_records if seq is None else self.records_of[seq]).append(record)
+
+    @classmethod
+    def of(cls, session: Session) -> _Work:
+        """The tool calls and reasoning of ``session``, if oxios wrote them in their usual shape."""
+        return cls(
+            session, _records(session.extra.get("trajectory_steps")), _records(session.extra.get("reasoning_records"))
+        )
+
+    @staticmethod
+    def _exchange_at(session: Session, text: Any) -> int | None:
+        from sessionkit._timestamp import Timestamp
+
+        try:
+            ns = Timestamp.parse(text).ns
+        except (TypeError, ValueError):
+            return None
+        for seq, (message, response) in enumerate(zip(session.user_messages, session.agent_responses, strict=False)):
+            if message.timestamp.ns <= ns <= response.timestamp.ns:
+                return seq
+        return None
+
+    def shown_range(self, response: AgentResponse) -> bool:
+        """Whether the response's ``trajectory_range`` is shown as its tool calls (so not as a field)."""
+        span = response.extra.get("trajectory_range")
+        return self.steps is not None and type(span) is dict and set(span) == {"start", "end"}
+
+    def other_fields(self, extra: dict[str, Any]) -> dict[str, Any]:
+        """The session's extra fields that are not shown as tool calls, reasoning or badges."""
+        shown = {
+            "trajectory_steps": self.steps is not None,
+            "reasoning_records": self.records is not None,
+            "project_id": type(extra.get("project_id")) is str,
+            "parent_session_id": type(extra.get("parent_session_id")) is str,
+        }
+        return {key: value for key, value in extra.items() if not shown.get(key, False)}
+
+    def turn(self, seq: int) -> str:
+        """The folded tool calls and reasoning of exchange ``seq`` ('' when it has none)."""
+        if seq >= len(self.steps_of):
+            return ""
+        return self._block(self.steps_of[seq], self.records_of[seq], "")
+
+    def leftover(self) -> str:
+        """Steps and reasoning that no exchange holds, after the transcript."""
+        return self._block(self.loose_steps, self.loose_records, " not in any exchange")
+
+    def _block(self, steps: list[int], records: list[dict], where: str) -> str:
+        if not steps and not records:
+            return ""
+        calls = [self.steps[p] for p in steps] if self.steps is not None else []
+        items: list[str] = []
+        spans: list[tuple[int, str]] = []  # (the number of the turn's calls before it, html)
+        for record in records:
+            segments = _records(record.get("segments"))
+            if not segments:
+                items.append(_thought(record.get("content", ""), record.get("source")))
+                continue
+            for segment in segments:
+                before = segment.get("before_step")
+                at = before if type(before) is int and before >= 0 else len(calls)
+                spans.append((at, _thought(segment.get("text", ""), record.get("source"))))
+        for k, position in enumerate(steps):
+            items.extend(html for at, html in spans if at == k)
+            items.append(_tool(calls[k], position))
+        items.extend(html for at, html in spans if at >= len(calls))
+        errors = sum(call.get("is_error") is True for call in calls)
+        ms = sum(call["duration_ms"] for call in calls if type(call.get("duration_ms")) is int)
+        parts = []
+        if calls:
+            parts.append(f"{len(calls):,} tool call{'s' if len(calls) != 1 else ''}")
+            parts.append(f"{ms / 1000:,.3f} s in tools")
+        if records:
+            chars = sum(len(_plain(r.get("content", ""))) for r in records)
+            parts.append(f"reasoning ({chars:,} characters)")
+        error_badge = (
+            f'<span class="sk-badge sk-fail">{errors:,} error{"s" if errors != 1 else ""}</span>' if errors else ""
+        )
+        return (
+            f'<details class="sk-work"><summary>{" · ".join(parts)}{escape(where)} {error_badge}</summary>'
+            f"{''.join(items)}</details>"
+        )
 
 
 def session_html(session: Session, *, style: bool = True, fold: bool = True) -> str:
@@ -158,6 +314,9 @@ def session_html(session: Session, *, style: bool = True, fold: bool = True) -> 
     ``responses`` and ``exchanges``). A conversation of more than four exchanges shows the
     first three and folds the rest under "show all" (``fold=False`` shows all at once).
     ``style=False`` leaves out the ``<style>`` block (for a page that has it once).
+    Today's oxios: each exchange's tool calls (name, arguments, summary, duration, errors
+    marked) and reasoning sit between the user message and the response, folded; the
+    project and the parent session are badges of the head.
     """
     head = [
         _badge("session", session.id),
@@ -168,6 +327,10 @@ def session_html(session: Session, *, style: bool = True, fold: bool = True) -> 
         head.append(_badge("seed", session.active_seed_id))
     if session.active_persona_id is not None:
         head.append(_badge("persona", session.active_persona_id))
+    work = _Work.of(session)
+    for label, key in (("project", "project_id"), ("continues", "parent_session_id")):
+        if type(session.extra.get(key)) is str:
+            head.append(_badge(label, session.extra[key]))
     turns = []
     n = max(len(session.user_messages), len(session.agent_responses))
     for i in range(n):
@@ -178,9 +341,10 @@ def session_html(session: Session, *, style: bool = True, fold: bool = True) -> 
             parts.append(_user(message))
         else:
             parts.append('<div class="sk-turn sk-user sk-missing">no user message at this position</div>')
+        parts.append(work.turn(i))
         if response is not None:
             latency = (response.timestamp.ns - message.timestamp.ns) / 1e9 if message is not None else None
-            parts.append(_agent(response, latency, session.id))
+            parts.append(_agent(response, latency, session.id, work.shown_range(response)))
         else:
             parts.append('<div class="sk-turn sk-agent sk-missing">no agent response yet</div>')
         turns.append(f'<div class="sk-exchange">{"".join(parts)}</div>')
@@ -201,7 +365,8 @@ def session_html(session: Session, *, style: bool = True, fold: bool = True) -> 
         f'{STYLE if style else ""}<div class="sk-session"><div class="sk-head">{"".join(head)}'
         f'<div class="sk-meta">created {escape(str(session.created_at))} · '
         f"updated {escape(str(session.updated_at))}</div>"
-        f"{_fields(session.extra, 'session')}</div>{''.join(turns)}{empty}{meta_html}</div>"
+        f"{_fields(work.other_fields(session.extra), 'session')}</div>{''.join(turns)}{work.leftover()}{empty}"
+        f"{meta_html}</div>"
     )
 
 

@@ -187,11 +187,15 @@ def export(
     `sessionkit errors OUT`; the exit code is 0 unless --strict. OUT may be
     s3://bucket/prefix (credentials, region and endpoint from the AWS environment variables).
     """
+    import warnings
+
     from sessionkit.archive import ExportError
     from sessionkit.archive import export as run_export
+    from sessionkit.exceptions import SessionkitWarning
 
     privacy = _privacy(keyfile, pseudonymize_sessions, redact, allow, drop)
-    with _progress("export", quiet=quiet) as update:
+    with _progress("export", quiet=quiet) as update, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SessionkitWarning)
         try:
             summary = run_export(
                 src,
@@ -211,6 +215,11 @@ def export(
             raise SystemExit(1) from None
     if not quiet:
         click.echo(_safe(summary.line()))
+    for warning in caught:
+        if issubclass(warning.category, SessionkitWarning):
+            click.echo(_safe(f"warning: {warning.message}"), err=True)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     for row in summary.errors[:10]:
         where = f" at {row['json_path']}" if row["json_path"] else ""
         click.echo(_safe(f"quarantined {row['file']}{where}: {row['message']}"), err=True)

@@ -7,11 +7,13 @@ and nothing else. See ``connect`` for what that lock-down covers and what it doe
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
-import uuid
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Union
 
+from sessionkit._process import pid_alive
 from sessionkit.exceptions import PrivacyError
 from sessionkit.storage import open_dataset
 from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, TABLE_NAMES, SessionTables, empty_table
@@ -103,6 +105,11 @@ _LOCK_SETTINGS = (
     "SET lock_configuration = true",  # and no SET, RESET or PRAGMA can change any of it back
 )
 
+#: How much a locked connection may spill unless ``config`` says otherwise (DuckDB's own
+#: default is 90% of the free disk).
+MAX_SPILL = "4GiB"
+_SPILL_PREFIX = "sessionkit-duckdb-"
+
 
 def sql_string(text: str) -> str:
     """``text`` as a SQL string literal.
@@ -132,16 +139,23 @@ def connect(
     (the dataset's own folder included), ``ATTACH``, ``EXPORT DATABASE``, ``INSTALL``/``LOAD``
     and ``CREATE SECRET`` fail with a DuckDB error; ``SELECT`` over the views works as before.
 
+    Large sorts and joins spill to a private folder (``$TMPDIR/sessionkit-duckdb-<pid>-<random>``,
+    mode 0700) of at most ``MAX_SPILL``. DuckDB lets SQL write files there too (``COPY``,
+    ``ATTACH``, ``EXPORT DATABASE``; that cap does not bound them), so the folder goes with the
+    connection: when it is closed and dropped, at exit, or, for a killed process, at the next
+    locked ``connect``. ``config={"temp_directory": ""}`` allows no file at all: a query
+    larger than ``memory_limit`` then fails instead of spilling.
+
     Not covered: the SQL can still use memory and CPU without bound (run untrusted SQL in a
     process with limits and a timeout), create tables and macros in this connection's own
-    in-memory database, and, while a large query spills, write files into the connection's
-    private temporary folder (``current_setting('temp_directory')``, removed on close). The
-    lock-down guards the machine, not the data: every row of the views is readable, so
+    in-memory database, and fill the disk through the spill folder while the connection lives.
+    The lock-down guards the machine, not the data: every row of the views is readable, so
     pseudonymise or redact at export what SQL users must not see. ``read_only=False`` gives the
     old unlocked connection, whose SQL can read and write any file the process can.
 
     ``config`` holds DuckDB settings for a new connection, applied before the lock-down, e.g.
-    ``{"memory_limit": "2GB", "threads": 2}`` for SQL you do not trust.
+    ``{"memory_limit": "2GB", "threads": 2}`` for SQL you do not trust, or
+    ``"max_temp_directory_size"`` for another spill cap.
 
     Raises:
         PrivacyError: ``read_only=True`` with a connection that is not locked.
@@ -193,7 +207,7 @@ def connect(
         raise TypeError(msg)
     con.execute(EXCHANGES_SQL)
     if read_only:
-        _lock(con)
+        _lock(con, config or {})
     return con
 
 
@@ -203,13 +217,39 @@ def _view(con: duckdb.DuckDBPyConnection, name: str, source: object) -> None:
     con.execute(f"CREATE VIEW {name} AS SELECT * FROM _sessionkit_{name}")
 
 
-def _lock(con: duckdb.DuckDBPyConnection) -> None:
-    # A temporary folder of its own, which DuckDB creates only when a query spills and removes
-    # on close; by default it would be ``.tmp`` in the working directory, writable by the SQL.
-    spill = os.path.join(tempfile.gettempdir(), f"sessionkit-duckdb-{uuid.uuid4().hex}")
-    con.execute(f"SET temp_directory = {sql_string(spill)}")
+def _lock(con: duckdb.DuckDBPyConnection, config: Mapping[str, str | int | bool]) -> None:
+    if "temp_directory" not in config:
+        # A spill folder of its own (0700), instead of ``.tmp`` in the working directory. DuckDB
+        # lets the SQL write there (COPY, ATTACH, EXPORT DATABASE), so the folder goes with the
+        # connection, not only DuckDB's own spill files; a killed process's goes at the next lock.
+        _sweep_spill_folders()
+        spill = tempfile.mkdtemp(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
+        weakref.finalize(con, shutil.rmtree, spill, ignore_errors=True)
+        con.execute(f"SET temp_directory = {sql_string(spill)}")
+    if "max_temp_directory_size" not in config:
+        con.execute(f"SET max_temp_directory_size = {sql_string(MAX_SPILL)}")
     for statement in _LOCK_SETTINGS:
         con.execute(statement)
+
+
+def _sweep_spill_folders() -> None:
+    """Remove the spill folders of this user's processes that are gone (killed before they
+    could remove their own). POSIX only: elsewhere nothing is swept."""
+    if os.name != "posix":
+        return
+    try:
+        entries = list(os.scandir(tempfile.gettempdir()))
+    except OSError:
+        return
+    for entry in entries:
+        pid, sep, _ = entry.name.removeprefix(_SPILL_PREFIX).partition("-")
+        if not entry.name.startswith(_SPILL_PREFIX) or not sep or not pid.isdigit() or pid_alive(int(pid)):
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid():
+                shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def is_locked(con: duckdb.DuckDBPyConnection) -> bool:

@@ -462,3 +462,39 @@ def test_restore_overwrite_refuses_a_fifo_at_once(tmp_path: Path) -> None:
         pytest.fail("restore --overwrite waited on a FIFO")
     (err,) = outcome
     assert isinstance(err, FileExistsError) and "is not a regular file" in str(err), err
+
+
+def test_numbers_restore_would_respell_are_reported_at_export(tmp_path: Path) -> None:
+    # before: -0, 1E2, 1e+308 and 1.50 were exported without a word and restored as 0, 100.0,
+    # 1e308 and 1.5, so a "byte-identical" restore silently was not
+    from sessionkit.archive import restore
+    from sessionkit.exceptions import SessionkitWarning
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    plain = encode_session(_session("plain", 1))
+    _write(src / "plain.json", _session("plain", 1))
+    odd = plain.replace(b'"version": 1', b'"version": 1E2, "neg": -0, "big": 1e+308, "x": 1.50, "ok": [1.5, -0.0, 10]')
+    assert odd != plain
+    (src / "odd.json").write_bytes(odd.replace(b'"plain"', b'"odd"'))
+    with pytest.warns(SessionkitWarning, match=r"1 files hold numbers .*odd\.json \(1E2, -0, 1e\+308\)") as caught:
+        export(src, tmp_path / "out", jobs=1)
+    assert len(caught) == 1
+    restore(tmp_path / "out", tmp_path / "back")
+    assert (tmp_path / "back" / "sessions" / "plain.json").read_bytes() == plain
+    back = (tmp_path / "back" / "sessions" / "odd.json").read_bytes()
+    assert b'"version": 100.0' in back and b'"neg": 0' in back and b'"big": 1e308' in back and b'"x": 1.5,' in back
+
+
+def test_files_oxios_wrote_export_without_a_number_warning(tmp_path: Path) -> None:
+    import warnings
+
+    from conftest import FIXTURES
+
+    from sessionkit.exceptions import SessionkitWarning
+
+    for fixture in sorted(FIXTURES.iterdir()):
+        if (fixture / "sessions").is_dir():
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", SessionkitWarning)
+                export(fixture, tmp_path / fixture.name, jobs=1)

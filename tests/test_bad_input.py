@@ -34,6 +34,7 @@ EXPECTED = {
     "missing-response-content.json": ("$.agent_responses[0]", "`content` is missing"),
     "missing-updated-at.json": ("$", "`updated_at` is missing"),
     "missing-user-id.json": ("$", "`user_id` is missing"),
+    "nested-too-deep.json": ("$.metadata", "more than the 127 levels of arrays and objects oxios reads"),
     "nan-literal.json": (None, "not valid JSON"),
     "not-an-object.json": ("$", "expected a JSON object"),
     "timestamp-impossible-date.json": ("$.user_messages[0].timestamp", "names no real date"),
@@ -129,6 +130,26 @@ def test_nesting_100000_deep_is_quarantined(tmp_path: Path) -> None:
     assert summary.quarantined == 1 and "nests too deeply" in rows[0]["message"]
 
 
+@pytest.mark.parametrize("privacy", [False, True])
+def test_nesting_is_read_as_deep_as_oxios_reads_and_no_deeper(tmp_path: Path, privacy: bool) -> None:
+    # serde_json reads 127 levels, the session object the first; a metadata value nested ~500
+    # deep once crashed a privacy export with a RecursionError and exported nothing
+    from sessionkit.privacy import Privacy
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    for depth, sid in ((125, "deepest"), (126, "too-deep"), (500, "far-too-deep")):
+        value = "[" * depth + "]" * depth
+        text = VALID.decode().replace('"metadata": {', '"metadata": {"deep": ' + value + ",", 1)
+        (src / f"{sid}.json").write_text(text.replace(json.loads(VALID)["id"], sid))
+    options = {"privacy": Privacy(redact="mask", pseudonymize_users=False)} if privacy else {}
+    summary = export(src, tmp_path / "out", jobs=1, **options)
+    assert (summary.exported, summary.quarantined) == (1, 2)
+    rows = errors(tmp_path / "out").to_pylist()
+    assert all(r["json_path"] == "$.metadata" and "127 levels" in r["message"] for r in rows)
+    assert read_parquet(tmp_path / "out").sessions["session_id"].to_pylist() == ["deepest"]
+
+
 def _session(**changes: object) -> dict:
     session = json.loads(VALID)
     session.update(changes)
@@ -172,6 +193,40 @@ def test_one_bad_file_never_costs_another_file(tmp_path_factory: pytest.TempPath
         shutil.copy(path, src / path.name)
     summary = export(src, tmp / "out", jobs=1, files_per_part=2)
     assert (summary.exported, summary.quarantined) == (3, 1)
+
+
+# -- tests/bad/private: valid sessions that attack a privacy export -----------------------------------------
+PLANTS = json.loads((BAD / "private" / "plants.json").read_text())
+
+
+def test_the_private_corpus_is_complete() -> None:
+    assert sorted(p.name for p in (BAD / "private").glob("*.json") if p.name != "plants.json") == sorted(PLANTS)
+
+
+def test_hostile_sessions_leave_nothing_planted_in_a_private_export(tmp_path: Path) -> None:
+    from test_privacy_export import _every_text
+
+    from sessionkit.privacy import Privacy
+    from sessionkit.tables import iter_session_json
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    for name in PLANTS:
+        shutil.copy(BAD / "private" / name, src / name)
+    out = tmp_path / "out"
+    privacy = Privacy(bytes(range(32)), pseudonymize_sessions=True, redact="mask")
+    summary = export(src, out, jobs=1, privacy=privacy)
+    assert (summary.exported, summary.quarantined) == (len(PLANTS), 0)
+    tables = read_parquet(out)
+    cells, raws = _every_text(out)
+    restored = b"".join(data for _, data in iter_session_json(tables))
+    for name, plants in PLANTS.items():
+        for plant in plants:
+            assert not any(plant in cell for cell in cells), (name, plant)
+            assert not any(plant.encode() in raw for raw in raws), (name, plant)
+            assert plant.encode() not in restored, (name, plant)
+    for s in tables.to_sessions():  # still valid oxios sessions
+        assert Session.from_json(s.to_json()) == s
 
 
 # -- agent-run records (<state>/agents/*.json): bad/agents/, file -> (JSON path or None, a fragment)

@@ -202,3 +202,146 @@ def test_the_readme_command_line_quickstart_runs(
         assert main(args[1:]) == 0, (line, capsys.readouterr().err)
     out = capsys.readouterr().out
     assert "300 exported" in out and "restored 300 sessions" in out
+
+
+# -- every example of the README and docs/ runs, and shows what it prints ------------------------------------
+#: A fenced block, with the reason it is not run when the line before says so.
+_FENCE = re.compile(
+    r"^(?:<!-- docs-test: skip: (?P<skip>[^\n]+?) -->\n)?```(?P<lang>[\w-]*)\n(?P<code>.*?)^```[ \t]*$", re.M | re.S
+)
+#: How each kind of block is checked; "crontab" lines are shown, not run (their command is run elsewhere).
+_RUN = ("python", "pycon", "sh", "console", "ipython", "sql")
+_SHOWN = ("crontab",)
+#: The places the docs name, and where the examples find them here (prepared by ``_workdir``).
+_PLACES = {
+    "~/.oxios/state": "data/oxios-sample",
+    "/srv/oxios-archive": "archive",
+    "~/.config/sessionkit/export.key": "export.key",
+    "'OUT/": "'out-day/",
+}
+
+
+def _examples(page: Path) -> list[tuple[int, str, str, str | None]]:
+    """(line, language, code, reason not run) of each fenced block of a page."""
+    text = page.read_text(encoding="utf-8")
+    found = []
+    for match in _FENCE.finditer(text):
+        line = text.count("\n", 0, match.start("code"))
+        found.append((line, match.group("lang"), match.group("code"), match.group("skip")))
+    return found
+
+
+def test_every_fenced_block_says_how_it_is_checked() -> None:
+    skipped = []
+    for page in [README, *PAGES]:
+        for line, lang, _, skip in _examples(page):
+            assert lang in (*_RUN, *_SHOWN), f"{page.name}:{line}: a ```{lang} block; say its language"
+            if skip:
+                skipped.append(f"{page.name}:{line}")
+    assert len(skipped) <= 6, skipped  # only what needs S3, Spark, Trino or the environment itself
+
+
+def _normal(text: str) -> str:
+    """Output with what changes from run to run masked: times, rates, worker counts."""
+    text = re.sub(r"in \d+(\.\d+)? s\b", "in <t> s", text)
+    return re.sub(r"\(\d+(\.\d+)? [kMG]?B/s, \d+ jobs?\)", "(<rate>)", text)
+
+
+@pytest.fixture
+def _workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder like a checkout after the README's quickstart: data/ and build/sample-dataset, plus
+    the places the docs name: an archive, a dataset partitioned by day, a metadata allow-list."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sessionkit.archive import export
+
+    (tmp_path / "data").symlink_to(ROOT / "data")
+    (tmp_path / "build").mkdir()
+    sample = ROOT / "data" / "oxios-sample"
+    export(sample, tmp_path / "build" / "sample-dataset", jobs=1)
+    export(sample, tmp_path / "archive", jobs=1)
+    export(sample, tmp_path / "out-day", jobs=1, partition_by="day")
+    (tmp_path / "allow.txt").write_text("channel\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _run_sh(code: str, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    for line in code.replace("\\\n", " ").splitlines():
+        args = shlex.split(line, comments=True)
+        if not args:
+            continue
+        assert args[0] == "sessionkit", f"{where}: only sessionkit commands run here: {line}"
+        code_ = main(args[1:])
+        assert code_ == 0, f"{where}: {line} exited {code_}: {capsys.readouterr().err}"
+
+
+def _run_console(code: str, capsys: pytest.CaptureFixture[str], where: str) -> None:
+    runs: list[tuple[str, list[str]]] = []
+    for line in code.splitlines():
+        if line.startswith("$ "):
+            runs.append((line[2:], []))
+        else:
+            runs[-1][1].append(line)
+    for command, shown in runs:
+        capsys.readouterr()
+        args = shlex.split(command)
+        assert args[0] == "sessionkit" and main(args[1:]) == 0, f"{where}: {command}"
+        printed = capsys.readouterr().out.rstrip("\n").splitlines()
+        assert [_normal(x) for x in printed] == [_normal(x) for x in shown], f"{where}: {command} prints otherwise"
+
+
+def _run_pycon(code: str, names: dict, where: str) -> None:
+    import doctest
+
+    test = doctest.DocTestParser().get_doctest(code, names, where, where, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report: list[str] = []
+    runner.run(test, out=report.append, clear_globs=False)
+    names.update(test.globs)  # the next blocks of the page go on from here
+    assert runner.failures == 0, "".join(report)
+
+
+def _run_ipython(code: str, where: str) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.run_line_magic("load_ext", "sessionkit")
+        result = shell.run_cell(code)
+        assert result.success, f"{where}: {result.error_in_exec or result.error_before_exec}"
+    finally:
+        InteractiveShell.clear_instance()
+
+
+@pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: p.name)
+def test_every_example_runs_and_shows_what_it_prints(
+    page: Path, _workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each page's examples in order, sharing one namespace (as a reader would type them), on the
+    bundled sample: Python blocks run, >>> blocks print exactly what they show, shell blocks'
+    sessionkit commands exit 0, console blocks print what they show (times aside), SQL runs."""
+    import duckdb
+    import matplotlib.pyplot as plt
+
+    names: dict = {"__name__": "docs", "sk": sessionkit}  # the pages take `import sessionkit as sk` as done
+    for line, lang, code, skip in _examples(page):
+        if skip or lang not in _RUN:
+            continue
+        where = f"{page.name}:{line}"
+        for place, here in _PLACES.items():
+            code = code.replace(place, here)
+        if lang == "python":
+            exec(compile(code, where, "exec"), names)
+        elif lang == "pycon":
+            _run_pycon(code, names, where)
+        elif lang == "sh":
+            _run_sh(code, capsys, where)
+        elif lang == "console":
+            _run_console(code, capsys, where)
+        elif lang == "ipython":
+            _run_ipython(code, where)
+        else:
+            duckdb.sql(code).fetchall()
+        plt.close("all")

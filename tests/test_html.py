@@ -11,10 +11,11 @@ import pytest
 from conftest import fixture_files
 
 from sessionkit._html import escape_text, session_html, tables_html
-from sessionkit.model import AgentResponse, Session, UserMessage
+from sessionkit.model import AgentResponse, Session, UserMessage, encode_compact
 from sessionkit.oxios import read_session
 from sessionkit.tables import to_tables
 
+_FOLD = 600  # long texts show their first 600 characters unfolded
 HOSTILE = "</script><script>alert(1)</script>"
 ALLOWED_TAGS = {
     "style",
@@ -164,7 +165,8 @@ def test_transcript_pairs_exchanges_with_badges() -> None:
     assert "evaluation: passed" in text and "evaluation: failed" in text
     assert "2026-01-01T00:00:12.250000001Z" in text  # every digit of the timestamp
     assert "channel" in text and '"cli"' in text
-    assert "project_id" in text and "trajectory_range" in text  # fields of newer oxios, folded
+    assert "project: p-9" in text  # today's oxios: the project is a badge of the head
+    assert "trajectory_range" in text  # a range oxios would not write (a list) stays a field, folded
     assert 'class="sk-badge sk-pass"' in html and 'class="sk-badge sk-fail"' in html
     unpaired = " ".join(_parse(session_html(_session(1, 2))).text)
     assert "no user message at this position" in unpaired
@@ -233,3 +235,103 @@ def test_tables_summary() -> None:
     assert "… and 2 more" in text  # 7 distinct seeds (null included), 5 shown
     assert "… and 2 more" not in re.search(r"<ol>.*?</ol>", html, re.S).group(0)  # not a numbered item
     assert tables_html(to_tables([])).count("<tr>") == 5  # header and four empty tables
+
+
+def _working_session() -> Session:
+    """Two exchanges of today's oxios: tool calls by trajectory_range, reasoning by time, with segments."""
+    s = Session(
+        id="w",
+        user_id="u",
+        created_at="2026-01-01T00:00:00Z",
+        updated_at="2026-01-01T00:01:00Z",
+        extra={"project_id": "proj-1", "parent_session_id": "root-0"},
+    )
+    step = {"output_summary": "ok", "duration_ms": 12, "is_error": False, "tool_call_id": None}
+    s.extra["trajectory_steps"] = [
+        {"tool_name": "grep", "tool_args": '{"pattern":"<b>"}', **step, "timestamp": "2026-01-01T00:00:01Z"},
+        {"tool_name": "bash", "tool_args": {"command": "make"}, **step, "is_error": True, "duration_ms": 2500},
+        {"tool_name": "edit", "tool_args": {}, **step, "duration_ms": 0},
+        {"tool_name": "stray", "tool_args": {}, **step},  # in no response's range
+    ]
+    s.extra["reasoning_records"] = [
+        {
+            "content": "first then second then last",
+            "source": "thinking",
+            "timestamp": "2026-01-01T00:00:05Z",
+            "segments": [
+                {"before_step": 0, "text": "first thought"},
+                {"before_step": 1, "text": "second thought"},
+                {"before_step": 2, "text": "last thought"},
+            ],
+        },
+        {"content": "plain reasoning", "source": "thinking", "timestamp": "2026-01-01T00:00:25Z"},
+        {"content": "compacted long ago", "source": "compaction", "timestamp": "2025-12-31T00:00:00Z"},
+    ]
+    s.user_messages.append(UserMessage("question zero", "2026-01-01T00:00:00Z"))
+    s.agent_responses.append(
+        AgentResponse(
+            content="answer zero", timestamp="2026-01-01T00:00:05Z", extra={"trajectory_range": {"start": 0, "end": 2}}
+        )
+    )
+    s.user_messages.append(UserMessage("question one", "2026-01-01T00:00:20Z"))
+    s.agent_responses.append(
+        AgentResponse(
+            content="answer one", timestamp="2026-01-01T00:00:30Z", extra={"trajectory_range": {"start": 2, "end": 3}}
+        )
+    )
+    return s
+
+
+def test_tool_calls_and_reasoning_sit_between_message_and_response_folded() -> None:
+    html = session_html(_working_session())
+    page = _assert_self_contained(html)
+    text = " ".join(page.text)
+    order = ["question zero", "first thought", "step 0", "grep", "second thought", "step 1", "bash", "last thought"]
+    order += ["answer zero", "question one", "plain reasoning", "step 2", "edit", "answer one"]
+    positions = [text.index(item) for item in order]
+    assert positions == sorted(positions), list(zip(order, positions, strict=True))
+    assert "project: proj-1" in text and "continues: root-0" in text
+    # folded by default, the summary says what is inside and marks errors
+    assert html.count('<details class="sk-work">') == 3  # two exchanges and the leftovers
+    assert re.search(
+        r"<summary>2 tool calls · 2\.512 s in tools · reasoning \(27 characters\) <span class=\"sk-badge sk-fail\">1 error</span>",
+        html,
+    )
+    assert '<div class="sk-tool sk-fail"><span class="sk-n">step 1</span><b>bash</b>' in html
+    assert "0 ms (not timed)" in text and "2.500 s" in text and "12 ms" in text
+    # arguments as oxios stored them: the chat route's JSON text as is, an object as compact JSON, escaped
+    assert "{&quot;pattern&quot;:&quot;&lt;b&gt;&quot;}" in html and '{"pattern":"<b>"}' in text
+    assert '{"command":"make"}' in text
+    # nothing is lost: what fits no exchange follows the transcript
+    leftover = html.split('<details class="sk-work">')[3]
+    assert "not in any exchange" in leftover and "stray" in leftover and "compacted long ago" in leftover
+    # shown as tool calls and reasoning, so not again as raw fields
+    assert "trajectory_steps" not in text and "reasoning_records" not in text and "trajectory_range" not in text
+
+
+def test_odd_shaped_trajectories_stay_raw_fields() -> None:
+    s = _working_session()
+    s.extra["trajectory_steps"] = "not a list"
+    s.extra["reasoning_records"] = [1, 2]
+    s.extra["project_id"] = 7
+    text = " ".join(_parse(session_html(s)).text)
+    assert "trajectory_steps" in text and '"not a list"' in text
+    assert "reasoning_records" in text and "project_id" in text
+    assert "tool call" not in text
+
+
+@pytest.mark.parametrize("path", fixture_files("oxios-v2"), ids=lambda p: p.stem[:8])
+def test_every_tool_call_and_reasoning_of_the_fixtures_is_shown(path) -> None:
+    session = read_session(path)
+    page = _assert_self_contained(session_html(session, fold=False))
+    text = "".join(page.text)
+    steps = session.extra.get("trajectory_steps", [])
+    assert text.count("step ") >= len(steps)
+    for step in steps:
+        assert _shown(step["tool_name"]) in text
+        args = step["tool_args"]
+        assert _shown(args if isinstance(args, str) else encode_compact(args)) in text
+    for record in session.extra.get("reasoning_records", []):
+        texts = [segment["text"] for segment in record.get("segments", [])] or [record["content"]]
+        for piece in texts:
+            assert _shown(piece[:_FOLD]) in text

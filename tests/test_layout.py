@@ -164,3 +164,31 @@ def test_the_summary_counts_match_the_tables(tmp_path: Path) -> None:
         assert summary.sessions == len(tables) and summary.messages == tables.messages.num_rows
         assert summary.exchanges == sum(tables.sessions["exchange_count"].to_pylist())
     assert pq.read_metadata(_files(out, "sessions")[0]).num_rows > 0
+
+
+def test_runs_add_at_most_one_file_per_table_per_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before any compaction, a table has at most workers x runs files, whatever the runs change."""
+    import random
+
+    monkeypatch.setattr("sessionkit.archive._export.MIN_FILES_PER_SHARE", 8)  # both workers get a share
+    rng = random.Random(11)
+    src = tmp_path / "sessions"
+    src.mkdir()
+    out = tmp_path / "out"
+    workers, made = 2, []
+    for run in range(1, 8):  # 7 runs x 2 workers = 14 files at most: below auto-compaction's 16
+        for _ in range(40):  # new sessions, created on random days, under random file names
+            session = _session(f"s{len(made):04d}", 1, day=rng.randrange(180))
+            made.append(session)
+            _write(src, session, f"{rng.getrandbits(64):016x}.json")
+        for old in rng.sample(made[:-40], min(5, len(made) - 40)):  # and newer versions of old ones
+            _write(src, _session(old.id, run + 1, day=0), f"{old.id}.json")
+        summary = export(src, out, jobs=workers)
+        assert summary.compacted == 0  # no compaction yet: the bound is the runs' own
+        if run == 1:
+            assert len(_files(out, "sessions")) == workers  # one file per worker: the bound is tight
+        for name in ("sessions", "messages", "metadata"):
+            assert 1 <= len(_files(out, name)) <= workers * run, (run, name, len(_files(out, name)))
+    got = read_parquet(out)
+    assert len(got) == len(made)  # every session once, the newest version of each
+    assert sorted(got.sessions["session_id"].to_pylist()) == sorted(s.id for s in made)

@@ -85,3 +85,21 @@ def test_the_gallery_is_what_the_build_script_writes() -> None:
 
 def test_there_are_notebooks() -> None:
     assert any(p.name == "01-quickstart.ipynb" for p in NOTEBOOKS)
+
+
+def test_make_lab_installs_jupyterlab_on_demand_only() -> None:
+    """`make lab` installs JupyterLab (the "lab" extra) into .venv the first time and opens the
+    notebooks; neither the runtime nor the test set needs it, so no test installs it."""
+    import subprocess
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    assert any(r.startswith("jupyterlab") for r in extras["lab"])
+    assert not any(r.startswith("jupyterlab") for r in [*project["dependencies"], *extras["test"]])
+    plan = subprocess.run(["make", "-n", "-B", "lab"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "pip install --quiet -e '.[lab]'" in plan and "jupyter lab notebooks/" in plan
+    tested = subprocess.run(["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "[lab]" not in tested and "jupyter lab" not in tested
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`make lab`" in readme

@@ -185,6 +185,9 @@ POSITIVES = [
     ("4111-1111-1111-1111", "<CARD>", "CARD"),
     ("5555555555554444", "<CARD>", "CARD"),
     ("amex 3782 822463 10005", "amex <CARD>", "CARD"),
+    ("pay GB82WEST12345698765432 now", "pay <IBAN> now", "IBAN"),
+    ("IBAN DE89 3704 0044 0532 0130 00, thanks", "IBAN <IBAN>, thanks", "IBAN"),  # was half a <PHONE>
+    ("FR14 2004 1010 0505 0001 3M02 606 OK", "<IBAN> OK", "IBAN"),
     ("postgres://admin:s3cr3t@db.example.com/x", "postgres://<URL_CREDENTIALS>@db.example.com/x", "URL_CREDENTIALS"),
     ("key AKIAIOSFODNN7EXAMPLE", "key <AWS_KEY>", "AWS_KEY"),
     (
@@ -210,6 +213,19 @@ POSITIVES = [
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n", "<PRIVATE_KEY>", "PRIVATE_KEY"),  # cut off
     ('password="hunter2!!"', 'password="<SECRET>"', "SECRET"),
     ("client_secret: abcd1234efgh", "client_secret: <SECRET>", "SECRET"),
+    # key-aware: any value under a secret name, however short, in JSON text or plain text
+    ("my secret: fun", "my secret: <SECRET>", "SECRET"),
+    ('{"api_key":"zzz"}', '{"api_key":"<SECRET>"}', "SECRET"),
+    ('{"token": "t1", "n": 1}', '{"token": "<SECRET>", "n": 1}', "SECRET"),
+    ('{"secret": {"a": "}", "b": [1]}, "n": 1}', '{"secret": "<SECRET>", "n": 1}', "SECRET"),
+    ('{"password": 1234}', '{"password": "<SECRET>"}', "SECRET"),
+    ('{"Authorization": "Bearer abc"}', '{"Authorization": "Bearer <SECRET>"}', "SECRET"),
+    ("{'apiKey': 'k'}", "{'apiKey': '<SECRET>'}", "SECRET"),
+    ('"{\\"X-Api-Key\\":\\"q\\"}"', '"{\\"X-Api-Key\\":\\"<SECRET>\\"}"', "SECRET"),
+    ("accessToken=ab&x=2", "accessToken=<SECRET>", "SECRET"),
+    ("PGPASSWORD=x psql", "PGPASSWORD=<SECRET> psql", "SECRET"),
+    ("credentials: [1, 2]", "credentials: <SECRET>", "SECRET"),
+    ('{"password": "cut off', '{"password": "<SECRET>', "SECRET"),
 ]
 
 
@@ -238,7 +254,9 @@ NEGATIVES = [
     "bearer bonds and the Bearer of bad news",
     "call_689310756721 and /src/please.rs and tool_call_id",
     "scores 100 200 3000 and 12 34 56",
-    "the password is strong; my secret: fun",
+    "the password is strong; a secret is fun; max_tokens: 4096, tokens=12, password_hint: x",
+    '{"token": null, "auth": true, "secret": {}, "api_key": [], "password": ""}',
+    "ref AB12CD34EF56GH78IJ and GB82WEST12345698765433 (a wrong check digit)",
     "日本語のテキスト 🚀 naïve Ω — “quotes” and <TOKEN> and <EMAIL>",
     "",
 ]
@@ -680,11 +698,18 @@ def test_privacy_from_a_key_file_and_key_lists(tmp_path: Path) -> None:
         Privacy(key).apply([])  # type: ignore[arg-type]
 
 
-def test_counts_to_dict_masks_key_names() -> None:
-    counts = PrivacyCounts(metadata_keys_dropped={"mail alice@example.com": 2, "channel": 1}, masked={"PHONE": 1})
-    data = counts.to_dict()
-    assert data["metadata_keys_dropped"] == {"channel": 1, "mail <EMAIL>": 2}
+def test_counts_to_dict_names_only_the_keys_of_the_drop_list() -> None:
+    # issue 16, F7: names of keys dropped by an allow-list are data ("alice_home_address"), and
+    # masking them was not enough; only the drop-list's own names are recorded
+    counts = PrivacyCounts(metadata_keys_dropped={"alice_home_address": 2, "channel": 1}, masked={"PHONE": 1})
+    assert counts.to_dict()["metadata_keys_dropped"] == {"(others)": 3}
+    data = counts.to_dict(named={"channel"})
+    assert data["metadata_keys_dropped"] == {"(others)": 2, "channel": 1}
     assert json.loads(json.dumps(data)) == data
+    record = Privacy(keep_metadata_keys={"keep"}, drop_metadata_keys={"channel"}, pseudonymize_users=False).run_record(
+        counts
+    )
+    assert "alice" not in json.dumps(record)
 
 
 def test_a_dataset_does_not_mix_privacy_settings() -> None:

@@ -6,6 +6,8 @@ import base64
 import math
 import os
 import re
+from collections import Counter
+from collections.abc import Callable
 from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -189,8 +191,8 @@ def test_samples_spread_over_conversation_length(exported: dict[str, Path]) -> N
     lengths = [counts[s] for s in shown]
     assert lengths == sorted(lengths) and lengths[0] >= 1 and lengths[-1] == max(counts.values())
     from sessionkit.query import connect
-    from sessionkit.report._page import _samples
     from sessionkit.report._period import Period, PeriodSource
+    from sessionkit.report._sections import samples as _samples
 
     con = connect(exported["oxios-v1"])
     everything = PeriodSource(con, Period(-(2**62), 2**62))
@@ -304,7 +306,10 @@ def _figures(chosen: list[dict]) -> dict[str, float | int | None]:
     failed = sum(r.get("evaluation_passed") is False for r in responses)
     latencies = [_ns(r["timestamp"]) - _ns(m["timestamp"]) for s in chosen for m, r in _exchanges(s)]
     latencies = [x for x in latencies if x >= 0]
+    steps = [t for s in chosen for t in s.get("trajectory_steps", [])]
     return {
+        "tool_calls": len(steps),
+        "tool_errors": sum(t.get("is_error") is True for t in steps),
         "sessions": len(chosen),
         "users": len({s["user_id"] for s in chosen}),
         "exchanges": sum(len(_exchanges(s)) for s in chosen),
@@ -348,6 +353,12 @@ def _expected_sections(chosen: list[dict], runs: int = 0) -> list[str]:
         sections.append("phases")
     if any(r.get("evaluation_passed") is not None for r in responses):
         sections.append("evaluations")
+    if any(s.get("trajectory_steps") for s in chosen):
+        sections.append("tools")
+    if any(s.get("project_id") for s in chosen):
+        sections.append("projects")
+    if any(s.get("parent_session_id") for s in chosen):
+        sections.append("threads")
     if runs:  # issue 13: the agent runs' cost and models
         sections.append("cost")
     sections.append("users")
@@ -394,28 +405,39 @@ def test_sections_and_headline_match_the_data(name: str, window: str, exported: 
         else:
             assert shown_before == ""
     assert ("pass_rate" in cards) == (now["pass_rate"] is not None or then["pass_rate"] is not None)
+    assert ("tool_calls" in cards) == ("tool_errors" in cards) == bool(now["tool_calls"] or then["tool_calls"])
+    assert ("tool_calls" in cards) == (name == TODAY)  # seeds-era data has no tool calls: no card for them
     if window == "all":
         assert "nothing to compare with" in html and "Biggest movers" not in html
 
 
 def _movers(chosen: list[dict], before: list[dict]) -> list[tuple[str, str]]:
-    """The three biggest movers as the docs define them: the groups (seeds, personas by the
-    sessions' active ids) whose share of their kind's sessions moved most, in points."""
+    """The three biggest movers as the docs define them: the groups (seeds, personas and projects
+    by the sessions' ids, tools by their calls) whose share of their kind moved most, in points."""
+
+    def by_session(field: str) -> Callable[[list[dict]], list[str | None]]:
+        return lambda sessions: [s.get(field) for s in sessions]
+
+    def by_call(sessions: list[dict]) -> list[str | None]:
+        return [t.get("tool_name") for s in sessions for t in s.get("trajectory_steps", [])]
+
+    kinds = (
+        ("seed", by_session("active_seed_id")),
+        ("persona", by_session("active_persona_id")),
+        ("tool", by_call),
+        ("project", by_session("project_id")),
+    )
     moved = []
-    for kind, field in (("seed", "active_seed_id"), ("persona", "active_persona_id")):
-        if not any(s.get(field) for s in chosen):
+    for kind, groups in kinds:
+        in_now, in_before = groups(chosen), groups(before)
+        if not any(g is not None for g in in_now):
             continue
-        now = {}
-        for s in chosen:
-            now[s.get(field)] = now.get(s.get(field), 0) + 1
-        then = {}
-        for s in before:
-            then[s.get(field)] = then.get(s.get(field), 0) + 1
+        now, then = Counter(in_now), Counter(in_before)
         if len(now.keys() | then.keys()) < 2 or not now or not then:
             continue
         for g in now.keys() | then.keys():
-            n, m = now.get(g, 0), then.get(g, 0)
-            shift = abs(n / len(chosen) - m / len(before))
+            n, m = now[g], then[g]
+            shift = abs(n / len(in_now) - m / len(in_before))
             moved.append((-shift, -abs(n - m), kind, g is None, str(g), kind, f"(no {kind})" if g is None else g))
     moved.sort()
     return [(m[5], m[6]) for m in moved[:3] if m[0] != 0]
@@ -478,7 +500,7 @@ def test_group_tables_rank_what_an_analyst_looks_for(exported: dict[str, Path]) 
                     _ns(r["timestamp"]) - _ns(m["timestamp"])
                 )
     p90 = {k: float(np.percentile(np.array(v, dtype=np.int64), 90)) for k, v in by_seed.items()}
-    slowest = sorted(p90, key=lambda k: (-p90[k], -len(by_seed[k]), k))
+    slowest = sorted(p90, key=lambda k: (-p90[k], -len(by_seed[k]), k == "(no seed)", k))
     assert _column(html, "seed-slowest") == slowest[:10]
     # and every row, folded, with the cut said
     assert _column(html, "seed-all")[:10] == _column(html, "seed-most-used")
@@ -571,3 +593,97 @@ def test_screenshots_show_every_title_whole_on_a_page_under_6000_px(
                 assert shot.read_bytes().startswith(b"\x89PNG")
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("name", [SEEDS_ERA, TODAY])
+def test_personas_are_ranked_worst_and_slowest_first(name: str, exported: dict[str, Path]) -> None:
+    """On both eras, the persona tables against pass rates and p90 latencies computed here."""
+    import numpy as np
+
+    raw = _raw(name)
+    html = report_html(exported[name], since="all")
+    outcomes: dict[str, list[int]] = {}
+    latencies: dict[str, list[int]] = {}
+    for s in raw:
+        persona = s.get("active_persona_id") or "(no persona)"
+        for r in s["agent_responses"]:
+            if r.get("evaluation_passed") is not None:
+                outcomes.setdefault(persona, [0, 0])[0 if r["evaluation_passed"] else 1] += 1
+        for m, r in _exchanges(s):
+            if _ns(r["timestamp"]) >= _ns(m["timestamp"]):
+                latencies.setdefault(persona, []).append(_ns(r["timestamp"]) - _ns(m["timestamp"]))
+    if outcomes:
+        worst = sorted(
+            outcomes,
+            key=lambda k: (
+                _wilson_high(*outcomes[k]),
+                outcomes[k][0] / sum(outcomes[k]),
+                -sum(outcomes[k]),
+                k == "(no persona)",
+                k,
+            ),
+        )
+        assert _column(html, "persona-worst") == worst[:10]
+    else:
+        assert 'id="persona-worst"' not in html
+    p90 = {k: float(np.percentile(np.array(v, dtype=np.int64), 90)) for k, v in latencies.items()}
+    slowest = sorted(p90, key=lambda k: (-p90[k], -len(latencies[k]), k == "(no persona)", k))
+    assert _column(html, "persona-slowest") == slowest[:10]
+
+
+def _wilson_low(hits: int, n: int) -> float:
+    import math
+
+    if hits == 0:
+        return 0.0
+    z, p = 1.959963984540054, hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half)
+
+
+def test_today_s_tools_and_threads_are_ranked_against_the_json(exported: dict[str, Path]) -> None:
+    """The tools of today's oxios: most used, the surely most failing (the lower end of the 95%
+    Wilson interval of the error rate, highest first) and the slowest p90 duration (0 ms: not
+    timed, left out), each computed here from the session files, the totals also from the oracle;
+    the threads followed through parent_session_id here."""
+    import numpy as np
+
+    raw = _raw(TODAY)
+    html = report_html(exported[TODAY], since="all")
+    calls: dict[str, list[dict]] = {}
+    for s in raw:
+        for t in s.get("trajectory_steps", []):
+            calls.setdefault(t["tool_name"], []).append(t)
+    tools = oracle(TODAY)["tools"]
+    assert {k: len(v) for k, v in calls.items()} == {k: v["calls"] for k, v in tools.items()}
+    assert _cards(html)["tool_calls"][0] == str(sum(v["calls"] for v in tools.values()))
+    assert _cards(html)["tool_errors"][0] == str(sum(v["errors"] for v in tools.values()))
+    assert _column(html, "tool-most-used") == sorted(calls, key=lambda k: (-len(calls[k]), k))
+    errors = {k: sum(t["is_error"] is True for t in v) for k, v in calls.items()}
+    flagged = {k: sum(t.get("is_error") is not None for t in v) for k, v in calls.items()}
+    worst = sorted(
+        (k for k in calls if flagged[k]),
+        key=lambda k: (-_wilson_low(errors[k], flagged[k]), -errors[k] / flagged[k], -len(calls[k]), k),
+    )
+    assert _column(html, "tool-worst") == worst[:10]
+    assert errors["bash"] == max(errors.values())  # the fixture's worst tool: the ranking is not by name
+    p90 = {
+        k: float(np.percentile(np.array(d, dtype=np.int64), 90))
+        for k, v in calls.items()
+        if (d := [t["duration_ms"] for t in v if t["duration_ms"] > 0])
+    }
+    assert _column(html, "tool-slowest") == sorted(p90, key=lambda k: (-p90[k], -len(calls[k]), k))[:10]
+    # threads: a root and every session continuing it, followed here through the parents
+    parent = {s["id"]: s.get("parent_session_id") for s in raw}
+    members: dict[str, list[str]] = {}
+    for sid in parent:
+        at, seen = sid, {sid}
+        while parent.get(at) is not None and parent[at] not in seen:
+            at = parent[at]
+            seen.add(at)
+        members.setdefault(at, []).append(sid)
+    threads = {r: m for r, m in members.items() if len(m) > 1 or r not in parent}
+    assert len(threads) == len(_column(html, "threads-all"))
+    assert _column(html, "threads-all") == sorted(threads, key=lambda r: (-len(threads[r]), r))
+    assert sum(map(len, threads.values())) - sum(r in parent for r in threads) == oracle(TODAY)["sessions_with_parent"]

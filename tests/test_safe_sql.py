@@ -177,6 +177,80 @@ def test_spilling_goes_to_a_private_temporary_folder(dataset: Path) -> None:
     assert not os.path.exists(Path.cwd() / ".tmp" / "x.csv")
 
 
+# A sort that makes DuckDB spill under a 32 MB memory limit (about a second); take its first
+# row with fetchone (a LIMIT would make it a top-n, which does not spill).
+_SPILL = "SELECT range AS i, repeat('x', 100) AS s FROM range(600000) ORDER BY s DESC, i"
+_WRITES = [
+    "COPY (SELECT 42 AS answer) TO '{spill}/copy.csv'",
+    "ATTACH '{spill}/attached.duckdb' AS other; CREATE TABLE other.t AS SELECT 1 AS x; DETACH other",
+    "EXPORT DATABASE '{spill}/export'",
+]
+
+
+def test_files_written_into_the_spill_folder_go_with_the_connection(dataset: Path) -> None:
+    # before: after a spill the SQL could COPY, ATTACH and EXPORT DATABASE into the spill
+    # folder (DuckDB always allows its temp_directory), and those files outlived close()
+    con = connect(dataset, config={"memory_limit": "32MB", "threads": 1})
+    spill = con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    assert con.execute(_SPILL).fetchone() == (0, "x" * 100)
+    assert any(name.startswith("duckdb_temp_") for name in os.listdir(spill))  # it did spill
+    for sql in _WRITES:
+        con.execute(sql.format(spill=spill))
+    assert {"copy.csv", "attached.duckdb", "export"} <= set(os.listdir(spill))
+    mode = os.stat(spill).st_mode
+    con.close()
+    del con
+    assert not os.path.exists(spill)
+    assert os.name != "posix" or mode & 0o077 == 0  # and while it lived, spilled rows were not for other users
+
+
+def test_spilling_is_capped(dataset: Path) -> None:
+    con = connect(dataset, config={"memory_limit": "32MB", "threads": 1})
+    assert con.sql("SELECT current_setting('max_temp_directory_size')").fetchall() == [("4.0 GiB",)]
+    small = connect(dataset, config={"memory_limit": "32MB", "threads": 1, "max_temp_directory_size": "1MB"})
+    with pytest.raises(duckdb.OutOfMemoryException, match="max_temp_directory_size"):
+        small.execute(_SPILL).fetchone()
+
+
+def test_no_spill_folder_means_no_file_written_at_all(dataset: Path) -> None:
+    con = connect(dataset, config={"memory_limit": "32MB", "threads": 1, "temp_directory": ""})
+    assert con.sql("SELECT current_setting('temp_directory'), current_setting('allowed_directories')").fetchall() == [
+        ("", [])
+    ]
+    for sql in _WRITES:
+        with pytest.raises(duckdb.PermissionException):
+            con.execute(sql.format(spill=tempfile.gettempdir()))
+    with pytest.raises(duckdb.OutOfMemoryException):  # a query too large fails instead of spilling
+        con.execute(_SPILL).fetchone()
+
+
+_KILLED = """
+import os, signal, sys
+from sessionkit.query import connect
+con = connect(sys.argv[1], config={"memory_limit": "32MB", "threads": 1})
+spill = con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0]
+con.execute(sys.argv[2]).fetchone()
+con.execute(f"COPY (SELECT 42) TO '{spill}/copy.csv'")
+print(f"\\nspill={spill}", flush=True)  # on a line of its own: a slow query's progress bar may precede it
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the sweep looks for dead processes by id, on POSIX")
+def test_a_killed_process_spill_folder_goes_at_the_next_lock(dataset: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", _KILLED, str(dataset), _SPILL], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == -9, result.stderr[-2000:]
+    spill = result.stdout.rsplit("\nspill=", 1)[-1].strip()
+    assert os.path.exists(os.path.join(spill, "copy.csv"))
+    connect(dataset).close()
+    assert not os.path.exists(spill)
+
+
 ORDINARY = [
     "SELECT count(*), count(DISTINCT user_id), min(created_at), max(updated_at) FROM sessions",
     "SELECT session_id, seq, content, timestamp FROM messages ORDER BY session_id, seq",

@@ -122,7 +122,9 @@ def seed_usage(data: Source, *, by: str | None = None) -> pl.DataFrame:
     """Use of each seed: ``seed_id`` (null: no seed), ``sessions``, ``responses``, ``users``.
 
     ``sessions`` counts sessions whose ``active_seed_id`` is the seed, ``responses`` the
-    responses whose ``seed_id`` is it, and ``users`` the distinct users of those sessions.
+    responses whose ``seed_id`` is it, and ``users`` the distinct users of those sessions (of
+    the sessions, not of the responses: a seed that responses ran under but no session has as
+    its active seed shows responses with 0 sessions and 0 users).
     Sorted by sessions, then responses (both descending), then seed id, the null row last
     among equals.
 

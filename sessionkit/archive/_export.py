@@ -202,6 +202,7 @@ def _export(
             run.record()
             failpoint("before-publish")
             commit_local(out, run.next)
+            warn_changed_numbers(run.changed_numbers)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -222,6 +223,26 @@ def layout_of(previous: Previous | None, partition_by: str | None, out: str) -> 
         msg = f"{out}: the dataset is partitioned by {have}, not {partition_by}. Hint: leave out --partition-by to keep its layout, or change it with `sessionkit compact {out} --partition-by {partition_by}`"
         raise DatasetError(msg)
     return layout
+
+
+def warn_changed_numbers(files: list[tuple[str, list[str]]]) -> None:
+    """Warn that some files hold numbers restore will spell otherwise (``1E2`` as ``100.0``)."""
+    if not files:
+        return
+    import warnings
+
+    from sessionkit.exceptions import SessionkitWarning
+
+    shown = "; ".join(f"{name} ({', '.join(numbers)})" if numbers else name for name, numbers in sorted(files)[:3])
+    more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+    warnings.warn(
+        f"{len(files)} files hold numbers written in a form restore does not keep: {shown}{more}. "
+        "Their values are exported; restore writes them as oxios would (-0 as 0, 1E2 as 100.0, "
+        "1e+308 as 1e308, 1.50 as 1.5), so these files restore to other bytes. "
+        "Hint: oxios (serde_json) writes no such numbers; the files were written or edited by something else",
+        SessionkitWarning,
+        stacklevel=4,
+    )
 
 
 def _finish(
@@ -277,6 +298,7 @@ class _Run:
     progress: Callable[[int, int], None] | None
     pool: WorkerPool
     counts: PrivacyCounts | None = None
+    changed_numbers: list[tuple[str, list[str]]] = field(default_factory=list)
     next: NextVersion = field(init=False)
 
     def __post_init__(self) -> None:
@@ -349,6 +371,7 @@ class _Run:
         for part in () if first is None else itertools.chain([first], parts):
             summary.bytes_read += part.nbytes
             summary.vanished += part.vanished
+            self.changed_numbers.extend(part.changed_numbers)
             if part.records is not None and part.records.num_rows:
                 records.append(part.records)
             bad_stats.extend(part.bad_stats)

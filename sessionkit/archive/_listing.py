@@ -127,10 +127,13 @@ def inside(target: str, root: str) -> bool:
 
 
 def stored_path(path: str, privacy: Privacy | None) -> str:
-    """How the archive records a source path: as it is, or, when session ids are pseudonymised
-    (file names are session ids), with the file name replaced by its keyed pseudonym."""
-    if privacy is None or not privacy.pseudonymize_sessions or privacy.key is None:
+    """How the archive records a source path: as it is; under privacy settings, the file name
+    alone (folders may name a person: ``/home/alice/...``), replaced by its keyed pseudonym when
+    session ids are pseudonymised (file names are session ids)."""
+    if privacy is None or privacy.is_noop:
         return path
-    folder, name = os.path.split(path)
+    name = os.path.basename(path)
+    if not privacy.pseudonymize_sessions or privacy.key is None:
+        return name
     stem = name[: -len(".json")] if name.endswith(".json") else name
-    return os.path.join(folder, pseudonym(stem, key=privacy.key, kind="session") + ".json")
+    return pseudonym(stem, key=privacy.key, kind="session") + ".json"

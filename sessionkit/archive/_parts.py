@@ -6,6 +6,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import stat
 import time
 from collections.abc import Sequence
@@ -19,10 +20,11 @@ import pyarrow.compute as pc
 
 from sessionkit._fastjson import fast_tables
 from sessionkit._layout import DataFile, RollingWriter
+from sessionkit._process import pid_alive
 from sessionkit.archive._listing import inside, stored_path
 from sessionkit.archive._pool import report_progress
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
-from sessionkit.model import decode_json
+from sessionkit.model import MESSAGE_FIELDS, RESPONSE_FIELDS, SESSION_FIELDS, changed_numbers, decode_json
 from sessionkit.oxios import file_name_problem
 from sessionkit.privacy import Privacy, PrivacyCounts, mask_text
 from sessionkit.tables import (
@@ -72,6 +74,7 @@ class _PartResult:
     errors: list[dict[str, Any]] = field(default_factory=list)  # bad files, rows of the errors table
     bad_stats: list[tuple] = field(default_factory=list)  # bad files: path, stat...
     vanished: int = 0
+    changed_numbers: list[tuple[str, list[str]]] = field(default_factory=list)  # file, numbers restore respells
 
 
 #: The largest source file read, in bytes. oxios holds a session in memory and rewrites its
@@ -169,8 +172,9 @@ def quarantine(
         kind, json_path, offset, message = type(err).__name__, None, None, str(err)
     else:
         kind, json_path, offset, message = "DuplicateSessionId", "$.id", None, str(err)
-    if privacy is not None and not privacy.is_noop:
-        message = mask_text(message)
+    private = privacy is not None and not privacy.is_noop
+    if private and not isinstance(err, str):  # a reason made by us from stored forms is kept
+        message = mask_text(value_free(message))
     return {
         "file": stored_path(path, privacy),
         "size": len(data),
@@ -179,10 +183,30 @@ def quarantine(
         "json_path": json_path,
         "byte_offset": offset,
         "message": message,
-        "quarantined_as": target,
+        "quarantined_as": name if private else target,  # under privacy, no path of the machine
         "run_id": run_id,
         "seen_at": time.time_ns() // 1000,
     }
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+_VALUE = re.compile(r"\b(a boolean|an integer|a number|a string) \([^()]*\)")
+_NAME = re.compile(r"`([^`]*)`")
+_FIELD_NAMES = frozenset({*SESSION_FIELDS, *MESSAGE_FIELDS, *RESPONSE_FIELDS})
+
+
+def value_free(message: str) -> str:
+    """An error message without the values it quotes, for a dataset under privacy settings:
+    quoted text becomes ``'…'``, ``an integer (12)`` becomes ``an integer``, and a name in
+    backticks stays only if it is a field of the oxios schema.
+
+    Example:
+        >>> value_free("expected a string, got an integer (12); the key `alice@x.org` appears twice; 'bob' is not RFC 3339")
+        "expected a string, got an integer; the key `…` appears twice; '…' is not RFC 3339"
+    """
+    message = _QUOTED.sub("'…'", message)
+    message = _VALUE.sub(r"\1", message)
+    return _NAME.sub(lambda m: m.group(0) if m.group(1) in _FIELD_NAMES else "`…`", message)
 
 
 _TMP = ".tmp-"
@@ -204,25 +228,13 @@ def sweep_quarantine(folder: str | os.PathLike[str]) -> int:
         if not name or not pid.isdigit():
             continue
         try:
-            if _alive(int(pid)) and now - entry.stat(follow_symlinks=False).st_mtime < _TMP_MAX_AGE_S:
+            if pid_alive(int(pid)) and now - entry.stat(follow_symlinks=False).st_mtime < _TMP_MAX_AGE_S:
                 continue  # another run sharing this folder is writing it now
             os.remove(entry.path)
             removed += 1
         except OSError:
             continue
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    except OverflowError:  # no process has such a number
-        return False
-    return True
 
 
 def _stat_tuple(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -308,6 +320,11 @@ def _decode_batch(
         if not kept:
             return None
         tables, order = take_sessions(tables, kept), [order[row] for row in kept]
+    for i in order:
+        path, data, _ = read[i]
+        changed = changed_numbers(data)
+        if changed:  # under privacy settings, numbers are data: the file is named, they are not
+            result.changed_numbers.append((stored_path(path, task.privacy), [] if task.privacy else changed[:3]))
     return tables, [read[i][0] for i in order], [read[i][2] for i in order]
 
 

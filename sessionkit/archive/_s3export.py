@@ -50,7 +50,7 @@ def export_s3(
     break_lock: bool,
 ) -> tuple[ExportSummary, Any]:
     """Export ``source`` into the dataset at ``uri``; returns the summary and the listing."""
-    from sessionkit.archive._export import _check_privacy, _Run, layout_of, new_run_id
+    from sessionkit.archive._export import _check_privacy, _Run, layout_of, new_run_id, warn_changed_numbers
 
     location = _s3.S3Location.parse(uri)
     fs, s3 = _s3.filesystem(), _s3.client()
@@ -97,6 +97,7 @@ def export_s3(
                 for f in run.next.new["errors"]
             ]
         publish(fs, s3, location, version, run.next, run_id)
+        warn_changed_numbers(run.changed_numbers)
     summary.seconds = time.perf_counter() - options.started
     return summary, listing
 

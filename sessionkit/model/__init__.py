@@ -23,11 +23,14 @@ from sessionkit.model._agent import (
     tool_call_values,
 )
 from sessionkit.model._decode import (
+    MAX_DEPTH,
+    changed_numbers,
     check_duplicate_keys,
     check_session,
     count_keys,
     decode_json,
     decode_session,
+    deeper_than,
     message_layout,
     response_layout,
     session_from_raw,
@@ -56,6 +59,7 @@ from sessionkit.model._records import (
 __all__ = [
     "AGENT_FIELDS",
     "AGENT_STATUSES",
+    "MAX_DEPTH",
     "MESSAGE_FIELDS",
     "PHASES",
     "RESPONSE_FIELDS",
@@ -69,6 +73,7 @@ __all__ = [
     "agent_layout",
     "agent_standard",
     "agent_values",
+    "changed_numbers",
     "check_agent",
     "check_agent_duplicate_keys",
     "check_duplicate_keys",
@@ -76,6 +81,7 @@ __all__ = [
     "count_keys",
     "decode_json",
     "decode_session",
+    "deeper_than",
     "encode_compact",
     "encode_raw",
     "encode_session",

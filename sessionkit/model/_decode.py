@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter as _Counter
 from typing import Any
@@ -46,22 +47,110 @@ def decode_json(data: str | bytes, *, source: str = "<text>") -> JSONValue:
             hint="oxios writes no byte-order mark; remove the first three bytes",
         )
     try:
-        return _DECODER.decode(data)
+        value = _DECODER.decode(data)
     except msgspec.DecodeError as err:
         raise _syntax_error(str(err), data, source) from None
     except msgspec.ValidationError as err:  # e.g. a number beyond the range of a double
         raise SessionFormatError(f"not valid JSON: {err}", source=source) from None
     except RecursionError:
-        raise SessionFormatError(
-            "the JSON nests too deeply to read",
-            source=source,
-            hint="oxios itself refuses nesting deeper than 128 levels",
-        ) from None
+        raise _too_deep(source, "$") from None
+    opening = (b"[", b"{") if isinstance(data, bytes) else ("[", "{")
+    if data.count(opening[0]) + data.count(opening[1]) > MAX_DEPTH:  # else it cannot nest that deep
+        where = deeper_than(value, MAX_DEPTH)
+        if where is not None:
+            raise _too_deep(source, where)
+    return value
+
+
+#: The deepest nesting oxios reads: serde_json refuses a 128th level of arrays and objects, the
+#: session object itself counted as the first.
+MAX_DEPTH = 127
+
+
+def _too_deep(source: str, path: str) -> SessionFormatError:
+    return SessionFormatError(
+        f"the JSON nests too deeply: more than the {MAX_DEPTH} levels of arrays and objects oxios reads",
+        source=source,
+        path=path,
+        hint="oxios (serde_json) refuses such a file; it cannot hold a session oxios wrote",
+    )
+
+
+def deeper_than(value: JSONValue, limit: int) -> str | None:
+    """Where ``value`` nests arrays and objects more than ``limit`` levels deep (itself the
+    first), or None. The answer names the top-level field (``$.metadata``), never deeper keys,
+    which are data. Iterative: any depth is safe to check.
+
+    Example:
+        >>> deeper_than({"metadata": {"a": [[1]]}}, 3), deeper_than({"metadata": {"a": [[1]]}}, 4)
+        ('$.metadata', None)
+    """
+    if type(value) is not dict and type(value) is not list:
+        return None
+    tops = value.items() if type(value) is dict else enumerate(value)
+    for key, top in tops:
+        if type(top) is not dict and type(top) is not list:
+            continue
+        stack = [(top, 2)]
+        while stack:
+            item, depth = stack.pop()
+            if depth > limit:
+                if type(value) is list:
+                    return f"$[{key}]"
+                return f"$.{key}" if key in _SESSION_KNOWN else "$"
+            children = item.values() if type(item) is dict else item
+            stack.extend((child, depth + 1) for child in children if type(child) is dict or type(child) is list)
+    return None
 
 
 _LONE_SURROGATE = re.compile(
     rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<![0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
 )
+
+
+#: Numbers where serde_json's layout puts them: after a key's ``":`` and at the start of a line
+#: (an array's items), the quick first look of ``changed_numbers``. Each scan starts on a literal,
+#: so both together read several hundred MB/s. A ``":`` inside a string (JSON quoted in a
+#: message) can give a false candidate; only the exact second look decides.
+_AFTER_KEY = re.compile(rb'":[ \t\r\n]*(-?[0-9][0-9.eE+-]*)')
+_LINE_START = re.compile(rb"\n[ \t\r]*(-?[0-9][0-9.eE+-]*)")
+_PLAIN_INT = re.compile(rb"0|-?[1-9][0-9]*")
+
+
+def _respelled(token: bytes) -> bool:
+    try:
+        return _ENCODER.encode(_DECODER.decode(token)) != token
+    except (msgspec.DecodeError, msgspec.ValidationError):  # not a number after all ("12-34" in a string)
+        return True
+
+
+def changed_numbers(data: bytes) -> list[str]:
+    """The numbers of a session file, as written, that restore would write otherwise.
+
+    A value keeps its number, not its spelling: ``-0`` restores as ``0``, ``1E2`` as
+    ``100.0``, ``1e+308`` as ``1e308``, ``1.50`` as ``1.5``. serde_json writes none of these,
+    so files oxios wrote give ``[]``. Numbers are looked for where serde_json's layout puts
+    them (a file in another layout restores to other bytes anyway); the text is parsed again
+    only if one of them would be respelled.
+
+    Example:
+        >>> changed_numbers(b'{"a": 1E2, "b": -0, "c": 1.5, "d": [1.50]}')
+        ['1E2', '-0', '1.50']
+    """
+    tokens = itertools.chain(_AFTER_KEY.findall(data), _LINE_START.findall(data))
+    if not any(_PLAIN_INT.fullmatch(token) is None and _respelled(token) for token in tokens):
+        return []
+    import json
+
+    found: list[str] = []
+
+    def check(text: str) -> int:
+        if _respelled(text.encode()):
+            found.append(text)
+        return 0
+
+    json.loads(data, parse_int=check, parse_float=check)
+    return found
 
 
 def _syntax_error(detail: str, data: str | bytes, source: str) -> SessionFormatError:

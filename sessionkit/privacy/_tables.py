@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +16,7 @@ import pyarrow as pa
 from sessionkit.exceptions import PrivacyError
 from sessionkit.model import encode_compact
 from sessionkit.privacy._keys import PSEUDONYM_HEX_DIGITS, check_key, key_fingerprint, load_key, pseudonym
-from sessionkit.privacy._mask import Masker, mask_text
+from sessionkit.privacy._mask import PLACEHOLDERS, Masker, is_secret_name
 from sessionkit.tables import SCHEMAS, SessionTables
 
 #: ``none`` keeps text; ``drop`` empties it; ``mask`` replaces personal data and secrets with
@@ -73,18 +74,21 @@ class PrivacyCounts:
             return self
         return NotImplemented
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, named: Collection[str] = ()) -> dict[str, Any]:
         """The counts as JSON-ready data, keys sorted, for a dataset's run record.
 
-        Metadata key names are masked, so a key that held an email cannot leak through here.
+        Dropped metadata keys are named only when listed in ``named`` (the drop-list, which the
+        settings record already holds); the others, dropped for not being in an allow-list, are
+        data and may name a person: they are counted together under ``"(others)"``.
 
         Example:
-            >>> PrivacyCounts(masked={"PHONE": 1, "EMAIL": 2}).to_dict()["masked"]
-            {'EMAIL': 2, 'PHONE': 1}
+            >>> counts = PrivacyCounts(masked={"PHONE": 1, "EMAIL": 2}, metadata_keys_dropped={"alice@x.org": 2, "ssn": 1})
+            >>> counts.to_dict(named={"ssn"})["metadata_keys_dropped"]
+            {'(others)': 2, 'ssn': 1}
         """
         dropped: Counter[str] = Counter()
         for name, n in self.metadata_keys_dropped.items():
-            dropped[mask_text(name)] += n
+            dropped[name if name in named else "(others)"] += n
         return {
             "masked": dict(sorted(self.masked.items())),
             "masked_total": sum(self.masked.values()),
@@ -102,14 +106,6 @@ class PrivacyCounts:
 _JSON = msgspec.json.Decoder()
 
 
-def _is_session_key(name: str) -> bool:
-    return name == "session_id" or name.endswith("_session_id")
-
-
-def _is_user_key(name: str) -> bool:
-    return name == "user_id" or name.endswith("_user_id")
-
-
 @dataclass(frozen=True)
 class Privacy:
     """What to do to a batch of tables before they are written: pseudonyms, redaction, metadata keys.
@@ -119,20 +115,28 @@ class Privacy:
             by ``repr`` or written anywhere; it travels to worker processes only by pickling.
         pseudonymize_users: ``user_id`` becomes ``u_`` + 24 hex digits (HMAC-SHA-256).
         pseudonymize_sessions: session ids become ``s_`` + 24 hex digits in every table,
-            in ``response_session_id``, and in extra/metadata values that are session ids.
+            in ``response_session_id``, and in extra/metadata values under session-id keys.
         redact: what happens to message and response ``content`` (see ``REDACT_MODES``).
             ``drop`` gives ``""`` (the columns are non-null); lengths survive only in the counts.
         keep_metadata_keys: if set, only these metadata keys are kept (an allow-list).
         drop_metadata_keys: these metadata keys are left out.
-        mask_extra: mask the strings inside ``extra`` JSON and metadata values (free text such
-            as ``reasoning_records``); ``None`` means: whenever ``redact`` is not ``none``.
+        mask_extra: mask the strings, integers and object keys inside ``extra`` JSON and metadata
+            (free text such as ``reasoning_records``); ``None``: whenever ``redact`` is not ``none``.
 
     What is rewritten, and what is not: the ids in the columns named above; in ``extra`` and
-    metadata JSON, any string under a key named ``user_id``/``*_user_id`` or
-    ``session_id``/``*_session_id`` (e.g. ``parent_session_id``, also outside the batch), and
-    any string equal to a user or session id of the batch. JSON object keys, numbers, seed,
-    persona and phase ids, timestamps and ids inside free text are not rewritten. Empty ids
-    stay empty: they identify nobody.
+    metadata JSON (a metadata value read under its metadata key), any string or integer under a
+    key that names an id of a user or a session (``user``, ``user_id``, ``user_ids``,
+    ``referrer_user_id``, ``parent_session_id``, ``parentSessionId``, ...), and any string or
+    object key equal to the session's own id or its user's id. Ids of other sessions under other
+    keys, seed, persona and phase ids, timestamps and ids inside free text are not rewritten.
+    Each rule looks at one session only, never at the rest of the batch, so a full export and
+    any sequence of incremental ones give the same tables. With masking (``masks_extra``), the
+    other strings, integers (cards; phones under a key such as ``phone``) and object keys,
+    metadata keys included, and ``sessions.project_id`` are masked, and any value under a
+    secret key (``password``, ``api_key``, ``token``, ...) becomes ``<SECRET>``. ``tool_args``
+    follows ``redact``: walked like ``extra`` under ``mask`` (ids alone under ``none``),
+    replaced by its redacted text under ``drop`` and ``hash``. Empty ids stay empty: they
+    identify nobody.
 
     Example:
         >>> import sessionkit as sk
@@ -212,7 +216,7 @@ class Privacy:
             >>> Privacy(bytes(32)).run_record(PrivacyCounts(users=2))["counts"]["users"]
             2
         """
-        return {**self.to_dict(), "counts": counts.to_dict()}
+        return {**self.to_dict(), "counts": counts.to_dict(named=self.drop_metadata_keys)}
 
     @property
     def is_noop(self) -> bool:
@@ -278,9 +282,19 @@ class Privacy:
             changes["agents"]["error"] = work.content_column(agents["error"])
             for column in ("input", "output"):
                 changes["agent_tool_calls"][column] = work.content_column(calls[column])
-        if work.wants_json():
+        if work.wants_json():  # each run's JSON read for its session: the stored one, else the linked one
+            session_of = {
+                agent: stored or linked
+                for agent, stored, linked in zip(
+                    agents["agent_id"].to_pylist(),
+                    agents["session_id"].to_pylist(),
+                    agents["linked_session_id"].to_pylist(),
+                    strict=True,
+                )
+            }
             for name in changes:
-                changes[name]["extra"] = work.json_column(out[name]["extra"])
+                owners = [session_of.get(agent) for agent in out[name]["agent_id"].to_pylist()]
+                changes[name]["extra"] = work.json_column(out[name], "extra", None, owners=owners)
         for name, columns in changes.items():
             if out[name].num_rows:
                 out[name] = _with_columns(out[name], columns, name)
@@ -334,8 +348,49 @@ def check_same_privacy(previous: Mapping[str, Any] | None, current: Privacy | No
     raise PrivacyError(msg)
 
 
+#: The JSON text columns the walk rewrites, by table: column -> the column naming each cell's
+#: key (a metadata value is read under its key, as a value inside JSON is), or None. A new JSON
+#: column only needs a line here; a new free-text column, one in ``TEXT_COLUMNS``.
+JSON_COLUMNS: dict[str, dict[str, str | None]] = {
+    "sessions": {"extra": None},
+    "messages": {"extra": None},
+    "responses": {"extra": None},
+    "tool_calls": {"extra": None},
+    "reasoning": {"extra": None},
+    "metadata": {"value": "key"},
+}
+#: The free-text columns ``redact`` treats, by table.
+TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "messages": ("content",),
+    "responses": ("content",),
+    "tool_calls": ("output_summary",),
+    "reasoning": ("content",),
+}
+#: Columns holding ids of another kind than their table's ``session_id``: (table, column) -> kind.
+ID_COLUMNS: dict[tuple[str, str], Literal["user", "session"]] = {
+    ("sessions", "user_id"): "user",
+    ("sessions", "parent_session_id"): "session",
+    ("responses", "response_session_id"): "session",
+}
+#: Key names that say their value is an id, after camelCase and dashes become snake_case:
+#: ``user``, ``user_id``, ``user_ids``, ``userid``, ``referrer_user_id``, ``parentSessionId``...
+_ID_KEY = re.compile(r"(?:^|_)(user|session)(?:_?ids?)?$")
+_PHONE_KEY = re.compile(r"(?:^|_)(?:phone|tel|telephone|mobile|cell|fax)(?:_|$)")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+#: Values under a secret key that are left as they are: they hide nothing.
+_HIDES_NOTHING: tuple[Any, ...] = (None, "", [], {})
+
+
+def _snake(key: str) -> str:
+    return _CAMEL.sub("_", key).lower().replace("-", "_")
+
+
 class _Apply:
-    """One run of ``Privacy.apply`` over one batch, with its memo of pseudonyms and its counts."""
+    """One run of ``Privacy.apply`` over one batch, with its memo of pseudonyms and its counts.
+
+    Every decision is made per session (its own ids) and per key, never from what else is in
+    the batch, so a full export and any sequence of incremental ones give the same tables.
+    """
 
     def __init__(self, privacy: Privacy, tables: SessionTables) -> None:
         self.p = privacy
@@ -344,8 +399,11 @@ class _Apply:
         self.masked: Counter[str] = Counter()
         self.mask = Masker(self.masked)
         self.memo: dict[tuple[str, str], str] = {}
-        self.session_ids: frozenset[str] = frozenset(tables.sessions["session_id"].to_pylist())
-        self.user_ids: frozenset[str] = frozenset(tables.sessions["user_id"].to_pylist())
+        self.key_kinds: dict[str, tuple[str | None, bool, bool]] = {}
+        sessions = tables.sessions
+        self.own_user: dict[str, str] = dict(
+            zip(sessions["session_id"].to_pylist(), sessions["user_id"].to_pylist(), strict=True)
+        )
 
     # -- ids
     def ident(self, value: str, kind: Literal["user", "session"]) -> str:
@@ -362,44 +420,166 @@ class _Apply:
         values = column.to_pylist()
         return pa.array([None if v is None else self.ident(v, kind) for v in values], pa.string())
 
+    def reference(self, value: str, kind: Literal["user", "session"]) -> str:
+        self.counts.id_references += 1
+        return self.ident(value, kind)
+
+    def key_kind(self, key: str | None) -> tuple[str | None, bool, bool]:
+        """What a JSON key says of its value: an id kind (or None), whether it is a phone, and
+        whether it is a secret (``is_secret_name``)."""
+        if key is None:
+            return None, False, False
+        known = self.key_kinds.get(key)
+        if known is None:
+            name = _snake(key)
+            match = _ID_KEY.search(name)
+            known = self.key_kinds[key] = (
+                match.group(1) if match else None,
+                _PHONE_KEY.search(name) is not None,
+                is_secret_name(key),
+            )
+        return known
+
     # -- JSON
-    def rewrite_json(self, text: str | None) -> str | None:
-        """Masked strings and rewritten id references inside one cell of JSON text."""
+    def rewrite_json(self, text: str | None, key: str | None, owner: str | None, *, masking: bool) -> str | None:
+        """Masked strings and rewritten ids inside one cell of JSON text, read under ``key``
+        (its metadata key, if any) for the session ``owner``; ``masking``: mask, not only ids."""
         if text is None:
             return None
-        changed = [False]
-        value = self.walk(_JSON.decode(text), None, changed)
-        return encode_compact(value) if changed[0] else text
+        value, changed = self.walk(_JSON.decode(text), key, owner, masking=masking)
+        return encode_compact(value) if changed else text
 
-    def walk(self, value: Any, key: str | None, changed: list[bool]) -> Any:
-        kind = type(value)
-        if kind is str:
-            new = self.rewrite_string(value, key)
-            if new != value:
-                changed[0] = True
-            return new
-        if kind is dict:
-            return {k: self.walk(v, k, changed) for k, v in value.items()}
-        if kind is list:
-            return [self.walk(v, key, changed) for v in value]
+    def walk(self, value: Any, key: str | None, owner: str | None, *, masking: bool) -> tuple[Any, bool]:
+        """``value`` rewritten (in place where it can be), and whether anything changed.
+
+        Iterative, so no nesting can exhaust the stack. Each item is looked at under the
+        nearest object key above it (an array passes its key to its items). With ``masking``,
+        a value under a secret key (``is_secret_name``), whatever it holds, becomes
+        ``<SECRET>``, unless it hides nothing (null, a boolean, ``""``, ``[]``, ``{}``).
+        """
+        holder = [value]
+        stack: list[tuple[Any, Any, str | None]] = [(holder, 0, key)]
+        changed = False
+        rename = masking or self.p.pseudonymize_users or self.p.pseudonymize_sessions
+        while stack:
+            parent, slot, name = stack.pop()
+            item = parent[slot]
+            kind = type(item)
+            if masking and self.key_kind(name)[2] and item not in _HIDES_NOTHING and kind is not bool:
+                if item != PLACEHOLDERS["SECRET"]:
+                    self.masked["SECRET"] += 1
+                    parent[slot] = PLACEHOLDERS["SECRET"]
+                    changed = True
+                continue
+            if kind is str:
+                new = self.rewrite_string(item, name, owner, masking=masking)
+            elif kind is int:
+                new = self.rewrite_int(item, name, owner, masking=masking)
+            elif kind is list:
+                stack.extend((item, i, name) for i in range(len(item)))
+                continue
+            elif kind is dict:
+                if rename:
+                    renamed = self.rename_keys(item, owner, masking=masking)
+                    if renamed is not item:
+                        parent[slot] = item = renamed
+                        changed = True
+                        stack.extend((item, new_name, old_name) for new_name, old_name in renamed.origin.items())  # type: ignore[attr-defined]
+                        continue
+                stack.extend((item, name_, name_) for name_ in item)
+                continue
+            else:
+                continue
+            if new is not item:
+                parent[slot] = new
+                changed = True
+        return holder[0], changed
+
+    def rewrite_string(self, value: str, key: str | None, owner: str | None, *, masking: bool) -> str:
+        if not value:
+            return value
+        p = self.p
+        kind, _, _ = self.key_kind(key)
+        if p.pseudonymize_sessions and (kind == "session" or value == owner):
+            return self.reference(value, "session")
+        if p.pseudonymize_users and (kind == "user" or value == self.own_user.get(owner)):  # type: ignore[arg-type]
+            return self.reference(value, "user")
+        if masking:
+            masked = self.mask(value)
+            return value if masked == value else masked
         return value
 
-    def rewrite_string(self, value: str, key: str | None) -> str:
+    def rewrite_int(self, value: int, key: str | None, owner: str | None, *, masking: bool) -> int | str:
+        """A JSON integer: an id under an id key becomes its pseudonym; with masking, a card or
+        a phone number (a number under a key such as ``phone``) becomes its placeholder."""
         p = self.p
-        if (
-            p.pseudonymize_sessions
-            and value
-            and (value in self.session_ids or (key is not None and _is_session_key(key)))
-        ):
-            self.counts.id_references += 1
-            return self.ident(value, "session")
-        if p.pseudonymize_users and value and (value in self.user_ids or (key is not None and _is_user_key(key))):
-            self.counts.id_references += 1
-            return self.ident(value, "user")
-        return self.mask(value) if p.masks_extra else value
+        kind, phone, _ = self.key_kind(key)
+        if kind == "session" and p.pseudonymize_sessions:
+            return self.reference(str(value), "session")
+        if kind == "user" and p.pseudonymize_users:
+            return self.reference(str(value), "user")
+        if not masking:
+            return value
+        text = str(value)
+        masked = self.mask(text)
+        if masked != text:
+            return masked
+        if phone and 7 <= len(text.lstrip("-")) <= 15:
+            self.masked["PHONE"] += 1
+            return PLACEHOLDERS["PHONE"]
+        return value
 
-    def json_column(self, column: pa.ChunkedArray) -> pa.Array:
-        return pa.array([self.rewrite_json(v) for v in column.to_pylist()], pa.string())
+    def rewrite_key(self, key: str, owner: str | None, *, masking: bool) -> str:
+        """An object key: the session's own ids become pseudonyms; with masking, masked."""
+        p = self.p
+        if p.pseudonymize_sessions and key and key == owner:
+            return self.reference(key, "session")
+        if p.pseudonymize_users and key and key == self.own_user.get(owner):  # type: ignore[arg-type]
+            return self.reference(key, "user")
+        if masking:
+            masked = self.mask(key)
+            return key if masked == key else masked
+        return key
+
+    def rename_keys(self, value: dict, owner: str | None, *, masking: bool) -> dict:
+        """``value`` with its keys rewritten (the same dict when none changes); two keys that
+        become one are told apart by a suffix, ``<EMAIL>~2``."""
+        names = [self.rewrite_key(name, owner, masking=masking) for name in value]
+        if all(new is old for new, old in zip(names, value, strict=True)):
+            return value
+        out = _Renamed()
+        for new, (old, item) in zip(_unique(names), value.items(), strict=True):
+            out[new] = item
+            out.origin[new] = old
+        return out
+
+    def json_column(
+        self, table: pa.Table, column: str, key_column: str | None, keys: list | None = None, owners: list | None = None
+    ) -> pa.Array:
+        """A column of JSON text rewritten, each cell under its key and for its session (``owners``,
+        by default the table's ``session_id``)."""
+        owners = owners if owners is not None else table["session_id"].to_pylist()
+        names = keys if keys is not None else table[key_column].to_pylist() if key_column else [None] * table.num_rows
+        values = table[column].to_pylist()
+        return pa.array(
+            [
+                self.rewrite_json(v, k, o, masking=self.p.masks_extra)
+                for v, k, o in zip(values, names, owners, strict=True)
+            ],
+            pa.string(),
+        )
+
+    def metadata_keys(self, table: pa.Table) -> pa.Array | None:
+        """The metadata ``key`` column rewritten, unique within each session; None if unchanged."""
+        owners, keys = table["session_id"].to_pylist(), table["key"].to_pylist()
+        new = [self.rewrite_key(k, o, masking=self.p.masks_extra) for k, o in zip(keys, owners, strict=True)]
+        if all(a is b for a, b in zip(new, keys, strict=True)):
+            return None
+        used: dict[str | None, set[str]] = {}
+        for i, (name, owner) in enumerate(zip(new, owners, strict=True)):
+            taken = used.setdefault(owner, set())
+            new[i] = _unique_one(name, taken)
+        return pa.array(new, pa.string())
 
     def wants_json(self) -> bool:
         return self.p.pseudonymize_sessions or self.p.pseudonymize_users or self.p.masks_extra
@@ -423,18 +603,32 @@ class _Apply:
             return [pseudonym(t, key=key, kind="content") if t else t for t in texts]
         return [None if t is None else self.mask(t) for t in texts]
 
-    def args_columns(self, args: pa.ChunkedArray, as_text: pa.ChunkedArray) -> tuple[pa.Array, pa.Array]:
-        """Tool arguments redacted: masked inside their JSON values (``mask``), else replaced by
-        the redacted text, which then restores as a JSON string."""
-        values, kinds = args.to_pylist(), as_text.to_pylist()
-        if self.p.redact == "mask":
-            out = [
-                self.mask(v) if kind or v is None else encode_compact(_mask_json(_JSON.decode(v), self.mask))
-                for v, kind in zip(values, kinds, strict=True)
-            ]
-            return pa.array(out, pa.string()), pa.array(kinds, pa.bool_())
-        out = self.redact_texts(values)
-        return pa.array(out, pa.string()), pa.array([None if v is None else True for v in out], pa.bool_())
+    def args_columns(self, calls: pa.Table) -> tuple[pa.Array, pa.Array] | None:
+        """Tool arguments as the settings leave them, with ``tool_args_is_text``; None if unchanged.
+
+        ``mask``: arguments stored as JSON are walked as ``extra`` is (strings, integers and keys
+        masked, values under secret keys replaced, ids rewritten) and stay JSON; arguments
+        oxios stored as text are masked as text. ``drop`` and ``hash``: replaced by the redacted
+        text, which then restores as a JSON string. ``none``: only ids are rewritten.
+        """
+        values, as_text = calls["tool_args"].to_pylist(), calls["tool_args_is_text"].to_pylist()
+        p = self.p
+        if p.redact in ("drop", "hash"):
+            out = self.redact_texts(values)
+            return pa.array(out, pa.string()), pa.array([None if v is None else True for v in out], pa.bool_())
+        masking = p.redact == "mask"
+        if not (masking or p.pseudonymize_users or p.pseudonymize_sessions):
+            return None
+        owners = calls["session_id"].to_pylist()
+        out = [
+            v
+            if v is None
+            else (self.mask(v) if masking else v)
+            if text
+            else self.rewrite_json(v, None, owner, masking=masking)
+            for v, text, owner in zip(values, as_text, owners, strict=True)
+        ]
+        return pa.array(out, pa.string()), pa.array(as_text, pa.bool_())
 
     def segments_column(self, column: pa.ChunkedArray) -> pa.Array:
         """Reasoning segments with their ``text`` redacted."""
@@ -450,80 +644,119 @@ class _Apply:
         if p.is_noop:
             return self.tables, self.counts
         out = {name: table for name, table in self.tables.items()}
-        metadata = self.filter_metadata(out["metadata"])
         changes: dict[str, dict[str, pa.Array]] = {name: {} for name in out}
-        if metadata is not out["metadata"]:
-            out["metadata"] = metadata
-            if "n_metadata" in out["sessions"].schema.names:  # a per-session count kept beside the rows
-                per_session = Counter(metadata["session_id"].to_pylist())
-                sids = out["sessions"]["session_id"].to_pylist()
-                changes["sessions"]["n_metadata"] = pa.array([per_session[sid] for sid in sids], pa.int32())
+        if "metadata" in out:
+            metadata, per_session = self.filter_metadata(out["metadata"], out["sessions"])
+            if metadata is not out["metadata"]:
+                out["metadata"] = metadata
+                if per_session is not None:  # a per-session count kept beside the rows
+                    changes["sessions"]["n_metadata"] = per_session
         if p.pseudonymize_users:
-            changes["sessions"]["user_id"] = self.id_column(out["sessions"]["user_id"], "user")
             self.counts.users += sum(1 for v in out["sessions"]["user_id"].to_pylist() if v)
         if p.pseudonymize_sessions:
-            for name in out:
-                changes[name]["session_id"] = self.id_column(out[name]["session_id"], "session")
             self.counts.sessions += sum(1 for v in out["sessions"]["session_id"].to_pylist() if v)
-            rsid = out["responses"]["response_session_id"]
-            self.counts.id_references += sum(1 for v in rsid.to_pylist() if v)
-            changes["responses"]["response_session_id"] = self.id_column(rsid, "session")
-            parent = out["sessions"]["parent_session_id"]
-            self.counts.id_references += sum(1 for v in parent.to_pylist() if v)
-            changes["sessions"]["parent_session_id"] = self.id_column(parent, "session")
+        for name, table in out.items():
+            if p.pseudonymize_sessions and "session_id" in table.schema.names:
+                changes[name]["session_id"] = self.id_column(table["session_id"], "session")
+        for (name, column), kind in ID_COLUMNS.items():
+            wanted = p.pseudonymize_users if kind == "user" else p.pseudonymize_sessions
+            if wanted and name in out and column in out[name].schema.names:
+                if (name, column) != ("sessions", "user_id"):  # counted as users above
+                    self.counts.id_references += sum(1 for v in out[name][column].to_pylist() if v)
+                changes[name][column] = self.id_column(out[name][column], kind)
         if p.redact != "none":
-            for name in ("messages", "responses"):
-                changes[name]["content"] = self.content_column(out[name]["content"])
-            calls = out["tool_calls"]
-            changes["tool_calls"]["output_summary"] = self.content_column(calls["output_summary"])
-            args, as_text = self.args_columns(calls["tool_args"], calls["tool_args_is_text"])
-            changes["tool_calls"]["tool_args"], changes["tool_calls"]["tool_args_is_text"] = args, as_text
-            changes["reasoning"]["content"] = self.content_column(out["reasoning"]["content"])
+            for name, columns in TEXT_COLUMNS.items():
+                for column in columns:
+                    if name in out and column in out[name].schema.names:
+                        changes[name][column] = self.content_column(out[name][column])
             changes["reasoning"]["segments"] = self.segments_column(out["reasoning"]["segments"])
+        args = self.args_columns(out["tool_calls"])
+        if args is not None:
+            changes["tool_calls"]["tool_args"], changes["tool_calls"]["tool_args_is_text"] = args
+        if p.masks_extra:  # an oxios project id is a UUID, which masking leaves; anything else is masked
+            projects = out["sessions"]["project_id"].to_pylist()
+            changes["sessions"]["project_id"] = pa.array(
+                [None if v is None else self.mask(v) for v in projects], pa.string()
+            )
         if self.wants_json():
-            for name in ("sessions", "messages", "responses", "tool_calls", "reasoning"):
-                changes[name]["extra"] = self.json_column(out[name]["extra"])
-            changes["metadata"]["value"] = self.json_column(out["metadata"]["value"])
+            for name, columns in JSON_COLUMNS.items():
+                for column, key_column in columns.items():
+                    if name in out and column in out[name].schema.names:
+                        changes[name][column] = self.json_column(out[name], column, key_column)
+            if "metadata" in out:
+                keys = self.metadata_keys(out["metadata"])
+                if keys is not None:
+                    changes["metadata"]["key"] = keys
         for name, columns in changes.items():
             out[name] = _with_columns(out[name], columns, name)
         self.counts.masked = dict(self.masked)
         return SessionTables(**out), self.counts
 
-    def filter_metadata(self, table: pa.Table) -> pa.Table:
+    def filter_metadata(self, table: pa.Table, sessions: pa.Table) -> tuple[pa.Table, pa.Array | None]:
+        """The metadata rows kept by the allow- and drop-lists, with ``ord`` renumbered in each
+        session, and the sessions' new ``n_metadata`` (None: the table has no such column).
+
+        Rows are told apart by the session row they belong to, not by its id, so a batch
+        holding one id twice (a duplicate file, set aside later) stays consistent.
+        """
         keep, drop = self.p.keep_metadata_keys, self.p.drop_metadata_keys
         if keep is None and not drop:
-            return table
+            return table, None
+        import numpy as np
+
         keys = table["key"].to_pylist()
         mask = [(keep is None or k in keep) and k not in drop for k in keys]
         dropped = Counter(k for k, kept in zip(keys, mask, strict=True) if not kept)
         if not dropped:
-            return table
+            return table, None
         self.counts.metadata_rows_dropped += sum(dropped.values())
         self.counts.metadata_keys_dropped = dict(Counter(self.counts.metadata_keys_dropped) + dropped)
-        table = table.filter(pa.array(mask, pa.bool_()))
-        # ``ord`` numbers each session's keys 0, 1, 2, ... in file order: renumber what is left.
-        sids = table["session_id"].to_pylist()
-        ords = table["ord"].to_pylist()
-        order = sorted(range(len(sids)), key=lambda i: (sids[i], ords[i]))
-        new_ord = [0] * len(sids)
-        last, n = None, 0
-        for i in order:
-            n = n + 1 if sids[i] == last else 0
-            last = sids[i]
-            new_ord[i] = n
-        return _with_columns(table, {"ord": pa.array(new_ord, pa.int32())}, "metadata")
+        has_count = "n_metadata" in sessions.schema.names
+        if has_count:  # metadata rows follow their sessions, n_metadata of them each
+            counts = sessions["n_metadata"].to_numpy(zero_copy_only=False).astype(np.int64)
+            owner = np.repeat(np.arange(sessions.num_rows), counts)
+        else:  # runs of one session id
+            sids = table["session_id"].to_pylist()
+            owner = np.cumsum([i == 0 or sids[i] != sids[i - 1] for i in range(len(sids))]) - 1
+        if len(owner) != table.num_rows:
+            msg = f"the metadata table has {table.num_rows} rows, its sessions' n_metadata add up to {len(owner)}. Hint: build the tables with sk.to_tables"
+            raise PrivacyError(msg)
+        kept = np.array(mask, dtype=bool)
+        table = table.filter(pa.array(kept))
+        owner = owner[kept]
+        ords = np.asarray(table["ord"].to_numpy(zero_copy_only=False), dtype=np.int64)
+        order = np.lexsort((ords, owner))  # by session row, then old position
+        new_ord = np.empty(len(owner), dtype=np.int32)
+        starts = np.r_[0, np.flatnonzero(np.diff(owner[order])) + 1] if len(owner) else np.array([], dtype=np.int64)
+        rank = np.arange(len(owner)) - np.repeat(starts, np.diff(np.r_[starts, len(owner)]))
+        new_ord[order] = rank
+        table = _with_columns(table, {"ord": pa.array(new_ord, pa.int32())}, "metadata")
+        per_session = pa.array(np.bincount(owner, minlength=sessions.num_rows).astype(np.int32)) if has_count else None
+        return table, per_session
 
 
-def _mask_json(value: Any, mask: Any) -> Any:
-    """Every string value of a JSON value masked (object keys are kept, as in ``extra``)."""
-    kind = type(value)
-    if kind is str:
-        return mask(value)
-    if kind is dict:
-        return {k: _mask_json(v, mask) for k, v in value.items()}
-    if kind is list:
-        return [_mask_json(v, mask) for v in value]
-    return value
+class _Renamed(dict):
+    """A dict whose keys were rewritten, remembering each new key's original (the walk reads
+    values under their original key)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.origin: dict[str, str] = {}
+
+
+def _unique(names: list[str]) -> list[str]:
+    taken: set[str] = set()
+    return [_unique_one(name, taken) for name in names]
+
+
+def _unique_one(name: str, taken: set[str]) -> str:
+    """``name``, or ``name~2``, ``name~3``... if it is taken; marks the result taken."""
+    out, n = name, 1
+    while out in taken:
+        n += 1
+        out = f"{name}~{n}"
+    taken.add(out)
+    return out
 
 
 def _with_columns(table: pa.Table, columns: dict[str, pa.Array], name: str) -> pa.Table:

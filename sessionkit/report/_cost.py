@@ -7,27 +7,20 @@ without agent-run records (``<state>/agents``, issue 13).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from sessionkit.report import _blocks as b
+from sessionkit.report._common import ROWS, Section
 from sessionkit.report._period import NS_PER_DAY, Period, PeriodSource
-
-if TYPE_CHECKING:
-    from sessionkit.report._page import _Section
-
-#: Rows of the table of models.
-_ROWS = 10
 
 
 def _dollars(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"${value:,.{digits}f}"
 
 
-def cost_and_models(src: PeriodSource, period: Period, top: int = 8) -> list[_Section]:
+def cost_and_models(src: PeriodSource, period: Period, top: int = 8) -> list[Section]:
     """The section "Cost and models" for the agent runs created in the period; none without any."""
     from sessionkit import analytics as a
     from sessionkit import plot as p
-    from sessionkit.report._page import _Section
 
     runs, linked = src.rows("SELECT count(*), count(linked_seq) FROM agents")[0]
     if not runs:
@@ -59,8 +52,6 @@ def cost_and_models(src: PeriodSource, period: Period, top: int = 8) -> list[_Se
         f'<div class="grid">{b.figure(over_time, f"Cost per {every} (UTC), stacked by model.", wide=True)}'
         f"{b.figure(models, 'Runs per model, and the share that failed (95% Wilson intervals).')}"
         f"{b.figure(projects, 'Cost per project.')}</div>"
-        + b.ranked(
-            frame, columns, title="Models", noun="models", order="most costly first", limit=_ROWS, ident="models"
-        )
+        + b.ranked(frame, columns, title="Models", noun="models", order="most costly first", limit=ROWS, ident="models")
     )
-    return [_Section("cost", "Cost and models", body)]
+    return [Section("cost", "Cost and models", body)]

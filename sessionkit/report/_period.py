@@ -164,6 +164,8 @@ class PeriodSource:
             "WHERE NOT v.internal AND NOT v.temporary AND v.schema_name = 'main' "
             "AND v.database_name = current_database() AND NOT starts_with(v.view_name, '_') GROUP BY ALL"
         ).fetchall()
+        #: The connection's views and their columns: what the data can hold.
+        self.columns: dict[str, list[str]] = {name: list(cols) for name, cols in views}
         within = f"epoch_ns(created_at) >= {period.since} AND epoch_ns(created_at) < {period.until}"
         ctes = [f"sessions AS (SELECT * FROM main.sessions WHERE {within})"]
         for name, columns in sorted(views):

@@ -142,7 +142,7 @@ class TrajectoryColumns:
             self._reasoning(sid, index, records)
 
     def _steps(self, sid: str, index: int, steps: list[dict], ranges: list[Any]) -> None:
-        owner = _owners(len(steps), ranges)
+        owner = step_owners(len(steps), ranges)
         t = self.t
         for position, step in enumerate(steps):
             values, extra, order = _split(step, _STEP_FITS, STEP_FIELDS)
@@ -191,7 +191,7 @@ class TrajectoryColumns:
         return tables[0], tables[1]
 
 
-def _owners(count: int, ranges: list[Any]) -> list[int | None]:
+def step_owners(count: int, ranges: list[Any]) -> list[int | None]:
     """For each of ``count`` steps, the seq of the first response whose range (end exclusive) holds it."""
     owner: list[int | None] = [None] * count
     for seq, span in enumerate(ranges):
