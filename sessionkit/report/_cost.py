@@ -9,8 +9,11 @@ from __future__ import annotations
 import math
 
 from sessionkit.report import _blocks as b
-from sessionkit.report._common import ROWS, Section
+from sessionkit.report._common import Section
 from sessionkit.report._period import NS_PER_DAY, Period, PeriodSource
+
+#: The charts are lower than the report's others: the section is a summary, its table folded.
+_SIZE = (7.0, 2.8)
 
 
 def _dollars(value: float | None, digits: int = 2) -> str:
@@ -26,9 +29,8 @@ def cost_and_models(src: PeriodSource, period: Period, top: int = 8) -> list[Sec
     if not runs:
         return []
     every = "day" if period.length <= 14 * NS_PER_DAY else "week"
-    over_time = b.svg(lambda ax: p.plot_cost(src, by="model", every=every, top=top, ax=ax), (11.0, 3.6))
-    models = b.svg(lambda ax: p.plot_model_usage(src, top=top, ax=ax))
-    projects = b.svg(lambda ax: p.plot_cost(src, by="project", top=top, ax=ax))
+    over_time = b.svg(lambda ax: p.plot_cost(src, by="model", every=every, top=top, ax=ax), _SIZE)
+    models = b.svg(lambda ax: p.plot_model_usage(src, top=top, ax=ax), _SIZE)
     usage = a.model_usage(src)
     cost = a.cost(src, by="model").select("model_id", "exchanges", "cost_per_exchange")
     frame = usage.join(cost, on="model_id", how="left", nulls_equal=True).sort(
@@ -46,12 +48,10 @@ def cost_and_models(src: PeriodSource, period: Period, top: int = 8) -> list[Sec
         b.col("p90 run", "duration_p90_s", b.seconds),
     ]
     total = math.fsum(usage["cost_usd"].to_list())
+    caption = f"{runs:,} runs, {_dollars(total)} (oxios' estimate), {linked:,} linked to an exchange; per {every}, UTC."
     body = (
-        f'<p class="note">{runs:,} agent runs created in the period cost {_dollars(total)} (oxios\' estimate, '
-        f"<code>cost_usd</code>); {linked:,} are linked to the exchange they served.</p>"
-        f'<div class="grid">{b.figure(over_time, f"Cost per {every} (UTC), stacked by model.", wide=True)}'
-        f"{b.figure(models, 'Runs per model, and the share that failed (95% Wilson intervals).')}"
-        f"{b.figure(projects, 'Cost per project.')}</div>"
-        + b.ranked(frame, columns, title="Models", noun="models", order="most costly first", limit=ROWS, ident="models")
+        f'<div class="grid">{b.figure(over_time, caption)}'
+        f"{b.figure(models, 'Runs per model; the share that failed, with 95% intervals.')}</div>"
+        + b.full(frame, columns, noun="models", order="most costly first", ident="models")
     )
     return [Section("cost", "Cost and models", body)]
