@@ -1,8 +1,8 @@
-"""Write the gallery notebooks 02-05 from the cells below, run every notebook, store it with its outputs.
+"""Write the gallery notebooks 02-06 from the cells below, run every notebook, store it with its outputs.
 
 Run from the project root (``make notebooks`` does): ``.venv/bin/python scripts/build_notebooks.py``.
 Keeping 02-04 here as text makes their sources' diffs readable; 01-quickstart is written by
-hand. Every notebook in ``notebooks/`` is then executed on ``data/oxios-sample`` (05: on
+hand. Every notebook in ``notebooks/`` is then executed on ``data/oxios-sample`` (05 and 06: on
 ``data/oxios-modern-sample``; no network)
 and stored with its outputs, charts as PNG, so that the repository shows the results. Volatile
 parts of the outputs (temporary paths, timings, the jobs of this machine, memory addresses)
@@ -550,11 +550,92 @@ sk.generations(DATASET)
 """),
 ]
 
+COST_AND_MODELS = [
+    md("""
+# Cost and models
+
+oxios keeps tokens, cost and model per agent run, not per session: one `AgentInfo` record per
+run in `<state>/agents/<id>.json`, named by the request it served. `sessionkit export` takes
+them beside the sessions (the `agents` and `agent_tool_calls` tables) and links each run to the
+exchange it served: the user message of the same text, in a session of the same project, whose
+turn the run started in. This notebook exports the bundled `data/oxios-modern-sample` (200
+sessions and their agent runs, made by `sessionkit demo --shape modern`) and asks what it costs
+and what fails.
+"""),
+    code(MODERN_SETUP.format(name="cost")),
+    md("""
+## Which runs are linked
+
+A run links when exactly one exchange matches; a retry after the answer, or a run of a session
+oxios has pruned since (it keeps runs 30 days, sessions 7), links to none.
+"""),
+    code("""
+sk.stats(DATASET).select("exchanges", "agent_runs", "runs_linked", "runs_unlinked", "runs_ambiguous")
+"""),
+    md("""
+## What each model costs
+
+`cost` sums the runs' tokens and oxios' cost estimate per model (or project, user, persona,
+day, week, month), with the cost per exchange and per thousand tokens.
+"""),
+    code("""
+sk.cost(DATASET, by="model").select("model_id", "runs", "failed_runs", "cost_usd", "cost_per_exchange", "cost_per_1k_tokens")
+"""),
+    md("""
+Over time, stacked by model: a model that arrives or leaves shows at once. Weeks the runs cover
+only in part are hatched.
+"""),
+    code("""
+ax = sk.plot_cost(DATASET, by="model", every="week")
+"""),
+    code("""
+ax = sk.plot_cost(DATASET, by="project", top=5)
+"""),
+    md("""
+## How each model does
+
+`model_usage` gives runs, the failure rate with a 95% Wilson interval, tokens, cost and the
+p50/p90 run time per model; `plot_model_usage` draws runs and failure rates.
+"""),
+    code("""
+sk.model_usage(DATASET).select("model_id", "runs", "failure_rate", "failure_high", "cost_usd", "duration_p50_s", "duration_p90_s")
+"""),
+    code("""
+ax = sk.plot_model_usage(DATASET)
+"""),
+    md("""
+## The failures the session files do not show
+
+oxios' chat route saves `is_error = false` for every tool call in the session file; the agent
+run keeps the real flag. `tool_usage` takes the run's flag for the turns linked to one
+(`errors`), keeps the session files' count (`errors_flagged`), and says where `errors` came
+from.
+"""),
+    code("""
+sk.tool_usage(DATASET).select("tool_name", "calls", "errors", "errors_flagged", "errors_source", "agent_calls")
+"""),
+    md("""
+## The most expensive turns
+
+The `exchanges` view carries the linked run's model, tokens and cost, beside the turn's tool
+calls and latency.
+"""),
+    code("""
+con = sk.connect(DATASET)
+con.sql('''
+    SELECT session_id, seq, model_id, tokens_input, tokens_output, round(cost_usd, 4) AS cost_usd,
+           n_tool_calls, round(latency_s, 1) AS latency_s
+    FROM exchanges WHERE agent_id IS NOT NULL ORDER BY cost_usd DESC LIMIT 5
+''').pl()
+"""),
+]
+
 NOTEBOOK_CELLS = {
     "02-seeds-and-personas.ipynb": SEEDS_AND_PERSONAS,
     "03-quality-and-latency.ipynb": QUALITY_AND_LATENCY,
     "04-sql-cookbook.ipynb": SQL_COOKBOOK,
     "05-tools-projects-threads.ipynb": TOOLS_PROJECTS_THREADS,
+    "06-cost-and-models.ipynb": COST_AND_MODELS,
 }
 
 
@@ -563,8 +644,9 @@ QUICKSTART_NEXT = md("""
 
 The gallery goes on from here: `02-seeds-and-personas.ipynb` (usage over time, users, from a
 chart to a transcript), `03-quality-and-latency.ipynb` (phases, evaluations, turn latency and
-the HTML report), `04-sql-cookbook.ipynb` (the SQL magic and recipes against the views) and
-`05-tools-projects-threads.ipynb` (today's oxios: tool calls, projects, threads).
+the HTML report), `04-sql-cookbook.ipynb` (the SQL magic and recipes against the views),
+`05-tools-projects-threads.ipynb` (today's oxios: tool calls, projects, threads) and
+`06-cost-and-models.ipynb` (agent runs: cost, models, the tool errors session files hide).
 """)
 
 

@@ -437,10 +437,12 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
     --format csv prints the totals as one row, for a log kept over time; json and markdown
     also hold the top seeds and personas.
     """
+    import math
+
     import polars as pl
 
     from sessionkit import _terminal
-    from sessionkit.analytics import persona_usage, seed_usage
+    from sessionkit.analytics import cost, persona_usage, seed_usage
     from sessionkit.analytics import stats as totals
     from sessionkit.query import connect
 
@@ -451,6 +453,7 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
         row = _with_nanoseconds(frame)
         seeds = seed_usage(con).head(top)
         personas = persona_usage(con).head(top)
+        models = cost(con, by="model") if row["agent_runs"] else None
     finally:
         con.close()
     applied = _privacy_record(dataset)
@@ -459,6 +462,7 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
         from sessionkit.model import encode_compact
 
         out = {**row, "top_seeds": seeds.to_dicts(), "top_personas": personas.to_dicts(), "privacy": applied}
+        out["cost_by_model"] = models.to_dicts() if models is not None else []
         click.echo(_terminal.json_visible(encode_compact(out)))
         return
     if fmt == "csv":
@@ -468,13 +472,27 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
     lists = [
         (title, frame.with_columns(pl.col(column).fill_null(none)).to_arrow())
         for title, frame, column, none in (
-            ("seeds", seeds, "seed_id", "(no seed)"),
-            ("personas", personas, "persona_id", "(no persona)"),
+            ("top seeds", seeds, "seed_id", "(no seed)"),
+            ("top personas", personas, "persona_id", "(no persona)"),
         )
         if frame[column].drop_nulls().len()
     ]
+    if models is not None:  # cost and models: only for data with agent-run records
+        shown = models.select(
+            pl.col("model_id").fill_null("(no model)"),
+            "runs",
+            "failed_runs",
+            "tokens_input",
+            "tokens_output",
+            pl.col("cost_usd").round(2),
+        )
+        lists.append(("cost per model (USD, oxios' estimate)", shown.to_arrow()))
     # what only today's oxios records: shown when the data has it (json and csv keep every total)
     row = {k: v for k, v in row.items() if k not in _MODERN_TOTALS or v}
+    if not row["agent_runs"]:
+        row = {k: v for k, v in row.items() if k not in _AGENT_TOTALS}
+    elif models is not None:
+        row["cost_usd"] = f"{math.fsum(models['cost_usd'].to_list()):,.2f}"  # exact sum, to the cent
     privacy = _privacy_line(applied) if applied else None
     if fmt == "markdown":
         import pyarrow as pa
@@ -482,7 +500,7 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
         listed = pa.table({"total": [k.replace("_", " ") for k in row], "value": [_total(v) for v in row.values()]})
         click.echo(f"## Totals\n\n{_terminal.markdown(listed)}")
         for title, table in lists:
-            click.echo(f"\n## Top {title}\n\n{_terminal.markdown(table, thousands=True)}")
+            click.echo(f"\n## {title[0].upper()}{title[1:]}\n\n{_terminal.markdown(table, thousands=True)}")
         if privacy:
             click.echo(f"\n## Privacy\n\n{_terminal.visible(privacy)}")
         return
@@ -495,10 +513,11 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
         shown = _terminal.render(
             table, max_width=_width(max_width), max_rows=None, thousands=True, counts=False, hint=_WHOLE_VALUES_HINT
         )
-        click.echo(f"\ntop {title}\n{shown}")
+        click.echo(f"\n{title}\n{shown}")
 
 
 _MODERN_TOTALS = ("tool_calls", "tool_errors", "projects", "sessions_with_parent")
+_AGENT_TOTALS = ("agent_runs", "runs_linked", "runs_unlinked", "runs_ambiguous")
 
 
 def _total(value: object) -> str:

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sessionkit._timestamp import Timestamp
-from sessionkit.model import PHASES, AgentResponse, Session, UserMessage, encode_session
+from sessionkit.model import PHASES, AgentResponse, Session, UserMessage, encode_compact, encode_raw, encode_session
 
-__all__ = ["SHAPES", "generate_modern_sessions", "generate_sessions", "write_demo_state"]
+__all__ = ["SHAPES", "generate_agent_records", "generate_modern_sessions", "generate_sessions", "write_demo_state"]
 
 _WORDS = [
     "the",
@@ -369,6 +369,129 @@ def generate_modern_sessions(n: int, *, seed: int = 0, users: int | None = None)
         earlier.append((sid, user, project))
 
 
+#: The models of the generated agent runs, with their price in USD per million input and output
+#: tokens; the third arrives a third of the way through (the chart of cost per model shows it).
+_MODELS = {"claude-sonnet-4-5": (3.0, 15.0), "gpt-5-mini": (0.25, 2.0), "qwen3-coder-32b": (0.2, 0.6)}
+_RUN_ERRORS = (
+    "LLM provider error: 529 overloaded",
+    "tool bash failed: exit status 101",
+    "max steps exceeded",
+    "context window exceeded",
+)
+
+
+def _run_times(rng: random.Random, start: int, end: int, durations: list[int]) -> tuple[int, list[int], int]:
+    """A run's start, its calls' starts and its end, in order within ``[start, end]`` (ns)."""
+    started = start + rng.randrange(1, 3_000_000)
+    busy = sum(durations) * 1_000_000
+    slack = max(0, end - started - busy)
+    clock, starts = started, []
+    for ms in durations:
+        clock += int(slack * rng.uniform(0.3, 0.9) / (len(durations) + 1))
+        starts.append(_round_like_chrono(rng, clock))
+        clock += ms * 1_000_000
+    completed = min(end, clock + int(slack * rng.uniform(0.05, 0.3) / (len(durations) + 1)))
+    return started, starts, max(completed, started)
+
+
+def _agent_record(
+    rng: random.Random,
+    name: str,
+    created: int,
+    answered: int,
+    project: str | None,
+    steps: list[dict],
+    progress: float,
+) -> dict:
+    """One ``AgentInfo`` as oxios writes it (types.rs: serde's field order, options left out
+    when unset, ``session_id`` never set), for a run that served a turn of these tool calls."""
+    created = _round_like_chrono(rng, created)
+    failed = rng.random() < 0.05
+    later = progress > 1 / 3
+    model = rng.choices(list(_MODELS), (5, 3, 4) if later else (6, 4, 0))[0] if rng.random() > 0.02 else ""
+    started, starts, completed = _run_times(rng, created, answered, [step["duration_ms"] for step in steps])
+    calls = []
+    for step, at in zip(steps, starts, strict=True):
+        args = step["tool_args"]
+        call: dict = {
+            "tool": step["tool_name"],
+            "input": args if isinstance(args, str) else encode_compact(args),
+            "output": step["output_summary"],
+            "duration_ms": step["duration_ms"],
+            # the real outcome: the session file's flag, and failures oxios' chat route saved as false
+            "is_error": step["is_error"]
+            or rng.random() < (0.08 if step["tool_name"] in ("bash", "web_fetch") else 0.02),
+        }
+        if rng.random() < 0.97:
+            call["tool_call_id"] = f"toolu_{rng.getrandbits(64):016x}"
+        call["timestamp"] = Timestamp(at).isoformat()
+        calls.append(call)
+    record: dict = {
+        "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "name": name,
+        "status": "Failed" if failed else "Completed",
+        "created_at": Timestamp(created).isoformat(),
+    }
+    if project is not None:
+        record["project_id"] = project
+    record["started_at"] = Timestamp(_round_like_chrono(rng, started)).isoformat()
+    record["completed_at"] = Timestamp(_round_like_chrono(rng, completed)).isoformat()
+    if failed:
+        record["error"] = rng.choice(_RUN_ERRORS)
+    record["steps_completed"] = len(calls)
+    if rng.random() < 0.9:
+        record["steps_total"] = len(calls)
+    if calls:
+        record["tool_calls"] = calls
+    tokens_in = int(rng.lognormvariate(math.log(9000 + 2500 * len(calls)), 0.5))
+    tokens_out = int(rng.lognormvariate(math.log(900 + 150 * len(calls)), 0.6))
+    price_in, price_out = _MODELS.get(model, (0.0, 0.0))
+    record["tokens_input"] = tokens_in
+    record["tokens_output"] = tokens_out
+    record["cost_usd"] = (tokens_in * price_in + tokens_out * price_out) / 1e6
+    if model:
+        record["model_id"] = model
+    return record
+
+
+def generate_agent_records(session: Session, *, rng: random.Random, progress: float = 0.0) -> Iterator[dict]:
+    """The agent-run records oxios keeps beside ``session`` (``<state>/agents/<id>.json``).
+
+    One run per answered turn (a few turns have none), created within the turn, named by its
+    user message, of the session's project, with the turn's tool calls (their real error flags
+    and start times); now and then a retry created after the response (it links to nothing),
+    and a run of an older session oxios has pruned since. ``progress`` (0 to 1: how far
+    through the generated period) decides which models are in use.
+
+    Example:
+        >>> import random
+        >>> from sessionkit.generate import generate_agent_records, generate_modern_sessions
+        >>> session = next(generate_modern_sessions(1, seed=1))
+        >>> runs = list(generate_agent_records(session, rng=random.Random(1)))
+        >>> all(run["name"] in {m.content for m in session.user_messages} for run in runs[:1])
+        True
+    """
+    project = session.extra.get("project_id")
+    steps = session.extra.get("trajectory_steps", [])
+    for message, response in zip(session.user_messages, session.agent_responses, strict=False):
+        if rng.random() < 0.04:  # a turn oxios kept no run for
+            continue
+        asked, answered = message.timestamp, response.timestamp
+        if asked is None or answered is None or answered.ns < asked.ns:
+            continue
+        span = response.extra.get("trajectory_range") or {"start": 0, "end": 0}
+        turn = steps[span["start"] : span["end"]]
+        window = max(1, answered.ns - asked.ns)
+        created = asked.ns + min(window - 1, rng.randrange(1_000_000, 40_000_000))
+        yield _agent_record(rng, message.content, created, answered.ns, project, turn, progress)
+        if rng.random() < 0.02:  # the request retried after the answer: no exchange holds it
+            retry = answered.ns + rng.randrange(2, 60) * _NS_PER_S
+            yield _agent_record(rng, message.content, retry, retry + 20 * _NS_PER_S, project, [], progress)
+    if rng.random() < 0.08:  # a run of a session oxios pruned (it keeps runs longer than sessions)
+        old = session.created_at.ns - rng.randrange(8, 25) * 86400 * _NS_PER_S
+        yield _agent_record(rng, _text(rng, 4, 30), old, old + 30 * _NS_PER_S, project, [], progress)
+
+
 def _metadata(rng: random.Random, progress: float) -> dict:
     meta: dict = {"channel": rng.choice(_CHANNELS)}
     # the key for the client's version was renamed a third of the way through
@@ -403,17 +526,28 @@ def write_demo_state(state_dir: str | os.PathLike[str], n: int, *, seed: int = 0
     """Write ``n`` generated sessions as an oxios state directory; returns ``state_dir/sessions``.
 
     ``shape`` is ``"seeds"`` (oxios before 1.9) or ``"modern"`` (today's: tool calls,
-    reasoning, projects, threads). Each file's modification time is its session's
-    ``updated_at``, as oxios leaves it."""
+    reasoning, projects, threads, and the agent-run records in ``state_dir/agents``, see
+    ``generate_agent_records``). Each file's modification time is its session's
+    ``updated_at`` (a run's: its ``completed_at``), as oxios leaves it."""
     if shape not in SHAPES:
         msg = f"write_demo_state: shape must be one of {', '.join(map(repr, SHAPES))}, not {shape!r}"
         raise ValueError(msg)
     folder = Path(state_dir) / "sessions"
     folder.mkdir(parents=True, exist_ok=True)
+    agents = Path(state_dir) / "agents"
+    if shape == "modern":
+        agents.mkdir(exist_ok=True)
+    runs = random.Random(f"agents-{seed}")  # apart from the sessions' stream: they stay as they were
     generate = generate_modern_sessions if shape == "modern" else generate_sessions
-    for session in generate(n, seed=seed):
+    for index, session in enumerate(generate(n, seed=seed)):
         path = folder / f"{session.id}.json"
         path.write_bytes(encode_session(session))
         # oxios writes a session's file when the session changes: its mtime is the last update
         os.utime(path, ns=(session.updated_at.ns, session.updated_at.ns))
+        if shape == "modern":
+            for record in generate_agent_records(session, rng=runs, progress=index / max(n, 1)):
+                run = agents / f"{record['id']}.json"
+                run.write_bytes(encode_raw(record))
+                done = Timestamp.parse(record["completed_at"]).ns
+                os.utime(run, ns=(done, done))
     return folder

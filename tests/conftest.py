@@ -69,3 +69,46 @@ def by_session_id(tables: SessionTables) -> SessionTables:
 
     ids = np.array(tables.sessions["session_id"].to_pylist(), dtype=object)
     return take_sessions(tables, np.argsort(ids, kind="stable").tolist())
+
+
+def tool_errors_from_the_runs(name: str | Path) -> dict[str, tuple[int, int]]:
+    """Per tool of fixture ``name``: (errors, calls with a flag), computed here from the raw JSON as
+    ``tool_usage`` documents it: a run is linked to the one exchange whose message text is its
+    name, in a session of its project, that it was created within; a turn with exactly one run
+    whose calls are the turn's (same tools, same order) takes the run's ``is_error`` flags."""
+    from sessionkit._timestamp import Timestamp
+
+    def ns(text: str) -> int:
+        return Timestamp.parse(text).ns
+
+    folder = name if isinstance(name, Path) else FIXTURES / name  # a fixture's name, or a state folder
+    sessions = [json.loads(p.read_bytes()) for p in sorted((folder / "sessions").glob("*.json"))]
+    runs = [json.loads(p.read_bytes()) for p in sorted((folder / "agents").glob("*.json"))]
+    turns: dict[tuple[str, int], list[dict]] = {}
+    for run in runs:
+        hits = [
+            (s["id"], seq)
+            for s in sessions
+            if s.get("project_id") == run.get("project_id")
+            for seq, (m, r) in enumerate(zip(s.get("user_messages", []), s.get("agent_responses", []), strict=False))
+            if m["content"] == run["name"] and ns(m["timestamp"]) <= ns(run["created_at"]) <= ns(r["timestamp"])
+        ]
+        if len(hits) == 1:
+            turns.setdefault(hits[0], []).append(run)
+    out: dict[str, list[int]] = {}
+    for s in sessions:
+        steps = s.get("trajectory_steps", [])
+        flags: dict[int, bool] = {}
+        for seq, response in enumerate(s["agent_responses"]):
+            span, linked = response.get("trajectory_range"), turns.get((s["id"], seq), [])
+            if span is None or len(linked) != 1:
+                continue
+            calls, turn = linked[0].get("tool_calls", []), range(span["start"], span["end"])
+            if [steps[i]["tool_name"] for i in turn] == [c["tool"] for c in calls]:
+                flags.update({i: c["is_error"] for i, c in zip(turn, calls, strict=True)})
+        for i, step in enumerate(steps):
+            flag = flags.get(i, step.get("is_error"))
+            counts = out.setdefault(step["tool_name"], [0, 0])
+            counts[0] += flag is True
+            counts[1] += flag is not None
+    return {tool: (e, f) for tool, (e, f) in out.items()}

@@ -779,3 +779,206 @@ def test_a_dataset_written_before_agent_records_reads_them_as_none_and_takes_the
     restore_agents(old, tmp_path / "back")
     for path in AGENT_FILES:
         assert (tmp_path / "back" / "agents" / path.name).read_bytes() == path.read_bytes()
+
+
+def test_tool_usage_takes_the_error_flags_of_the_linked_runs(modern: Path) -> None:
+    import sessionkit as sk
+
+    records = {path.stem: _raw(path) for path in AGENT_FILES}
+    by_turn: dict[tuple[str, int], list[str]] = {}
+    for aid, link in _independent_links().items():
+        by_turn.setdefault(link, []).append(aid)
+    want: dict[str, list[int]] = {}  # tool -> [calls, errors, errors_flagged, agent_calls]
+    for path in sorted((V2 / "sessions").glob("*.json")):
+        s = json.loads(path.read_bytes())
+        steps = s.get("trajectory_steps", [])
+        checked: dict[int, bool] = {}
+        for seq, response in enumerate(s["agent_responses"]):
+            span = response.get("trajectory_range")
+            runs = by_turn.get((s["id"], seq), [])
+            if span is None or len(runs) != 1:
+                continue
+            calls = records[runs[0]]["tool_calls"]
+            turn = list(range(span["start"], span["end"]))
+            if [steps[i]["tool_name"] for i in turn] == [c["tool"] for c in calls]:
+                checked.update({i: c["is_error"] for i, c in zip(turn, calls, strict=True)})
+        for i, step in enumerate(steps):
+            row = want.setdefault(step["tool_name"], [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += checked.get(i, step["is_error"])
+            row[2] += step["is_error"]
+            row[3] += i in checked
+    got = sk.tool_usage(modern)
+    assert {
+        r[0]: list(r[1:])
+        for r in got.select("tool_name", "calls", "errors", "errors_flagged", "agent_calls").iter_rows()
+    } == want
+    assert sum(v[3] for v in want.values()) == oracle("oxios-v2")["agent_tool_calls"]  # every run's calls are found
+    assert sum(v[1] for v in want.values()) > sum(v[2] for v in want.values())  # the session files hide failures
+    for row in got.iter_rows(named=True):
+        source = "agents" if row["agent_calls"] == row["calls"] else "sessions" if not row["agent_calls"] else "both"
+        assert row["errors_source"] == source
+    weekly = sk.tool_usage(modern, by="week")
+    assert weekly["errors"].sum() == got["errors"].sum() and weekly["agent_calls"].sum() == got["agent_calls"].sum()
+
+
+def _steps(*tools: tuple[str, bool]) -> list[dict]:
+    return [
+        {"tool_name": t, "tool_args": {}, "output_summary": "", "duration_ms": 5, "is_error": e, "timestamp": _at(1)}
+        for t, e in tools
+    ]
+
+
+def _calls(*tools: tuple[str, bool]) -> list[dict]:
+    return [{"tool": t, "input": "{}", "output": "", "duration_ms": 5, "is_error": e} for t, e in tools]
+
+
+def test_tool_usage_checks_a_turn_only_against_a_run_of_the_same_calls(tmp_path: Path) -> None:
+    import sessionkit as sk
+
+    sessions = []
+    for sid, text in (("s-same", "same"), ("s-fewer", "fewer"), ("s-other", "other tools"), ("s-two", "two")):
+        session = _session(sid, "P", [(text, 0, 10)])
+        session.agent_responses[0].extra["trajectory_range"] = {"start": 0, "end": 2}
+        session.extra["trajectory_steps"] = _steps(("read", False), ("bash", False))
+        sessions.append(session)
+    runs = [
+        {**_agent("a-same", "same", 5, "P"), "tool_calls": _calls(("read", False), ("bash", True))},
+        {**_agent("a-fewer", "fewer", 5, "P"), "tool_calls": _calls(("read", True))},
+        {**_agent("a-other", "other tools", 5, "P"), "tool_calls": _calls(("bash", True), ("read", True))},
+        # two runs on one exchange (the same request twice at once): neither says which call is whose
+        {**_agent("a-two-1", "two", 4, "P"), "tool_calls": _calls(("read", True), ("bash", True))},
+        {**_agent("a-two-2", "two", 6, "P"), "tool_calls": _calls(("read", True), ("bash", True))},
+    ]
+    _write_state(tmp_path / "state", sessions, runs)
+    export(tmp_path / "state", tmp_path / "out", jobs=1)
+    assert all(seq == 0 for _, seq in _links(tmp_path / "out").values())
+    got = {r["tool_name"]: r for r in sk.tool_usage(tmp_path / "out").iter_rows(named=True)}
+    assert (got["bash"]["errors"], got["bash"]["errors_flagged"], got["bash"]["agent_calls"]) == (1, 0, 1)
+    assert (got["read"]["errors"], got["read"]["agent_calls"], got["read"]["errors_source"]) == (0, 1, "both")
+    by_session = (
+        sk.connect(tmp_path / "out")
+        .sql("SELECT session_id, count(*) FROM tool_calls GROUP BY ALL ORDER BY 1")
+        .fetchall()
+    )
+    assert by_session == [(s, 2) for s in ("s-fewer", "s-other", "s-same", "s-two")]
+
+
+#: serde's field order of oxios' AgentInfo and ToolCallRecord (crates/oxios-kernel/src/types.rs).
+_AGENT_KEYS = (
+    "id",
+    "name",
+    "status",
+    "created_at",
+    "project_id",
+    "started_at",
+    "completed_at",
+    "error",
+    "steps_completed",
+    "steps_total",
+    "tool_calls",
+    "tokens_input",
+    "tokens_output",
+    "cost_usd",
+    "model_id",
+    "session_id",
+)
+_CALL_KEYS = ("tool", "input", "output", "duration_ms", "is_error", "tool_call_id", "timestamp")
+
+
+def _in_serde_order(keys: list[str], order: tuple[str, ...]) -> bool:
+    return all(k in order for k in keys) and [order.index(k) for k in keys] == sorted(order.index(k) for k in keys)
+
+
+def _shaped_like_oxios(text: bytes) -> None:
+    from sessionkit._timestamp import Timestamp
+
+    record = json.loads(text)
+    assert _in_serde_order(list(record), _AGENT_KEYS), list(record)
+    assert {
+        "id",
+        "name",
+        "status",
+        "created_at",
+        "steps_completed",
+        "tokens_input",
+        "tokens_output",
+        "cost_usd",
+    } <= set(record)
+    assert isinstance(record["cost_usd"], float)  # an f64: "0.0", never "0", as serde_json writes it
+    for key in ("created_at", "started_at", "completed_at"):
+        if key in record:
+            assert Timestamp.parse(record[key]).isoformat() == record[key]  # chrono's AutoSi form
+    for call in record.get("tool_calls", []):
+        assert _in_serde_order(list(call), _CALL_KEYS) and isinstance(call["input"], str)
+        assert "timestamp" not in call or Timestamp.parse(call["timestamp"]).isoformat() == call["timestamp"]
+    assert record.get("model_id", "x") != "" and "session_id" not in record  # skipped when empty; never set
+    assert encode_raw(record) == text  # serde_json's pretty printer, no final newline
+
+
+def test_the_generated_agent_records_are_shaped_like_oxios_own(tmp_path: Path) -> None:
+    from sessionkit.generate import write_demo_state
+
+    for path in AGENT_FILES:  # the order written down above is the real serialiser's
+        _shaped_like_oxios(path.read_bytes())
+    write_demo_state(tmp_path / "state", 60, seed=11, shape="modern")
+    runs = sorted((tmp_path / "state" / "agents").glob("*.json"))
+    assert len(runs) > 100
+    for path in runs:
+        _shaped_like_oxios(path.read_bytes())
+    records = [_raw(p) for p in runs]
+    assert {r["status"] for r in records} == {"Completed", "Failed"} and any("error" in r for r in records)
+    export(tmp_path / "state", tmp_path / "out", jobs=1)
+    links = _links(tmp_path / "out")
+    linked = sum(1 for s, _ in links.values() if s is not None)
+    assert 0.8 * len(runs) < linked < len(runs)  # nearly all; retries and pruned sessions' runs stay unlinked
+    restore_agents(tmp_path / "out", tmp_path / "back")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "back" / "agents").glob("*.json")} == {
+        p.name: p.read_bytes() for p in runs
+    }
+
+
+def test_the_bundled_modern_sample_holds_the_generators_agent_records(tmp_path: Path) -> None:
+    from sessionkit.generate import write_demo_state
+
+    sample = Path(__file__).parent.parent / "data" / "oxios-modern-sample"
+    write_demo_state(tmp_path, 200, seed=7, shape="modern")
+    for folder in ("sessions", "agents"):  # the sessions are as they were before it wrote agent records
+        written = {p.name: p.read_bytes() for p in (tmp_path / folder).glob("*.json")}
+        assert {p.name: p.read_bytes() for p in (sample / folder).glob("*.json")} == written, folder
+
+
+def test_the_cli_privacy_options_cover_the_runs_and_keep_the_link(tmp_path: Path) -> None:
+    import sessionkit as sk
+
+    state = tmp_path / "state"
+    session = _session("s-1", "P", [("mail alice@example.com the plan", 0, 10)])
+    session.agent_responses[0].extra["trajectory_range"] = {"start": 0, "end": 1}
+    session.extra["trajectory_steps"] = _steps(("bash", False))
+    record = _agent("a-1", "mail alice@example.com the plan", 5, "P")
+    record["status"], record["error"] = "Failed", "could not reach bob@example.com"
+    record["tool_calls"] = _calls(("bash", True))
+    record["tool_calls"][0]["input"] = '{"command":"mail carol@example.com"}'
+    record["tool_calls"][0]["output"] = "no route to carol@example.com"
+    _write_state(state, [session], [record])
+    runner = CliRunner()
+    assert runner.invoke(cli, ["keygen", str(tmp_path / "key")]).exit_code == 0
+    for redact in ("mask", "hash", "drop"):
+        out = tmp_path / redact
+        args = ["export", str(state), str(out), "--pseudonymize", str(tmp_path / "key"), "--pseudonymize-sessions"]
+        result = runner.invoke(cli, [*args, "--redact", redact, "--jobs", "1"])
+        assert result.exit_code == 0, result.output
+        snapshot = open_dataset(out)
+        run = _rows(snapshot.read("agents"))[0]
+        call = _rows(snapshot.read("agent_tool_calls"))[0]
+        texts = [run["name"], run["error"], call["input"], call["output"]]
+        assert not any(t and "@example.com" in t for t in texts), (redact, texts)
+        sid = snapshot.read("sessions")["session_id"][0].as_py()
+        assert sid.startswith("s_") and sid != "s-1"
+        user = snapshot.read("sessions")["user_id"][0].as_py()
+        if redact == "drop":  # the texts are gone: nothing to match the run on
+            assert (run["linked_session_id"], run["linked_seq"]) == (None, None)
+            continue
+        assert (run["linked_session_id"], run["linked_seq"]) == (sid, 0)  # the link holds, on the pseudonyms
+        assert sk.cost(out, by="user")["user_id"].to_list() == [user] and user != "u-1"
+        assert sk.tool_usage(out).select("errors", "errors_flagged", "agent_calls").row(0) == (1, 0, 1)

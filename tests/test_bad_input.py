@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import BAD, fixture_files
+from conftest import BAD, FIXTURES, fixture_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -227,3 +227,67 @@ def test_hostile_sessions_leave_nothing_planted_in_a_private_export(tmp_path: Pa
             assert plant.encode() not in restored, (name, plant)
     for s in tables.to_sessions():  # still valid oxios sessions
         assert Session.from_json(s.to_json()) == s
+
+
+# -- agent-run records (<state>/agents/*.json): bad/agents/, file -> (JSON path or None, a fragment)
+AGENT_EXPECTED = {
+    "bom.json": (None, "byte-order mark"),
+    "completed-at-impossible-date.json": ("$.completed_at", "names no real date"),
+    "cost-string.json": ("$.cost_usd", "expected a number, got a string"),
+    "created-at-not-rfc3339.json": ("$.created_at", "not an RFC 3339 date-time"),
+    "duplicate-keys.json": ("$", "the key `status` appears twice"),
+    "empty.json": (None, "the file is empty"),
+    "id-slash.json": ("$.id", "cannot be a file name"),
+    "invalid-utf8.json": (None, "not valid UTF-8"),
+    "missing-created-at.json": ("$", "`created_at` is missing"),
+    "missing-name.json": ("$", "`name` is missing"),
+    "name-number.json": ("$.name", "expected a string, got an integer"),
+    "not-an-object.json": ("$", "expected a JSON object (an agent record), got an array"),
+    "steps-total-string.json": ("$.steps_total", "expected an unsigned integer, got a string"),
+    "tokens-beyond-u64.json": ("$.tokens_output", "beyond what the tables keep"),
+    "tokens-float.json": ("$.tokens_input", "expected an unsigned integer, got a number (1.5)"),
+    "tokens-negative.json": ("$.tokens_input", "expected an unsigned integer, got an integer (-3)"),
+    "tool-call-duration-negative.json": ("$.tool_calls[0].duration_ms", "got an integer (-1)"),
+    "tool-call-is-error-string.json": ("$.tool_calls[0].is_error", "expected true or false, got a string"),
+    "tool-call-missing-tool.json": ("$.tool_calls[0]", "`tool` is missing"),
+    "tool-call-timestamp-ten-digits.json": ("$.tool_calls[0].timestamp", "more than 9 fraction digits"),
+    "tool-calls-object.json": ("$.tool_calls", "expected an array of tool calls, got an object"),
+    "truncated.json": (None, "ends too early"),
+}
+
+
+def test_bad_agent_files_are_quarantined_listed_and_counted_by_strict(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sessionkit.cli import cli
+
+    folder = BAD / "agents"
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted(AGENT_EXPECTED)
+    state = tmp_path / "state"
+    (state / "agents").mkdir(parents=True)
+    (state / "sessions").mkdir()
+    for name in AGENT_EXPECTED:
+        shutil.copy(folder / name, state / "agents" / name)
+    good = sorted((FIXTURES / "oxios-v2" / "agents").glob("*.json"))[:3]
+    for path in good:
+        shutil.copy(path, state / "agents" / path.name)
+    for path in fixture_files("oxios-v2")[:2]:
+        shutil.copy(path, state / "sessions" / path.name)
+    runner = CliRunner()
+    strict = runner.invoke(cli, ["export", str(state), str(tmp_path / "out"), "--jobs", "1", "--strict"])
+    assert strict.exit_code == 1 and f"{len(AGENT_EXPECTED)} quarantined" in strict.output, strict.output
+    rows = {Path(r["file"]).name: r for r in errors(tmp_path / "out").to_pylist()}
+    assert set(rows) == set(AGENT_EXPECTED)
+    for name, (path, fragment) in AGENT_EXPECTED.items():
+        row = rows[name]
+        assert row["json_path"] == path and fragment in row["message"], (name, row)
+        assert (tmp_path / "out" / row["quarantined_as"]).read_bytes() == (folder / name).read_bytes()
+    listed = runner.invoke(cli, ["errors", str(tmp_path / "out"), "--format", "csv"])
+    assert listed.exit_code == 0 and all(name in listed.output for name in AGENT_EXPECTED)
+    # the next run reads nothing again, and --strict still counts what stays in quarantine
+    again = runner.invoke(cli, ["export", str(state), str(tmp_path / "out"), "--jobs", "1", "--strict"])
+    assert again.exit_code == 1, again.output
+    for name in AGENT_EXPECTED:
+        (state / "agents" / name).unlink()
+    fixed = runner.invoke(cli, ["export", str(state), str(tmp_path / "out"), "--jobs", "1", "--strict"])
+    assert fixed.exit_code == 0, fixed.output  # gone from the source: no longer counted

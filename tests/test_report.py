@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import os
 import re
 from collections import Counter
@@ -12,7 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, ROOT, oracle
+from conftest import FIXTURES, ROOT, oracle, tool_errors_from_the_runs
 
 from sessionkit.cli import main
 from sessionkit.model import AgentResponse, Session, UserMessage
@@ -372,8 +373,17 @@ def _close(shown: str, want: float | int | None) -> bool:
     return float(shown) == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
-def _expected_sections(chosen: list[dict]) -> list[str]:
-    """The sections the report must have for these sessions, decided here from the JSON."""
+def _runs_within(name: str, since: int, until: int) -> list[dict]:
+    """The agent-run records of fixture ``name`` created in ``[since, until)``, read here from the JSON."""
+    import json
+
+    folder = _FOLDERS[name] / "agents"
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.json"))]
+    return [r for r in records if since <= _ns(r["created_at"]) < until]
+
+
+def _expected_sections(chosen: list[dict], runs: int = 0) -> list[str]:
+    """The sections the report must have for these sessions (and this many agent runs), decided here from the JSON."""
     responses = [r for s in chosen for r in s["agent_responses"]]
     phases = {r["phase_reached"] for r in responses if r.get("phase_reached") is not None}
     sections = ["activity", "conversations"]
@@ -391,6 +401,8 @@ def _expected_sections(chosen: list[dict]) -> list[str]:
         sections.append("projects")
     if any(s.get("parent_session_id") for s in chosen):
         sections.append("threads")
+    if runs:  # issue 13: the agent runs' cost and models
+        sections.append("cost")
     sections.append("users")
     if any(s.get("metadata") for s in chosen):
         sections.append("metadata")
@@ -423,7 +435,11 @@ def test_sections_and_headline_match_the_data(name: str, window: str, datasets: 
     assert f'data-since="{since}" data-until="{until}"' in html
     chosen = _within(raw, since, until)
     before = _within(raw, 2 * since - until, since)
-    assert chosen and _sections(html) == _expected_sections(chosen)
+    runs = _runs_within(name, since, until)
+    assert chosen and _sections(html) == _expected_sections(chosen, len(runs))
+    if runs:
+        dollars = math.fsum(r["cost_usd"] for r in runs)
+        assert f"{len(runs):,} runs, ${dollars:,.2f} (oxios' estimate)" in unescape(html)
     cards = _cards(html)
     now, then = _figures(chosen), _figures(before)
     assert {"sessions", "users", "exchanges", "p90_latency_s"} <= set(cards)
@@ -620,9 +636,10 @@ def test_screenshots_show_every_title_whole_on_a_page_under_6000_px(
     name: str, datasets: dict[str, Path], tmp_path: Path
 ) -> None:
     """The report of each era at its defaults and over all its data, in headless Chromium: the
-    page, transcripts folded, is under 6,000 px, no text is cut, every chart is drawn whole; the
-    charts' own titles are checked in their figures (test_titles_and_labels_fit_every_chart...).
-    The heights measured are printed (pytest -s) beside the screenshots in tmp_path."""
+    page, transcripts folded, is under 6,000 px (the cost and models section included; that
+    section alone under 400), no text is cut, every chart is drawn whole; the charts' own titles
+    are checked in their figures (test_titles_and_labels_fit_every_chart...). The heights
+    measured are printed (pytest -s) beside the screenshots in tmp_path."""
     chromium = _chromium()
     from playwright.sync_api import sync_playwright
 
@@ -638,6 +655,8 @@ def test_screenshots_show_every_title_whole_on_a_page_under_6000_px(
             for window, path in pages.items():
                 page.goto(path.resolve().as_uri(), wait_until="load")
                 height = page.evaluate("document.documentElement.scrollHeight")
+                cost = page.evaluate("document.getElementById('cost')?.getBoundingClientRect().height ?? 0")
+                assert cost < 400, f"{name}, {window}: the cost and models section is {cost} px tall"
                 cut = page.evaluate(_CUT_TEXT)
                 images = page.evaluate(
                     "[...document.images].map(i => [i.complete && i.naturalWidth > 0, "
@@ -727,11 +746,14 @@ def test_today_s_tools_and_threads_are_ranked_against_the_json(name: str, datase
         assert {k: sum(t["is_error"] is True for t in v) for k, v in calls.items()} == {
             k: v["errors"] for k, v in tools.items()
         }
+    # the headline counts the session files' flags; the ranking, tool_usage's errors
     assert _cards(html)["tool_calls"][0] == str(sum(map(len, calls.values())))
     assert _cards(html)["tool_errors"][0] == str(sum(t["is_error"] is True for v in calls.values() for t in v))
     assert _column(html, "tool-most-used") == sorted(calls, key=lambda k: (-len(calls[k]), k))[:SHOWN]
-    errors = {k: sum(t["is_error"] is True for t in v) for k, v in calls.items()}
-    flagged = {k: sum(t.get("is_error") is not None for t in v) for k, v in calls.items()}
+    # the error rates: the agent runs' flags for the turns linked to one (issue 13), else the files'
+    checked = tool_errors_from_the_runs(_FOLDERS[name])
+    errors = {k: checked[k][0] for k in calls}
+    flagged = {k: checked[k][1] for k in calls}
     worst = sorted(
         (k for k in calls if flagged[k]),
         key=lambda k: (-_wilson_low(errors[k], flagged[k]), -errors[k] / flagged[k], -len(calls[k]), k),
@@ -739,6 +761,7 @@ def test_today_s_tools_and_threads_are_ranked_against_the_json(name: str, datase
     assert _column(html, "tool-worst") == worst[:SHOWN]
     if name == TODAY:
         assert errors["bash"] == max(errors.values())  # the fixture's worst tool: the ranking is not by name
+        assert sum(errors.values()) > sum(v["errors"] for v in tools.values())  # the runs know more failures
     p90 = {
         k: float(np.percentile(np.array(d, dtype=np.int64), 90))
         for k, v in calls.items()

@@ -65,7 +65,8 @@ def test_tool_usage_equals_the_oracle(exported: dict[str, Path]) -> None:
     assert set(rows) == set(want)
     for tool, facts in want.items():
         row = rows[tool]
-        assert (row["calls"], row["errors"], row["sessions"], row["duration_max_ms"]) == (
+        # the session files' flags; ``errors`` takes the agent records' (issue 13, tests/test_agents.py)
+        assert (row["calls"], row["errors_flagged"], row["sessions"], row["duration_max_ms"]) == (
             facts["calls"],
             facts["errors"],
             facts["sessions"],
@@ -85,6 +86,9 @@ def test_tool_usage_percentiles_leave_unmeasured_calls_apart() -> None:
         "sessions",
         "responses",
         "errors",
+        "errors_flagged",
+        "errors_source",
+        "agent_calls",
         "error_rate",
         "error_rate_low",
         "error_rate_high",
@@ -106,6 +110,8 @@ def test_tool_usage_percentiles_leave_unmeasured_calls_apart() -> None:
     for p in (50, 90, 99):
         assert read[f"duration_p{p}_ms"] == pytest.approx(float(np.percentile(measured, p)), rel=1e-12)
     assert read["error_rate"] == 2 / 8
+    # no agent records: every count is the session files'
+    assert (read["errors_flagged"], read["errors_source"], read["agent_calls"]) == (2, "sessions", 0)
     assert (read["error_rate_low"], read["error_rate_high"]) == pytest.approx(_wilson(2, 8), abs=1e-12)
     assert got.row(1, named=True)["tool_name"] == "bash"
 

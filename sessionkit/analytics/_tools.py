@@ -24,12 +24,56 @@ _TOOL_GROUPS = {
 }
 
 
+#: The session files' tool calls whose error flag an agent-run record gives (``checked``: ``session_id``,
+#: ``step``, the record's ``is_error``): the calls of a turn linked to exactly one run whose calls
+#: are the turn's, one for one (as many, the same tools in the same order).
+_CHECKED_SQL = """
+runs AS (
+    SELECT linked_session_id AS session_id, linked_seq AS seq, min(agent_id) AS agent_id
+    FROM agents
+    WHERE linked_seq IS NOT NULL
+    GROUP BY linked_session_id, linked_seq
+    HAVING count(*) = 1
+), turn AS (
+    SELECT
+        t.session_id, t.response_seq AS seq, t.step, t.tool_name, u.agent_id,
+        row_number() OVER (PARTITION BY t.session_id, t.response_seq ORDER BY t.step) - 1 AS ord,
+        count(*) OVER (PARTITION BY t.session_id, t.response_seq) AS n
+    FROM tool_calls AS t
+    JOIN runs AS u ON u.session_id = t.session_id AND u.seq = t.response_seq
+), pair AS (
+    SELECT turn.session_id, turn.seq, turn.step, turn.n, a.is_error
+    FROM turn
+    JOIN agent_tool_calls AS a ON a.agent_id = turn.agent_id AND a.ord = turn.ord AND a.tool = turn.tool_name
+), ran AS (
+    SELECT agent_id, count(*) AS n FROM agent_tool_calls GROUP BY agent_id
+), whole AS (
+    SELECT pair.session_id, pair.seq
+    FROM pair
+    JOIN runs AS u ON u.session_id = pair.session_id AND u.seq = pair.seq
+    JOIN ran ON ran.agent_id = u.agent_id
+    GROUP BY pair.session_id, pair.seq, pair.n, ran.n
+    HAVING count(*) = pair.n AND pair.n = ran.n
+), checked AS (
+    SELECT pair.session_id, pair.step, pair.is_error
+    FROM pair
+    JOIN whole ON whole.session_id = pair.session_id AND whole.seq = pair.seq
+)"""
+
+
 def tool_usage(data: Source, *, by: str | None = None) -> pl.DataFrame:
     """Which tools the agent calls, how often they fail, and how long they take.
 
     One row per tool (``tool_name``), from the ``tool_calls`` table: ``calls``; ``sessions`` and
     ``responses`` that made them (a response: the one whose ``trajectory_range`` holds the call);
-    ``errors`` (calls flagged ``is_error``), ``error_rate`` = errors / calls with a flag, and its
+    ``errors``: calls that failed, by the agent-run record's ``is_error`` for the calls of a turn
+    linked to one (oxios' chat route saves ``false`` in the session file for every call), else by
+    the session file's flag; ``errors_flagged``: calls the session files flag; ``errors_source``:
+    where ``errors`` came from, ``"agents"`` (every call checked against its run's record),
+    ``"sessions"`` (none) or ``"both"``; ``agent_calls``: the calls checked against a record.
+    A turn's calls are checked when exactly one run is linked to it and the run's calls are the
+    turn's, one for one: as many, the same tools in the same order (``ord`` = position by
+    ``step``). ``error_rate`` = errors / calls with a flag, and its
     95% Wilson interval ``error_rate_low`` .. ``error_rate_high`` (wide for rarely used tools);
     ``zero_duration``: calls with ``duration_ms`` 0, which oxios writes when it did not measure,
     left out of ``duration_p50_ms``, ``duration_p90_ms``, ``duration_p99_ms`` (exact, linear
@@ -53,15 +97,21 @@ def tool_usage(data: Source, *, by: str | None = None) -> pl.DataFrame:
     result = frame(
         data,
         f"""
-        WITH x AS (
-            SELECT {group} AS g, t.tool_name AS tool, t.session_id, t.response_seq, t.is_error, t.duration_ms AS v
+        WITH {_CHECKED_SQL}, x AS (
+            SELECT
+                {group} AS g, t.tool_name AS tool, t.session_id, t.response_seq,
+                CASE WHEN k.is_error IS NOT NULL THEN k.is_error ELSE t.is_error END AS is_error,
+                t.is_error AS flag, k.is_error IS NOT NULL AS checked, t.duration_ms AS v
             FROM {source}
+            LEFT JOIN checked AS k ON k.session_id = t.session_id AND k.step = t.step
         ), c AS (
             SELECT
                 g, tool,
                 count(*)::BIGINT AS calls,
                 count(DISTINCT session_id)::BIGINT AS sessions,
                 count(*) FILTER (WHERE is_error)::BIGINT AS errors,
+                count(*) FILTER (WHERE flag)::BIGINT AS errors_flagged,
+                count(*) FILTER (WHERE checked)::BIGINT AS agent_calls,
                 count(is_error)::BIGINT AS flagged,
                 count(*) FILTER (WHERE v = 0)::BIGINT AS zero_duration,
                 count(*) FILTER (WHERE v > 0)::BIGINT AS timed,
@@ -87,6 +137,10 @@ def tool_usage(data: Source, *, by: str | None = None) -> pl.DataFrame:
         SELECT
             c.g, c.tool AS tool_name, c.calls, c.sessions, coalesce(r.responses, 0)::BIGINT AS responses,
             c.errors,
+            c.errors_flagged,
+            CASE WHEN c.agent_calls = c.calls THEN 'agents' WHEN c.agent_calls = 0 THEN 'sessions' ELSE 'both' END
+                AS errors_source,
+            c.agent_calls,
             c.errors::DOUBLE / nullif(c.flagged, 0)::DOUBLE AS error_rate,
             {wilson_sql("c.errors", "(c.flagged - c.errors)", "low")} AS error_rate_low,
             {wilson_sql("c.errors", "(c.flagged - c.errors)", "high")} AS error_rate_high,

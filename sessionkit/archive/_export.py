@@ -252,11 +252,17 @@ def _finish(
     summary.check()
     if privacy is not None and privacy.is_noop:
         privacy = None
-    if strict and summary.quarantined:
-        listed = pa.array([stored_path(p, privacy) for p in listing.paths], pa.string())
+    if strict and (summary.quarantined or summary.agents_quarantined):
+        paths = list(listing.paths)
+        if summary.agents_quarantined:  # the agent records' folder counts as much as the sessions'
+            from sessionkit.archive._agents import agents_folder, list_agents
+
+            folder = agents_folder(summary.source)
+            paths += list(list_agents(folder).paths) if folder is not None else []
+        listed = pa.array([stored_path(p, privacy) for p in paths], pa.string())
         table = errors(out)
         current = table.filter(pc.is_in(table["file"], value_set=listed)).to_pylist()
-        err = ExportError(current, summary.files)
+        err = ExportError(current, summary.files + summary.agents_seen - summary.agents_ignored)
         err.summary = summary
         raise err
     return summary

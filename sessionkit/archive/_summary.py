@@ -10,7 +10,7 @@ from sessionkit.exceptions import SessionkitError
 
 
 class ExportError(SessionkitError, ValueError):
-    """Some source files could not be read as sessions (raised by ``strict`` exports).
+    """Some source files could not be read as sessions or agent records (raised by ``strict`` exports).
 
     Attributes:
         errors: one row per bad file, as in the ``errors`` table.
@@ -25,7 +25,7 @@ class ExportError(SessionkitError, ValueError):
         more = f"\n  ... and {len(self.errors) - 10} more" if len(self.errors) > 10 else ""
         done = "the good files were exported and the bad ones quarantined" if published else "nothing was written"
         super().__init__(
-            f"{len(self.errors)} of {total} files are not valid oxios sessions; {done}:\n{shown}{more}\n"
+            f"{len(self.errors)} of {total} files are not valid oxios sessions or agent records; {done}:\n{shown}{more}\n"
             "Hint: `sessionkit errors OUT` lists them; fix or remove them, then export again"
         )
 

@@ -37,7 +37,7 @@ def decode_json(data: str | bytes, *, source: str = "<text>") -> JSONValue:
             "the file is empty",
             source=source,
             offset=0,
-            hint="oxios never writes an empty session file; it may have been cut off by a crash",
+            hint="oxios never writes an empty file; it may have been cut off by a crash",
         )
     if isinstance(data, bytes) and data.startswith(_BOM):
         raise SessionFormatError(

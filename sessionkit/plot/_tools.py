@@ -18,7 +18,8 @@ def plot_tool_usage(
     """Tool calls per tool, with each tool's error rate and its 95% Wilson interval.
 
     Bars are the ``top`` tools by calls (the rest one "other" bar); red dots on their own axis
-    (top, 0-100%) are the error rates of calls flagged ``is_error``, their whiskers the
+    (top, 0-100%) are the error rates (``tool_usage``'s ``errors``: the agent runs' flags for
+    the turns linked to one, else the session files'), their whiskers the
     interval, wide for rarely used tools. ``by`` splits it as ``tool_usage``'s ``by=`` does:
     ``"day"``, ``"week"`` stack the tools in a bar per period; ``"persona"``, ``"project"``
     stack each tool's bar; ``measure`` (``"calls"``, ``"errors"``, ``"responses"``,

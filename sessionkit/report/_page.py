@@ -13,6 +13,7 @@ from sessionkit._html import STYLE, escape_text
 from sessionkit.report import _blocks as b
 from sessionkit.report import _sections as s
 from sessionkit.report._common import has
+from sessionkit.report._cost import cost_and_models
 from sessionkit.report._headline import covered, headline
 from sessionkit.report._period import PeriodSource, Since, Until, choose_period
 
@@ -89,6 +90,7 @@ def report_html(
                     sections.append(s.projects(now, top))
                 if holds.threads:
                     sections.append(s.threads(now))
+                sections.extend(cost_and_models(now, period))  # agent runs: only when the data has them
                 sections.append(s.users(now, holds))
                 if holds.metadata:
                     sections.append(s.metadata(now))

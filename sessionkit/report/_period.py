@@ -150,8 +150,8 @@ class PeriodSource:
     Each helper query runs with the views shadowed by common table expressions of the same
     name: ``sessions`` keeps the sessions created in ``[since, until)``; every view with a
     ``session_id`` keeps the rows of those sessions; a view with ``created_at`` but no
-    ``session_id`` keeps the rows created in the period. So every helper answers for the
-    period unchanged.
+    ``session_id`` (and ``agents``, the runs) keeps the rows created in the period. So every
+    helper answers for the period unchanged.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, period: Period) -> None:
@@ -171,7 +171,9 @@ class PeriodSource:
         for name, columns in sorted(views):
             if name == "sessions":
                 continue
-            if "session_id" in columns:
+            if name == "agents":  # runs go by their creation: their session_id is oxios' own (never set)
+                ctes.append(f'"{name}" AS (SELECT * FROM main."{name}" WHERE {within})')
+            elif "session_id" in columns:
                 ctes.append(
                     f'"{name}" AS (SELECT * FROM main."{name}" WHERE session_id IN (SELECT session_id FROM sessions))'
                 )
