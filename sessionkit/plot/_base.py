@@ -159,6 +159,23 @@ def barh(ax: Axes, labels: list[str], values: list[float], xlabel: str, title: s
     return ax
 
 
+def rates_on_twin(ax: Axes, ordered: pl.DataFrame, rate: str, low: str, high: str, xlabel: str) -> Axes:
+    """Red points with their interval (``low``, ``high``), in percent on a twin x axis, one per bar
+    of a ``barh`` chart whose rows are ``ordered``'s, in the same order; null rates are skipped."""
+    points = [(y, r[rate], r[low], r[high]) for y, r in enumerate(ordered.iter_rows(named=True)) if r[rate] is not None]
+    twin = ax.twiny()
+    if points:
+        ys = [y for y, _, _, _ in points]
+        rates = [100 * p for _, p, _, _ in points]
+        lows = [max(0.0, 100 * (p - lo)) for _, p, lo, _ in points]
+        highs = [max(0.0, 100 * (hi - p)) for _, p, _, hi in points]
+        twin.errorbar(rates, ys, xerr=[lows, highs], fmt="o", color=RED, ecolor=RED, capsize=2, markersize=4)
+    twin.set_xlim(0, 100)
+    twin.set_xlabel(xlabel, color=RED)
+    twin.tick_params(axis="x", colors=RED)
+    return twin
+
+
 def one_group(frame: pl.DataFrame, first: str, plot: str) -> pl.DataFrame:
     """The frame of one group: a split frame must hold one group, whose column is dropped."""
     if frame.columns[0] == first:

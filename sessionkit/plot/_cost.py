@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING, Any
 from sessionkit.plot._base import (
     BLUE,
     GREY,
-    RED,
     axes,
+    barh,
     colours,
     date_axis,
     fitted,
     label,
     no_data,
     partial_legend,
+    rates_on_twin,
     top_n,
 )
 from sessionkit.plot._usage import _no_usage, _split_chart
@@ -268,29 +269,7 @@ def plot_model_usage(
     if frame.height == 0:
         return _no_usage(ax, title, measure)
     labels, values = top_n(frame, "model_id", measure, n=top, none_label="(no model)")
-    positions = list(range(len(labels)))
-    ax.barh(positions, values, color=BLUE)
-    ax.set_yticks(positions, labels)
-    ax.invert_yaxis()
-    for y, v in zip(positions, values, strict=True):
-        ax.annotate(f"{v:,}", (v, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
-    ax.margins(x=0.12)
-    ax.set_xlabel(f"{measure} (count)")
-    ax.set_title(title)
+    barh(ax, labels, values, f"{measure} (count)", title)
     ordered = frame.sort([measure, "model_id"], descending=[True, False], nulls_last=True).head(top)
-    points = [
-        (y, r["failure_rate"], r["failure_low"], r["failure_high"])
-        for y, r in enumerate(ordered.iter_rows(named=True))
-        if r["failure_rate"] is not None
-    ]
-    twin = ax.twiny()
-    if points:
-        ys = [y for y, _, _, _ in points]
-        rate = [100 * p for _, p, _, _ in points]
-        low = [max(0.0, 100 * (p - lo)) for _, p, lo, _ in points]
-        high = [max(0.0, 100 * (hi - p)) for _, p, _, hi in points]
-        twin.errorbar(rate, ys, xerr=[low, high], fmt="o", color=RED, ecolor=RED, capsize=2, markersize=4)
-    twin.set_xlim(0, 100)
-    twin.set_xlabel("failure rate (% of runs, red)", color=RED)
-    twin.tick_params(axis="x", colors=RED)
+    rates_on_twin(ax, ordered, "failure_rate", "failure_low", "failure_high", "failure rate (% of runs, red)")
     return ax

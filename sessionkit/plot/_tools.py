@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sessionkit.plot._base import BLUE, GREY, RED, axes, barh, fitted, label, no_data, top_n
+from sessionkit.plot._base import BLUE, GREY, axes, barh, fitted, label, no_data, rates_on_twin, top_n
 from sessionkit.plot._usage import _no_usage, _usage, _usage_chart
 
 if TYPE_CHECKING:
@@ -50,21 +50,7 @@ def plot_tool_usage(
     labels, values = top_n(frame, "tool_name", measure, n=top, none_label="(no name)")
     barh(ax, labels, values, f"{measure} (count)", title)
     ordered = frame.sort([measure, "tool_name"], descending=[True, False], nulls_last=True).head(top)
-    points = [
-        (y, r["error_rate"], r["error_rate_low"], r["error_rate_high"])
-        for y, r in enumerate(ordered.iter_rows(named=True))
-        if r["error_rate"] is not None
-    ]
-    twin = ax.twiny()
-    if points:
-        ys = [y for y, _, _, _ in points]
-        rate = [100 * p for _, p, _, _ in points]
-        low = [max(0.0, 100 * (p - lo)) for _, p, lo, _ in points]
-        high = [max(0.0, 100 * (hi - p)) for _, p, _, hi in points]
-        twin.errorbar(rate, ys, xerr=[low, high], fmt="o", color=RED, ecolor=RED, capsize=2, markersize=4)
-    twin.set_xlim(0, 100)
-    twin.set_xlabel("error rate (% of calls, red)", color=RED)
-    twin.tick_params(axis="x", colors=RED)
+    rates_on_twin(ax, ordered, "error_rate", "error_rate_low", "error_rate_high", "error rate (% of calls, red)")
     return ax
 
 
