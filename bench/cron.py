@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--probe", default="5,30,90,180,270,365", help="days on which to time the helpers")
     parser.add_argument("--json", action="store_true", help="print the results as one JSON line at the end")
     args = parser.parse_args()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed copy runs: bytecode cached (run.py)
     shutil.rmtree(args.work, ignore_errors=True)
     state, out = args.work / "state", args.work / "out"
     source = CronSource(state)
