@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sessionkit.exceptions import DatasetError
-from sessionkit.tables import ARCHIVE_SCHEMAS, CLUSTERING, SCHEMAS, cluster_order
+from sessionkit.tables import ARCHIVE_SCHEMAS, CLUSTERING, SCHEMAS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -282,6 +282,8 @@ def write_clustered(
     Rows are taken in order one row group at a time (from the table made contiguous once: a
     take from many chunks would gather them all again for every row group).
     """
+    from sessionkit.tables import cluster_order  # pyarrow.compute: only when writing
+
     order = cluster_order(tables)
     written: dict[str, list[DataFile]] = {}
     for table_name, table in tables.items():

@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Union
 from sessionkit._process import pid_alive
 from sessionkit.exceptions import PrivacyError
 from sessionkit.storage import open_dataset
-from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, TABLE_NAMES, SessionTables, empty_table
+from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, TABLE_NAMES, empty_table
 
 if TYPE_CHECKING:
     import duckdb
 
+    from sessionkit.tables import SessionTables
+
 __all__ = ["EXCHANGES_SQL", "LOCKED_HINT", "Data", "connect", "is_locked", "sql_string"]
 
 #: What the helpers accept as data: tables in memory, a dataset folder, or a connection.
-Data = Union[SessionTables, str, os.PathLike, "duckdb.DuckDBPyConnection"]
+Data = Union["SessionTables", str, os.PathLike, "duckdb.DuckDBPyConnection"]
 
 #: One row per exchange: the user message and the agent response at the same ``seq``.
 #: The tool aggregate has no WHERE (a null ``response_seq`` matches no ``seq`` anyway), so that
@@ -176,14 +178,7 @@ def connect(
             msg = f"connect(..., read_only=True) was given a DuckDB connection that is not locked down. {LOCKED_HINT.replace('Hint: this', 'Hint: a locked')}; pass the dataset or tables instead of a connection"
             raise PrivacyError(msg)
         return data
-    if isinstance(data, SessionTables):
-        con = duckdb.connect(config=dict(config or {}))
-        for name, table in data.items():
-            _view(con, name, table)
-        for name in AGENT_TABLE_NAMES:  # tables in memory hold no agent records
-            _view(con, name, empty_table(SCHEMAS[name]))
-        read_only = bool(read_only)
-    elif isinstance(data, (str, os.PathLike)):
+    if isinstance(data, (str, os.PathLike)):
         snapshot = open_dataset(data)
         con = duckdb.connect(config=dict(config or {}))
         read_only = True if read_only is None else read_only
@@ -203,8 +198,17 @@ def connect(
                 except duckdb.BinderException:  # files of an older sessionkit lack later columns: nulls
                     _view(con, name, snapshot.dataset(name))
     else:
-        msg = f"connect takes SessionTables, a dataset folder or a DuckDB connection, got {type(data).__name__}"
-        raise TypeError(msg)
+        from sessionkit.tables import SessionTables  # here: a dataset folder needs only the schemas
+
+        if not isinstance(data, SessionTables):
+            msg = f"connect takes SessionTables, a dataset folder or a DuckDB connection, got {type(data).__name__}"
+            raise TypeError(msg)
+        con = duckdb.connect(config=dict(config or {}))
+        for name, table in data.items():
+            _view(con, name, table)
+        for name in AGENT_TABLE_NAMES:  # tables in memory hold no agent records
+            _view(con, name, empty_table(SCHEMAS[name]))
+        read_only = bool(read_only)
     con.execute(EXCHANGES_SQL)
     if read_only:
         _lock(con, config or {})

@@ -63,12 +63,13 @@ from sessionkit.tables import (
     LATER_TABLES,
     SCHEMAS,
     TABLE_NAMES,
-    SessionTables,
     empty_table,
 )
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from sessionkit.tables import SessionTables
 
 __all__ = [
     "ALL_TABLES",
@@ -295,6 +296,8 @@ def read_parquet(dataset: str | os.PathLike[str]) -> SessionTables:
     """
     snapshot = open_dataset(dataset)
     tables = {name: snapshot.read(name) for name in TABLE_NAMES}
+    from sessionkit.tables import SessionTables
+
     return SessionTables(**tables)
 
 

@@ -6,10 +6,11 @@ tables hold every byte of information of the sessions: ``SessionTables.to_sessio
 gives back sessions that write out to the very same files.
 """
 
-from sessionkit.tables._agents import agent_json, agent_tables
-from sessionkit.tables._builder import TableBuilder, parse_timestamps, take_sessions, to_tables
-from sessionkit.tables._cluster import cluster_order
-from sessionkit.tables._rows import autosi_text, iter_session_json, iter_sessions
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from sessionkit.tables._schemas import (
     AGENT_TABLE_NAMES,
     AGENT_TOOL_CALLS_SCHEMA,
@@ -31,7 +32,46 @@ from sessionkit.tables._schemas import (
     Clustering,
     empty_table,
 )
-from sessionkit.tables._session_tables import SessionTables, thread_roots
+
+if TYPE_CHECKING:
+    from sessionkit.tables._agents import agent_json, agent_tables
+    from sessionkit.tables._builder import TableBuilder, parse_timestamps, take_sessions, to_tables
+    from sessionkit.tables._cluster import cluster_order
+    from sessionkit.tables._rows import autosi_text, iter_session_json, iter_sessions
+    from sessionkit.tables._session_tables import SessionTables, thread_roots
+
+#: Names imported on first use. The schemas above need pyarrow alone; building and reading
+#: tables also needs pyarrow.compute and the model, which commands such as ``sessionkit sql``
+#: never touch (``pyarrow.compute`` alone is about 30 ms of their start-up).
+_LAZY = {
+    "agent_json": "_agents",
+    "agent_tables": "_agents",
+    "TableBuilder": "_builder",
+    "parse_timestamps": "_builder",
+    "take_sessions": "_builder",
+    "to_tables": "_builder",
+    "cluster_order": "_cluster",
+    "autosi_text": "_rows",
+    "iter_session_json": "_rows",
+    "iter_sessions": "_rows",
+    "SessionTables": "_session_tables",
+    "thread_roots": "_session_tables",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'sessionkit.tables' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f"sessionkit.tables.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "AGENTS_SCHEMA",
