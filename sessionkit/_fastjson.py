@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from sessionkit.model import MAX_DEPTH, MESSAGE_FIELDS, RESPONSE_FIELDS, deeper_than
+from sessionkit.model import MAX_DEPTH, MESSAGE_FIELDS, RESPONSE_FIELDS, changed_numbers, deeper_than
 from sessionkit.tables import (
     MESSAGES_SCHEMA,
     METADATA_SCHEMA,
@@ -32,7 +32,7 @@ from sessionkit.tables import (
     parse_timestamps,
 )
 
-__all__ = ["fast_tables"]
+__all__ = ["FastTables", "fast_tables"]
 
 _MESSAGE = pa.struct([("content", pa.string()), ("timestamp", pa.string())])
 _RESPONSE = pa.struct(
@@ -62,29 +62,22 @@ _READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
 _START = b'{\n  "id": '
 # keys of today's oxios (1.9 and later), which the columns here do not hold: a file with one of
 # them cannot pass the key check below, so it is not worth Arrow's parse
-_LATER_KEYS = (
-    b'\n  "trajectory_steps": ',
-    b'\n  "reasoning_records": ',
-    b'\n  "project_id": ',
-    b'\n  "parent_session_id": ',
-)
+_LATER_KEYS = frozenset((b"trajectory_steps", b"reasoning_records", b"project_id", b"parent_session_id"))
+_METADATA_KEY = b'\n  "metadata": '
 _RESPONSES = b'\n  "agent_responses": [\n'
 _SEED_ID = b'\n      "seed_id": '
 # a key in serde's pretty layout: at the start of a line, quoted (escapes and all), then ": ";
 # inside a string a newline is always escaped, so no text in a value can look like this
-_KEY = re.compile(rb'\n +"((?:[^"\\\n]|\\.)*)": ')
+# (the loop unrolled: a run of plain characters, then escapes each followed by such a run, is
+# one match attempt where one character per alternative was many; about twice as fast)
+_KEY = re.compile(rb'\n +"([^"\\\n]*(?:\\.[^"\\\n]*)*)": ')
 _ENCODER = msgspec.json.Encoder()
 _MESSAGE_KEYS = [name.encode() for name in MESSAGE_FIELDS]
 _RESPONSE_KEYS = [name.encode() for name in RESPONSE_FIELDS]
 
 
-class _Metadata(msgspec.Struct):
-    """The one part of a file Arrow cannot take: metadata values may be any JSON."""
-
-    metadata: dict[str, Any] = {}
-
-
-_METADATA = msgspec.json.Decoder(_Metadata)
+# the one part of a file Arrow cannot take: metadata values may be any JSON
+_METADATA = msgspec.json.Decoder(dict[str, Any])
 
 
 def _nested_keys(value: Any, keys: list[bytes]) -> None:
@@ -100,23 +93,39 @@ def _nested_keys(value: Any, keys: list[bytes]) -> None:
                 _nested_keys(item, keys)
 
 
-def _may_qualify(data: bytes) -> bool:
-    """False for a file that cannot be in the old layout: today's oxios writes no ``seed_id``
-    in its responses, and top-level keys the columns here do not hold."""
+def _may_qualify(data: bytes) -> list[bytes] | None:
+    """The keys of a file that may be in the old layout, in document order; None for one that
+    cannot be: today's oxios writes no ``seed_id`` in its responses, and top-level keys the
+    columns here do not hold. (Both ``in`` tests stop at the first response of an old file.)"""
     if not data.startswith(_START):
-        return False
+        return None
     if _RESPONSES in data and _SEED_ID not in data:
-        return False
-    return not any(key in data for key in _LATER_KEYS)
+        return None
+    keys = _KEY.findall(data)
+    try:  # the top-level keys before created_at: metadata (after it) may use any key names
+        top = keys[: keys.index(b"created_at")]
+    except ValueError:
+        return None
+    return keys if _LATER_KEYS.isdisjoint(top) else None
 
 
-def fast_tables(datas: list[bytes]) -> tuple[SessionTables, list[bool]] | None:
+class FastTables(NamedTuple):
+    """What ``fast_tables`` took: the tables, which files they hold, and the numbers of those
+    files that restore would spell otherwise (``changed_numbers``), by file index."""
+
+    tables: SessionTables
+    taken: list[bool]
+    changed_numbers: dict[int, list[str]]
+
+
+def fast_tables(datas: list[bytes]) -> FastTables | None:
     """The tables of the files it can take, and which those are (the rest: ``add_raw``).
 
     Returns None when Arrow refuses the batch as a whole (a file that is not JSON, or a value
     of the wrong type): then the general path, file by file, finds and names the problem.
     """
-    candidates = [i for i, data in enumerate(datas) if _may_qualify(data)]
+    keys_of = {i: keys for i, data in enumerate(datas) if (keys := _may_qualify(data)) is not None}
+    candidates = list(keys_of)
     if not candidates:
         return None
     try:
@@ -156,16 +165,24 @@ def fast_tables(datas: list[bytes]) -> tuple[SessionTables, list[bool]] | None:
     personas = pc.is_valid(parsed["active_persona_id"]).to_pylist()
     ok_rows: list[int] = []
     metadata: list[dict[str, Any]] = []
+    changed: dict[int, list[str]] = {}
     null_rows = nulls.to_pylist()
     for row, (i, n_m, n_r) in enumerate(zip(candidates, n_messages.to_pylist(), n_responses.to_pylist(), strict=True)):
         if null_rows[row] or row in bad_children:
             continue
         data = datas[i]
+        # serde writes metadata last: its value runs from its key to the file's closing brace
+        # (a newline inside a string is escaped, so no text can look like the key). The key
+        # check below proves that layout; a file it does not fit fails to decode or to match.
+        at = data.rfind(_METADATA_KEY)
+        if at < 0:
+            continue
+        text = data[at + len(_METADATA_KEY) : data.rfind(b"}")]
         try:
-            meta = _METADATA.decode(data).metadata
+            meta = _METADATA.decode(text)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             continue
-        if meta and data.count(b"[") + data.count(b"{") > MAX_DEPTH and deeper_than({"metadata": meta}, MAX_DEPTH):
+        if meta and text.count(b"[") + text.count(b"{") >= MAX_DEPTH and deeper_than({"metadata": meta}, MAX_DEPTH):
             continue  # nested deeper than oxios reads: the general path refuses it, naming why
         expected = [
             b"id",
@@ -182,10 +199,14 @@ def fast_tables(datas: list[bytes]) -> tuple[SessionTables, list[bool]] | None:
         expected += (b"created_at", b"updated_at", b"metadata")
         if meta:
             _nested_keys(meta, expected)
-        if _KEY.findall(data) != expected:
+        if keys_of[i] != expected:
             continue
         ok_rows.append(row)
         metadata.append(meta)
+        if meta:  # in this layout every other value is a string, a bool or null: numbers are metadata's
+            numbers = changed_numbers(text)
+            if numbers:
+                changed[i] = numbers
     if not ok_rows:
         return None
     taken = [False] * len(datas)
@@ -195,7 +216,7 @@ def fast_tables(datas: list[bytes]) -> tuple[SessionTables, list[bool]] | None:
         tables = _tables(parsed.take(pa.array(ok_rows, pa.int64())), metadata)
     except ValueError:  # a timestamp that is not RFC 3339: the general path names it
         return None
-    return tables, taken
+    return FastTables(tables, taken, changed)
 
 
 def _children(lists: pa.ListArray, ids: pa.Array) -> tuple[pa.StructArray, pa.Array, pa.Array]:

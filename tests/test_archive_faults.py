@@ -498,3 +498,20 @@ def test_files_oxios_wrote_export_without_a_number_warning(tmp_path: Path) -> No
             with warnings.catch_warnings():
                 warnings.simplefilter("error", SessionkitWarning)
                 export(fixture, tmp_path / fixture.name, jobs=1)
+
+
+def test_numbers_are_reported_for_files_the_fast_path_takes(tmp_path: Path) -> None:
+    # the fast path looks for respelled numbers in the metadata only, where serde's layout has them
+    from sessionkit._fastjson import fast_tables
+    from sessionkit.exceptions import SessionkitWarning
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    plain = encode_session(_session("plain", 1))
+    odd = plain.replace(b'"version": 1', b'"version": 1.50').replace(b'"plain"', b'"odd"')
+    assert odd != plain
+    (src / "odd.json").write_bytes(odd)
+    taken = fast_tables([odd])
+    assert taken is not None and taken.taken == [True] and taken.changed_numbers == {0: ["1.50"]}
+    with pytest.warns(SessionkitWarning, match=r"1 files hold numbers .*odd\.json \(1\.50\)"):
+        export(src, tmp_path / "out", jobs=1)

@@ -280,10 +280,10 @@ def _decode_batch(
     if not read:
         return None
     fast = fast_tables([data for _, data, _ in read])
-    taken = fast[1] if fast is not None else [False] * len(read)
+    taken = fast.taken if fast is not None else [False] * len(read)
     general = _decode_general([item for item, took in zip(read, taken, strict=True) if not took], task, result)
     order = [i for i, took in enumerate(taken) if took]
-    pieces = [fast[0]] if fast is not None else []
+    pieces = [fast.tables] if fast is not None else []
     if general is not None:
         tables, sources, _ = general
         index = {path: i for i, (path, _, _) in enumerate(read)}
@@ -322,7 +322,8 @@ def _decode_batch(
         tables, order = take_sessions(tables, kept), [order[row] for row in kept]
     for i in order:
         path, data, _ = read[i]
-        changed = changed_numbers(data)
+        # the fast path looked at its files' numbers already, where that layout has them
+        changed = (fast.changed_numbers.get(i, []) if fast is not None else []) if taken[i] else changed_numbers(data)
         if changed:  # under privacy settings, numbers are data: the file is named, they are not
             result.changed_numbers.append((stored_path(path, task.privacy), [] if task.privacy else changed[:3]))
     return tables, [read[i][0] for i in order], [read[i][2] for i in order]
