@@ -522,6 +522,15 @@ def ratios(results: list[Measure], cron: dict | None = None) -> list[str]:
                 f"{worst[1]['worst_later_s']:.2f} s, {worst[1]['ratio']:.1f}x; target <= 1.5: {_verdict(not over)}"
                 + (f"; over: {', '.join(over)})" if over else ")")
             )
+            layout = {
+                n: h["vs_compacted_worst_ratio"] for n, h in s["helpers"].items() if "vs_compacted_worst_ratio" in h
+            }
+            if layout:
+                name, ratio = max(layout.items(), key=lambda kv: kv[1])
+                lines.append(
+                    f"cron helpers against the same rows compacted to one file per table, on each probed day: "
+                    f"at most {ratio:.2f}x ({name}); the rest of the growth is the archive's {s['sessions']:,} sessions"
+                )
     return lines
 
 
