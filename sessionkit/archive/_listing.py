@@ -38,8 +38,8 @@ class _Listing:
     @property
     def paths(self) -> list[str]:
         """The files' paths."""
-        join, folder = os.path.join, self.folder
-        return [join(folder, name) for name in self.names]
+        prefix = os.path.join(self.folder, "")  # what os.path.join puts before each name, once
+        return [prefix + name for name in self.names]
 
     def table(self, privacy: Privacy | None = None) -> pa.Table:
         """The files as a table: ``path`` as the archive records it, ``real`` as it is on disk."""
