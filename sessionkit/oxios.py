@@ -7,7 +7,8 @@ oxios keeps each session as ``<state>/sessions/<id>.json``. While it writes, it 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sessionkit._progress import Progress
@@ -18,9 +19,11 @@ from sessionkit.model import Session, encode_session
 __all__ = [
     "file_name_problem",
     "find_sessions_dir",
+    "inside",
     "list_session_files",
     "read_session",
     "read_sessions",
+    "scan_session_files",
     "session_filename",
     "write_session",
     "write_sessions",
@@ -58,10 +61,48 @@ def _is_session_name(name: str) -> bool:
     return name.endswith(".json")
 
 
+def inside(target: str, root: str) -> bool:
+    """Whether the resolved path ``target`` lies in the folder ``root`` (resolved too) or below it."""
+    return os.path.dirname(target) == root or target.startswith(root + os.sep)
+
+
+def scan_session_files(folder: str | os.PathLike[str]) -> Iterator[tuple[str, os.stat_result | None]]:
+    """Each entry of ``folder``, in the order the folder lists them: ``(name, stat)`` for a
+    session file, ``(name, None)`` for anything else (which callers count as ignored).
+
+    A session file is a regular file named ``*.json``, or a symlink named so that resolves to
+    a regular file inside ``folder``: a link out of the folder could make any file of the
+    machine look like a session. Sockets, FIFOs, folders, ``*.tmp`` files, dangling links and
+    link loops are not. A file that vanishes while the folder is listed (pruned by oxios) is
+    left out. This is the one rule of what a session file is: ``list_session_files``,
+    ``read_sessions`` and ``export`` all go by it.
+    """
+    root = os.path.realpath(folder)
+    with os.scandir(folder) as scan:
+        for entry in scan:
+            if not _is_session_name(entry.name):
+                yield entry.name, None
+                continue
+            try:
+                if entry.is_symlink() and not inside(os.path.realpath(entry.path), root):
+                    yield entry.name, None
+                    continue
+                st = entry.stat()
+            except FileNotFoundError:  # pruned while we listed (never seen as a file), or a dangling link
+                if os.path.islink(entry.path):
+                    yield entry.name, None
+                continue
+            except OSError:  # a link loop (ELOOP), a name too long: nothing that can be read
+                yield entry.name, None
+                continue
+            yield entry.name, st if stat.S_ISREG(st.st_mode) else None
+
+
 def list_session_files(path: str | os.PathLike[str]) -> list[Path]:
     """The session files under ``path`` (see ``find_sessions_dir``), sorted by name.
 
-    Only regular files named ``*.json`` count; ``*.tmp`` files and folders are left out.
+    What counts as a session file is ``scan_session_files``' rule: regular ``*.json`` files,
+    and links to such files inside the folder; ``*.tmp`` files and folders are left out.
     """
     path = Path(path)
     if path.is_file():
@@ -69,13 +110,7 @@ def list_session_files(path: str | os.PathLike[str]) -> list[Path]:
     folder = find_sessions_dir(path)
     if not folder.is_dir():  # a state directory of agent records only
         return []
-    names = []
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if _is_session_name(entry.name) and entry.is_file():
-                names.append(entry.name)
-    names.sort()
-    return [folder / name for name in names]
+    return sorted(folder / name for name, st in scan_session_files(folder) if st is not None)
 
 
 def _read_bytes(file: Path) -> bytes:

@@ -53,7 +53,8 @@ def test_only_json_files_are_sessions(tmp_path: Path) -> None:
     (folder / "half-written.json.tmp").write_text("{")
     (folder / "notes.txt").write_text("x")
     (folder / "dir.json").mkdir()
-    os.symlink(src, folder / "link.json")
+    os.symlink(src, folder / "outside.json")  # a link out of the folder: not a session file
+    os.symlink(folder / src.name, folder / "link.json")
     files = [p.name for p in list_session_files(tmp_path / "state")]
     assert files == [src.name, "link.json"]
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import stat
 from array import array
 from pathlib import Path
 
 import pyarrow as pa
 
-from sessionkit.oxios import find_sessions_dir
+from sessionkit.oxios import find_sessions_dir, scan_session_files
 from sessionkit.privacy import Privacy, pseudonym
 
 
@@ -82,48 +81,26 @@ def list_source(source: str | os.PathLike[str]) -> _Listing:
 
 
 def list_folder(folder: Path) -> _Listing:
-    """The ``*.json`` regular files of one folder, sorted (see ``list_source``); a folder that
-    does not exist (a state directory without ``sessions/``) lists nothing."""
+    """The session files of one folder, sorted, with their stat (``oxios.scan_session_files``
+    says which); a folder that does not exist (a state directory without ``sessions/``) lists nothing."""
     listing = _Listing(str(folder))
     if not folder.is_dir():
         return listing
-    root = os.path.realpath(folder)
     names, size, mtime, ctime, inode = listing.names, array("q"), array("q"), array("q"), array("q")
-    with os.scandir(folder) as scan:
-        for entry in scan:
-            if not entry.name.endswith(".json"):
-                listing.ignored += 1
-                continue
-            try:
-                if entry.is_symlink() and not inside(os.path.realpath(entry.path), root):
-                    listing.ignored += 1
-                    continue
-                st = entry.stat()
-            except FileNotFoundError:  # pruned while we listed (never seen as a file), or a dangling link
-                if os.path.islink(entry.path):
-                    listing.ignored += 1
-                continue
-            except OSError:  # a link loop (ELOOP), a name too long: nothing that can be read
-                listing.ignored += 1
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                listing.ignored += 1
-                continue
-            names.append(entry.name)
-            size.append(st.st_size)
-            mtime.append(st.st_mtime_ns)
-            ctime.append(st.st_ctime_ns)
-            inode.append(st.st_ino)
+    for name, st in scan_session_files(folder):
+        if st is None:
+            listing.ignored += 1
+            continue
+        names.append(name)
+        size.append(st.st_size)
+        mtime.append(st.st_mtime_ns)
+        ctime.append(st.st_ctime_ns)
+        inode.append(st.st_ino)
     order = sorted(range(len(names)), key=names.__getitem__)
     listing.names = [names[i] for i in order]
     for target, values in zip(listing._numbers(), (size, mtime, ctime, inode), strict=True):
         target.extend(values[i] for i in order)
     return listing
-
-
-def inside(target: str, root: str) -> bool:
-    """Whether the resolved path ``target`` lies in the folder ``root`` (resolved too) or below it."""
-    return os.path.dirname(target) == root or target.startswith(root + os.sep)
 
 
 def stored_path(path: str, privacy: Privacy | None) -> str:

@@ -21,11 +21,11 @@ import pyarrow.compute as pc
 from sessionkit._fastjson import fast_tables
 from sessionkit._layout import DataFile, RollingWriter
 from sessionkit._process import pid_alive
-from sessionkit.archive._listing import inside, stored_path
+from sessionkit.archive._listing import stored_path
 from sessionkit.archive._pool import report_progress
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
 from sessionkit.model import MESSAGE_FIELDS, RESPONSE_FIELDS, SESSION_FIELDS, changed_numbers, decode_json
-from sessionkit.oxios import file_name_problem
+from sessionkit.oxios import file_name_problem, inside
 from sessionkit.privacy import Privacy, PrivacyCounts, mask_text
 from sessionkit.tables import (
     TABLE_NAMES,
