@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from sessionkit._version import __version__
+
 if TYPE_CHECKING:
     from sessionkit._timestamp import Timestamp
     from sessionkit.analytics import (
@@ -36,16 +38,20 @@ if TYPE_CHECKING:
         turn_latency,
         user_summary,
     )
-    from sessionkit.archive import CompactSummary, ExportError, ExportSummary, compact, export, restore
+    from sessionkit.archive import CompactSummary, ExportSummary, compact, export, restore
     from sessionkit.exceptions import (
         DatasetError,
         DatasetExistsError,
         DatasetLockedError,
+        ExportError,
+        MissingDependencyError,
         PrivacyError,
         SessionFormatError,
         SessionkitError,
         SessionkitWarning,
         SourceNotFoundError,
+        SparkResultError,
+        TargetExistsError,
     )
     from sessionkit.magic import load_ipython_extension
     from sessionkit.model import AgentResponse, Session, UserMessage
@@ -104,7 +110,6 @@ _LAZY = {
     "turn_latency": "sessionkit.analytics",
     "user_summary": "sessionkit.analytics",
     "CompactSummary": "sessionkit.archive",
-    "ExportError": "sessionkit.archive",
     "ExportSummary": "sessionkit.archive",
     "compact": "sessionkit.archive",
     "export": "sessionkit.archive",
@@ -113,11 +118,15 @@ _LAZY = {
     "DatasetError": "sessionkit.exceptions",
     "DatasetExistsError": "sessionkit.exceptions",
     "DatasetLockedError": "sessionkit.exceptions",
+    "ExportError": "sessionkit.exceptions",
+    "MissingDependencyError": "sessionkit.exceptions",
     "PrivacyError": "sessionkit.exceptions",
     "SessionFormatError": "sessionkit.exceptions",
     "SessionkitError": "sessionkit.exceptions",
     "SessionkitWarning": "sessionkit.exceptions",
     "SourceNotFoundError": "sessionkit.exceptions",
+    "SparkResultError": "sessionkit.exceptions",
+    "TargetExistsError": "sessionkit.exceptions",
     "load_ipython_extension": "sessionkit.magic",
     "AgentResponse": "sessionkit.model",
     "Session": "sessionkit.model",
@@ -170,8 +179,6 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
 
-__version__ = "0.1.0"
-
 __all__ = [
     "MESSAGES_SCHEMA",
     "METADATA_SCHEMA",
@@ -186,6 +193,7 @@ __all__ = [
     "DatasetLockedError",
     "ExportError",
     "ExportSummary",
+    "MissingDependencyError",
     "Privacy",
     "PrivacyError",
     "Session",
@@ -194,6 +202,8 @@ __all__ = [
     "SessionkitError",
     "SessionkitWarning",
     "SourceNotFoundError",
+    "SparkResultError",
+    "TargetExistsError",
     "Timestamp",
     "UserMessage",
     "__version__",

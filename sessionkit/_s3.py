@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from sessionkit.exceptions import DatasetError, DatasetLockedError, SessionkitError, SourceNotFoundError
+from sessionkit.exceptions import DatasetError, DatasetLockedError, MissingDependencyError, SourceNotFoundError
 
 SCHEME = "s3://"
 STATE = "_sessionkit"
@@ -114,8 +114,8 @@ def client() -> Any:
     try:
         import boto3
     except ImportError:
-        msg = "writing a dataset to s3:// needs boto3. Hint: pip install 'sessionkit[s3]'"
-        raise SessionkitError(msg) from None
+        msg = "writing a dataset to s3:// needs boto3"
+        raise MissingDependencyError(msg, name="boto3", hint="pip install 'sessionkit[s3]'") from None
     from botocore.config import Config
 
     return boto3.client("s3", endpoint_url=_endpoint(), region_name=_region(), config=Config(max_pool_connections=32))

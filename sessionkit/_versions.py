@@ -289,7 +289,7 @@ def link_or_copy(source: Path, target: Path) -> None:
 
 def write_manifest(folder: Path, info: Mapping[str, Any], *, name: str = MANIFEST_NAME) -> None:
     """Describe a dataset (or one version of it): format, schema version, table globs, and ``info``."""
-    from sessionkit import __version__
+    from sessionkit._version import __version__
     from sessionkit.tables import SCHEMA_VERSION, TABLE_NAMES
 
     manifest = {

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from sessionkit.exceptions import SessionkitError
+from sessionkit.exceptions import SessionkitError, with_hint
 
 
 class _Dataset(click.ParamType):
@@ -211,7 +211,7 @@ def export(
         except ExportError as err:
             if not quiet and err.summary is not None:
                 click.echo(_safe(err.summary.line()))
-            click.echo(_safe(f"error: {err}"), err=True)
+            _error(err.message, err.hint)
             raise SystemExit(1) from None
     if not quiet:
         click.echo(_safe(summary.line()))
@@ -238,8 +238,8 @@ def _privacy(keyfile: Path | None, sessions: bool, redact: str, allow: Path | No
 
     dropped = frozenset(k.strip() for k in drop.split(",") if k.strip())
     if keyfile is None and (sessions or redact == "hash"):
-        msg = f"{'--pseudonymize-sessions' if sessions else '--redact hash'} needs a key. Hint: add --pseudonymize KEYFILE (create one with `sessionkit keygen KEYFILE`)"
-        raise PrivacyError(msg)
+        msg = f"{'--pseudonymize-sessions' if sessions else '--redact hash'} needs a key"
+        raise PrivacyError(msg, hint="add --pseudonymize KEYFILE (create one with `sessionkit keygen KEYFILE`)")
     if keyfile is None and redact == "none" and allow is None and not dropped:
         return None
     return Privacy(
@@ -706,29 +706,38 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("interrupted", err=True)
         return 130
     except SessionkitError as err:
-        click.echo(_safe(f"error: {err}"), err=True)
+        _error(err.message, err.hint)
         return 1
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            click.echo(
-                f"error: no room to write ({err.strerror}: {err.filename or 'a file'}). "
-                "The previous dataset is unchanged. Hint: free some disk space (or raise the file size limit) and run again",
-                err=True,
+            message = (
+                f"no room to write ({err.strerror}: {err.filename or 'a file'}). The previous dataset is unchanged"
             )
+            _error(message, "free some disk space (or raise the file size limit) and run again")
         else:
-            click.echo(_safe(f"error: {err}"), err=True)
+            _error(str(err))
         return 1
-    except Exception as err:  # duckdb's SQL errors and the like: one line, no traceback
-        if type(err).__module__.split(".")[0] in ("duckdb", "_duckdb"):
-            message = str(err)
-            if "PermissionException" in type(err).__name__ or "locked" in message or "disabled" in message:
-                from sessionkit.query import LOCKED_HINT
+    except Exception as err:
+        # DuckDB's errors (a SQL typo, the lock-down refusing a file): one line, no traceback.
+        # duckdb is imported only by the commands that use it, so an error can be one of its
+        # only when it is loaded; --help stays light.
+        duckdb = sys.modules.get("duckdb")
+        if duckdb is None or not isinstance(err, duckdb.Error):
+            raise
+        message = str(err)
+        hint = None
+        if isinstance(err, duckdb.PermissionException) or "locked" in message or "disabled" in message:
+            from sessionkit.query import LOCKED_HINT
 
-                message = f"{message}. {LOCKED_HINT}"
-            click.echo(_safe(f"error: {message}"), err=True)
-            return 1
-        raise
+            hint = LOCKED_HINT.removeprefix("Hint: ")
+        _error(message, hint)
+        return 1
     return 0
+
+
+def _error(message: str, hint: str | None = None) -> None:
+    """Print an error the one way the command line does: ``error: <message>. Hint: <hint>``."""
+    click.echo(_safe(f"error: {with_hint(message, hint)}"), err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
-from sessionkit.exceptions import SourceNotFoundError
+from sessionkit.exceptions import SourceNotFoundError, TargetExistsError
 from sessionkit.model import Session, encode_session
 
 __all__ = [
@@ -215,7 +215,8 @@ def write_sessions(sessions: Iterable[Session], state_dir: str | os.PathLike[str
         try:
             write_session(session, folder, overwrite=overwrite)
         except FileExistsError:
-            msg = f"{folder / session_filename(session.id)} already exists. Hint: restore into an empty folder, or pass overwrite=True (--overwrite)"
-            raise FileExistsError(msg) from None
+            msg = f"{folder / session_filename(session.id)} already exists"
+            hint = "restore into an empty folder, or pass overwrite=True (--overwrite)"
+            raise TargetExistsError(msg, hint=hint) from None
         count += 1
     return count

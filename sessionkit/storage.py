@@ -88,7 +88,6 @@ __all__ = [
     "check_writable",
     "current_version",
     "failpoint",
-    "is_dataset",
     "link_or_copy",
     "new_staging",
     "open_dataset",
@@ -124,13 +123,6 @@ def by_created_date(sessions: pa.Table, name: str) -> list[tuple[str, list[int]]
         date = (np.datetime64(0, "D") + int(day)).item().isoformat()
         groups.append((f"{PARTITION_COLUMNS['day']}={date}/{name}", np.flatnonzero(days == day).tolist()))
     return groups
-
-
-def is_dataset(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a folder holding a sessionkit dataset (one written before the later
-    tables, e.g. ``tool_calls``, or the agent tables, is one: they read as empty)."""
-    path = Path(path)
-    return path.is_dir() and all((path / name).is_dir() for name in TABLE_NAMES if name not in LATER_TABLES)
 
 
 def check_dataset(path: str | os.PathLike[str]) -> Path:

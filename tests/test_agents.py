@@ -760,13 +760,14 @@ def test_a_dataset_written_before_agent_records_reads_them_as_none_and_takes_the
     from legacy import legacy_export
 
     import sessionkit as sk
-    from sessionkit.storage import is_dataset, scan_parquet
+    from sessionkit.storage import check_dataset, scan_parquet
 
     src = tmp_path / "state"
     shutil.copytree(V2 / "sessions", src / "sessions")
     legacy_export(src / "sessions", tmp_path / "old")  # sessionkit 0.1: four tables, no tool_calls/, no agents/
     old = tmp_path / "old"
-    assert is_dataset(old) and not (old / "agents").exists()
+    check_dataset(old)  # raises unless old holds a dataset
+    assert not (old / "agents").exists()
     with sk.connect(old) as con:
         assert con.sql("SELECT count(*) FROM agents").fetchall() == [(0,)]
         assert con.sql("SELECT count(agent_id) FROM exchanges").fetchall() == [(0,)]

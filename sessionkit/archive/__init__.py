@@ -21,9 +21,10 @@ quarantined as duplicates.
 from sessionkit.archive._compact import CompactSummary, compact
 from sessionkit.archive._export import export
 from sessionkit.archive._pool import WorkerPool, default_jobs, ordered_map
-from sessionkit.archive._restore import dataset_sessions, restore, restore_agents
+from sessionkit.archive._restore import restore, restore_agents
 from sessionkit.archive._state import errors, runs
-from sessionkit.archive._summary import ExportError, ExportSummary
+from sessionkit.archive._summary import ExportSummary
+from sessionkit.exceptions import ExportError
 
 __all__ = [
     "CompactSummary",
@@ -31,7 +32,6 @@ __all__ = [
     "ExportSummary",
     "WorkerPool",
     "compact",
-    "dataset_sessions",
     "default_jobs",
     "errors",
     "export",

@@ -38,8 +38,8 @@ from sessionkit.archive._state import (
     errors,
     filter_file,
 )
-from sessionkit.archive._summary import ExportError, ExportSummary
-from sessionkit.exceptions import DatasetError
+from sessionkit.archive._summary import ExportSummary
+from sessionkit.exceptions import DatasetError, ExportError
 from sessionkit.privacy import Privacy, PrivacyCounts, check_same_privacy
 from sessionkit.storage import (
     QUARANTINE_DIR,

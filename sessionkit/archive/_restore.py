@@ -15,7 +15,7 @@ from typing import Any
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit.archive._pool import _no_gc, default_jobs, ordered_map
-from sessionkit.exceptions import SessionkitWarning
+from sessionkit.exceptions import SessionkitWarning, TargetExistsError
 from sessionkit.oxios import NAME_MAX, file_name_problem
 from sessionkit.storage import Snapshot, open_dataset
 from sessionkit.tables import (
@@ -55,8 +55,8 @@ def _write_file(path: str, data: bytes, overwrite: bool) -> None:
     try:
         fd = os.open(path, _REPLACE if overwrite else _NEW, 0o644)
     except FileExistsError:
-        msg = f"{path} already exists. Hint: restore into an empty folder, or pass --overwrite"
-        raise FileExistsError(msg) from None
+        msg = f"{path} already exists"
+        raise TargetExistsError(msg, hint="restore into an empty folder, or pass --overwrite") from None
     except OSError as err:
         if not overwrite or err.errno not in (errno.ELOOP, errno.EMLINK, errno.ENXIO):
             raise
@@ -74,9 +74,9 @@ def _write_file(path: str, data: bytes, overwrite: bool) -> None:
         os.close(fd)
 
 
-def _not_a_file(path: str) -> FileExistsError:
-    msg = f"{path} is not a regular file; restore does not write into it. Hint: remove it, then restore again"
-    return FileExistsError(msg)
+def _not_a_file(path: str) -> TargetExistsError:
+    msg = f"{path} is not a regular file; restore does not write into it"
+    return TargetExistsError(msg, hint="remove it, then restore again")
 
 
 def _restore_tables(tables: SessionTables, folder: str, overwrite: bool) -> tuple[int, list[str]]:
@@ -318,8 +318,3 @@ def _warn_privacy(snapshot: Snapshot, dataset: object) -> None:
         SessionkitWarning,
         stacklevel=3,
     )
-
-
-def dataset_sessions(dataset: str | os.PathLike[str]) -> int:
-    """The number of sessions in a dataset, from the Parquet footers (nothing else is read)."""
-    return open_dataset(dataset).rows("sessions")

@@ -165,7 +165,7 @@ def _regex_escape(text: str) -> str:
 def publish(fs: Any, s3: Any, location: _s3.S3Location, version: int, next_version: NextVersion, run_id: str) -> None:
     """Upload the new files (and the file index, when it changed), create manifest
     ``version + 1`` if no one else did, then delete what the new version no longer lists."""
-    from sessionkit import __version__
+    from sessionkit._version import __version__
 
     staging = next_version.staging
     uploads = [(staging / f.key, location.path(f.key)) for files in next_version.new.values() for f in files]

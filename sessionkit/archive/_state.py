@@ -435,7 +435,7 @@ def _write_run(
     """The runs table with this run appended, written to ``staging``."""
     import json
 
-    from sessionkit import __version__
+    from sessionkit._version import __version__
 
     runs_table = _read_previous_table(previous, "runs")
     row = {

@@ -1,36 +1,9 @@
-"""What an export did (``ExportSummary``), and the error a strict export raises."""
+"""What an export did (``ExportSummary``); a strict export raises it with ``ExportError``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-from sessionkit.exceptions import SessionkitError
-
-
-class ExportError(SessionkitError, ValueError):
-    """Some source files could not be read as sessions or agent records (raised by ``strict`` exports).
-
-    Attributes:
-        errors: one row per bad file, as in the ``errors`` table.
-    """
-
-    summary: ExportSummary | None = None
-
-    def __init__(self, errors: Sequence[dict[str, Any]], total: int, *, published: bool = True) -> None:
-        self.errors = list(errors)
-        self.total = total
-        shown = "\n".join(f"  {err['file']}: {err['message']}" for err in self.errors[:10])
-        more = f"\n  ... and {len(self.errors) - 10} more" if len(self.errors) > 10 else ""
-        done = "the good files were exported and the bad ones quarantined" if published else "nothing was written"
-        super().__init__(
-            f"{len(self.errors)} of {total} files are not valid oxios sessions or agent records; {done}:\n{shown}{more}\n"
-            "Hint: `sessionkit errors OUT` lists them; fix or remove them, then export again"
-        )
-
-    def __reduce__(self):
-        return (ExportError, (self.errors, self.total))
 
 
 @dataclass

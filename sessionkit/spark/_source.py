@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sessionkit.analytics._common import frame
-from sessionkit.exceptions import DatasetError
+from sessionkit.exceptions import DatasetError, MissingDependencyError, SparkResultError
 from sessionkit.query import EXCHANGES_SQL, connect
 from sessionkit.spark._transpile import NS_SUFFIX, to_spark_sql
 from sessionkit.storage import check_dataset, table_files
@@ -30,27 +30,28 @@ __all__ = ["VIEWS", "SparkSource", "register"]
 VIEWS = (*TABLE_NAMES, *AGENT_TABLE_NAMES, "exchanges")
 
 _GLOB = re.compile(r"[\\{}\[\]*?]")
-_INSTALL_HINT = "Hint: pip install 'sessionkit[spark]' (pyspark and sqlglot; Spark needs Java 17 or newer)"
+_INSTALL_HINT = "pip install 'sessionkit[spark]' (pyspark and sqlglot; Spark needs Java 17 or newer)"
 _REMOTE_HINT = (
-    "Hint: give Spark the hadoop-aws jars matching its Hadoop (e.g. spark.jars.packages="
+    "give Spark the hadoop-aws jars matching its Hadoop (e.g. spark.jars.packages="
     "org.apache.hadoop:hadoop-aws:<version>) and read the tables as s3a://bucket/prefix/<table>/, "
     "or copy the dataset to a folder every executor can read and register that"
 )
 
 
 def require() -> None:
-    """Raise ImportError with an install hint when pyspark (4 or newer) or sqlglot is missing."""
+    """Raise ``MissingDependencyError`` (an ``ImportError``) with the ``pip install`` as its hint
+    when pyspark (4 or newer) or sqlglot is missing."""
     for module in ("pyspark", "sqlglot"):
         try:
             __import__(module)
         except ModuleNotFoundError as err:
-            msg = f"sessionkit.spark needs {module}, which is not installed. {_INSTALL_HINT}"
-            raise ModuleNotFoundError(msg, name=module) from err
+            msg = f"sessionkit.spark needs {module}, which is not installed"
+            raise MissingDependencyError(msg, name=module, hint=_INSTALL_HINT) from err
     import pyspark
 
     if int(pyspark.__version__.split(".")[0]) < 4:  # DataFrame.toArrow is new in Spark 4.0
-        msg = f"sessionkit.spark needs pyspark 4.0 or newer, not {pyspark.__version__}. Hint: pip install 'pyspark>=4'"
-        raise ImportError(msg, name="pyspark")
+        msg = f"sessionkit.spark needs pyspark 4.0 or newer, not {pyspark.__version__}"
+        raise MissingDependencyError(msg, name="pyspark", hint="pip install 'pyspark>=4'")
 
 
 class SparkSource:
@@ -123,7 +124,7 @@ def conform(result: pl.DataFrame, schema: pl.Schema, sql: str) -> pl.DataFrame:
 
     if result.width != len(schema):
         msg = f"Spark returned {result.width} columns where DuckDB gives {len(schema)} for:\n{sql}"
-        raise RuntimeError(msg)
+        raise SparkResultError(msg)
     columns = []
     for (name, want), got in zip(schema.items(), result.columns, strict=True):
         have = result.schema[got]
@@ -136,7 +137,7 @@ def conform(result: pl.DataFrame, schema: pl.Schema, sql: str) -> pl.DataFrame:
             column = column.cast(want, strict=True)
         else:
             msg = f"Spark returned {have} for column {name!r} where DuckDB gives {want}, for:\n{sql}"
-            raise RuntimeError(msg)
+            raise SparkResultError(msg)
         columns.append(column.alias(name))
     return result.select(columns)
 
@@ -206,8 +207,8 @@ def register(spark: SparkSession, dataset: str | os.PathLike[str]) -> SparkSourc
     require()
     text = os.fspath(dataset)
     if "://" in text:
-        msg = f"{text}: sessionkit.spark registers local dataset folders only. {_REMOTE_HINT}"
-        raise DatasetError(msg)
+        msg = f"{text}: sessionkit.spark registers local dataset folders only"
+        raise DatasetError(msg, hint=_REMOTE_HINT)
     folder = check_dataset(dataset)
     files = {name: table_files(folder, name) for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES)}
     digest = hashlib.sha256(repr((str(folder), sorted(files.items()))).encode()).hexdigest()[:16]
