@@ -56,5 +56,9 @@ chromium:
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 
+## lint: ruff and mypy, as tests/test_lint.py runs them in the suite (config in pyproject.toml)
+lint: $(STAMP)
+	$(BIN)/python -m pytest tests/test_lint.py -q -p no:xdist
+
 clean:
-	rm -rf build .pytest_cache .hypothesis
+	rm -rf build .pytest_cache .hypothesis .mypy_cache

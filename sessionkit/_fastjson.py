@@ -281,6 +281,8 @@ def _tables(parsed: pa.Table, metadata: list[dict[str, Any]]) -> SessionTables:
         schema=RESPONSES_SCHEMA,
     )
     sids = ids.to_pylist()
+    d_ord: list[int]
+    d_key: list[str]
     d_session, d_ord, d_key, d_value = [], [], [], []
     for sid, meta in zip(sids, metadata, strict=True):
         if meta:

@@ -253,8 +253,8 @@ def publish(
     for name in (*(n for n in shared if not n.startswith("_")), MANIFEST_NAME):  # _index: not a table
         link = out / name
         if not link.is_symlink():
-            target = f"{STATE_DIR}/current/{VERSION_MANIFEST if name == MANIFEST_NAME else name}"
-            os.symlink(target, link, target_is_directory=name != MANIFEST_NAME)
+            pointer = f"{STATE_DIR}/current/{VERSION_MANIFEST if name == MANIFEST_NAME else name}"
+            os.symlink(pointer, link, target_is_directory=name != MANIFEST_NAME)
     for entry in versions.iterdir():
         if entry != final and (previous is None or entry != previous):
             _remove(entry)
@@ -268,7 +268,7 @@ def _collect_tables(state: Path) -> None:
     tables = state / "tables"
     if not tables.is_dir():
         return
-    used = set()
+    used: set[Path] = set()
     versions = state / "versions"
     for version in versions.iterdir() if versions.is_dir() else ():
         if version.name.isdigit():

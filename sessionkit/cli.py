@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -510,10 +510,10 @@ def stats(dataset: Path | str, top: int, fmt: str, max_width: int | None, as_jso
     if privacy:
         click.echo(_safe(f"{'privacy':<{width}}  {privacy}"))
     for title, table in lists:
-        shown = _terminal.render(
+        rendered = _terminal.render(
             table, max_width=_width(max_width), max_rows=None, thousands=True, counts=False, hint=_WHOLE_VALUES_HINT
         )
-        click.echo(f"\n{title}\n{shown}")
+        click.echo(f"\n{title}\n{rendered}")
 
 
 _MODERN_TOTALS = ("tool_calls", "tool_errors", "projects", "sessions_with_parent")
@@ -584,6 +584,8 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int, shape: 
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
     from sessionkit.analytics import tool_usage
     from sessionkit.plot import plot_seed_usage, plot_tool_usage
 
@@ -591,7 +593,7 @@ def demo(directory: Path, source: Path | None, sessions: int, seed: int, shape: 
     ax = plot_tool_usage(tools) if tools.height else plot_seed_usage(dataset)
     what = "tool usage" if tools.height else "seed usage"
     chart = directory / f"{what.replace(' ', '-')}.png"
-    ax.figure.savefig(chart, dpi=120)
+    cast(Figure, ax.figure).savefig(chart, dpi=120)  # the plot made its own Figure, not a SubFigure
     click.echo(_safe(f"\nsaved the {what} chart to {chart}"))
 
 

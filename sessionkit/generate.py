@@ -316,7 +316,7 @@ def generate_modern_sessions(n: int, *, seed: int = 0, users: int | None = None)
             for step in steps[start:]:
                 step["timestamp"] = Timestamp(answered).isoformat()  # oxios stamps them when it saves
             extra: dict = {}
-            order = _MODERN_RESPONSE_KEYS
+            order: tuple[str, ...] = _MODERN_RESPONSE_KEYS
             if len(steps) > start:
                 extra["trajectory_range"] = {"start": start, "end": len(steps)}
                 order = (*order, "trajectory_range")

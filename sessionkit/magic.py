@@ -16,6 +16,7 @@ Example (in a notebook):
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 from typing import TYPE_CHECKING, Any
@@ -53,13 +54,14 @@ def run_sql(data: Any, sql: str) -> pl.DataFrame:
 
 def _parse(line: str) -> tuple[str, str | None, str]:
     """``DATA [--out NAME] [SQL...]`` → (data, out, the SQL of the line exactly as typed)."""
-    lexer = shlex.shlex(line, posix=True)
+    stream = io.StringIO(line)  # what shlex makes of a str; read here for where each word starts
+    lexer = shlex.shlex(stream, posix=True)
     lexer.whitespace_split = True
     lexer.commenters = ""
     data, out, sql = None, None, ""
     try:
         while True:
-            start = lexer.instream.tell()
+            start = stream.tell()
             word = lexer.get_token()
             if word is None:
                 break

@@ -308,7 +308,7 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
     frames: dict[str, pl.LazyFrame] = {}
     for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
         files = snapshot.files[name]
-        schema = pl.Schema(pl.from_arrow(empty_table(SCHEMAS[name])).schema)
+        schema = pl.Schema(pl.DataFrame(empty_table(SCHEMAS[name])).schema)
         if not files:
             frames[name] = pl.LazyFrame(schema=schema)
         elif snapshot.filesystem is None:

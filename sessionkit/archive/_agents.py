@@ -162,7 +162,7 @@ def read_agents(
             }
         )
     # one file per agent id: of the files present, the one named after the id, then the furthest along
-    present = [(g["id"], g["rank"], g["named"], g["path"], g["real"], g) for g in good]
+    present: list[tuple[Any, ...]] = [(g["id"], g["rank"], g["named"], g["path"], g["real"], g) for g in good]
     for ok in unchanged_ok.to_pylist():
         present.append((ok["session_id"], ok["updated_at_ns"], bool(ok["named"]), ok["path"], ok["real"], None))
     by_id: dict[str, list[tuple]] = {}

@@ -276,7 +276,7 @@ def _check_privacy(previous: Previous | None, privacy: Privacy | None, out: Path
 
     last = previous.read("runs")
     if last.num_rows == 0:
-        if privacy is not None and sum(previous.rows(f) for f in previous.files.get("sessions", [])):
+        if privacy is not None and any(previous.rows(f) for f in previous.files.get("sessions", [])):
             check_same_privacy(None, privacy, dataset=str(out))
         return
     record = last["privacy"][last.num_rows - 1].as_py()

@@ -583,6 +583,6 @@ _RECORD_COLUMNS = [
 ]
 
 
-def _records_table(records: list[tuple]) -> pa.Table:
+def _records_table(records: Sequence[Sequence[Any]]) -> pa.Table:
     """The good files read this run, one row each, from the workers' records."""
     return pa.table({name: pa.array([r[i] for r in records], kind) for i, (name, kind) in enumerate(_RECORD_COLUMNS)})

@@ -192,9 +192,9 @@ class WorkerPool:
                 break
         while window:
             result = wait(window.popleft())
-            task = next(pending, None)
-            if task is not None:
-                window.append(self.pool.submit(func, task))
+            following = next(pending, None)
+            if following is not None:
+                window.append(self.pool.submit(func, following))
             yield result
 
 

@@ -157,15 +157,15 @@ def _classify(
         paths, mtimes = listing.paths, listing.mtime_ns
         order = sorted(range(len(paths)), key=lambda i: (mtimes[i], paths[i]))
         return [paths[i] for i in order], none, none, empty_table(FILES_SCHEMA)
-    listing = listing.table(privacy)
+    listed = listing.table(privacy)
     # files the last run knew that are not listed now: pruned by oxios, or another node's
     # (nodes exporting into one dataset take turns): remembered, so that node's next run
     # skips them again
-    index_elsewhere = index.filter(pc.invert(pc.is_in(index["path"], value_set=listing["path"])))
+    index_elsewhere = index.filter(pc.invert(pc.is_in(index["path"], value_set=listed["path"])))
     # a lookup with compute kernels, not Table.join: that goes through Acero, which imports pandas
-    position = pc.index_in(listing["path"], value_set=index["path"])
+    position = pc.index_in(listed["path"], value_set=index["path"])
     previous = index.take(position)
-    joined = listing
+    joined = listed
     for name in index.column_names:
         if name != "path":
             joined = joined.append_column(f"prev_{name}", previous[name])

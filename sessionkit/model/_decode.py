@@ -54,8 +54,8 @@ def decode_json(data: str | bytes, *, source: str = "<text>") -> JSONValue:
         raise SessionFormatError(f"not valid JSON: {err}", source=source) from None
     except RecursionError:
         raise _too_deep(source, "$") from None
-    opening = (b"[", b"{") if isinstance(data, bytes) else ("[", "{")
-    if data.count(opening[0]) + data.count(opening[1]) > MAX_DEPTH:  # else it cannot nest that deep
+    openings = data.count(b"[") + data.count(b"{") if isinstance(data, bytes) else data.count("[") + data.count("{")
+    if openings > MAX_DEPTH:  # else it cannot nest that deep
         where = deeper_than(value, MAX_DEPTH)
         if where is not None:
             raise _too_deep(source, where)

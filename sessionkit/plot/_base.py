@@ -146,7 +146,7 @@ def top_n(
     return labels, values
 
 
-def barh(ax: Axes, labels: list[str], values: list[float], xlabel: str, title: str, colors: Any = BLUE) -> Axes:
+def barh(ax: Axes, labels: list[str], values: Sequence[float], xlabel: str, title: str, colors: Any = BLUE) -> Axes:
     positions = list(range(len(labels)))
     ax.barh(positions, values, color=colors)
     ax.set_yticks(positions, labels)
@@ -247,7 +247,7 @@ def fill_periods(frame: pl.DataFrame, column: str, unit: str, counts: Sequence[s
     if frame.height < 2:
         return frame
     periods = frame[column].drop_nulls()
-    every = pl.DataFrame({column: pl.date_range(periods.min(), periods.max(), _STEPS[unit], eager=True)})
+    every = pl.DataFrame({column: pl.date_range(periods.min(), periods.max(), _STEPS[unit], eager=True)})  # type: ignore[arg-type]
     filled = every.join(frame, on=column, how="left")
     fills = [pl.col(c).fill_null(0) for c in counts if c in filled.columns]
     if "partial" in filled.columns:

@@ -401,7 +401,8 @@ class _Apply:
         self.memo: dict[tuple[str, str], str] = {}
         self.key_kinds: dict[str, tuple[str | None, bool, bool]] = {}
         sessions = tables.sessions
-        self.own_user: dict[str, str] = dict(
+        # the user of each session, looked up with an owner that may be None (which finds none)
+        self.own_user: dict[str | None, str] = dict(
             zip(sessions["session_id"].to_pylist(), sessions["user_id"].to_pylist(), strict=True)
         )
 
@@ -472,7 +473,7 @@ class _Apply:
                     changed = True
                 continue
             if kind is str:
-                new = self.rewrite_string(item, name, owner, masking=masking)
+                new: int | str = self.rewrite_string(item, name, owner, masking=masking)
             elif kind is int:
                 new = self.rewrite_int(item, name, owner, masking=masking)
             elif kind is list:
@@ -481,10 +482,10 @@ class _Apply:
             elif kind is dict:
                 if rename:
                     renamed = self.rename_keys(item, owner, masking=masking)
-                    if renamed is not item:
+                    if isinstance(renamed, _Renamed):  # not the same dict: a key changed
                         parent[slot] = item = renamed
                         changed = True
-                        stack.extend((item, new_name, old_name) for new_name, old_name in renamed.origin.items())  # type: ignore[attr-defined]
+                        stack.extend((item, new_name, old_name) for new_name, old_name in renamed.origin.items())
                         continue
                 stack.extend((item, name_, name_) for name_ in item)
                 continue
@@ -502,7 +503,7 @@ class _Apply:
         kind, _, _ = self.key_kind(key)
         if p.pseudonymize_sessions and (kind == "session" or value == owner):
             return self.reference(value, "session")
-        if p.pseudonymize_users and (kind == "user" or value == self.own_user.get(owner)):  # type: ignore[arg-type]
+        if p.pseudonymize_users and (kind == "user" or value == self.own_user.get(owner)):
             return self.reference(value, "user")
         if masking:
             masked = self.mask(value)
@@ -534,7 +535,7 @@ class _Apply:
         p = self.p
         if p.pseudonymize_sessions and key and key == owner:
             return self.reference(key, "session")
-        if p.pseudonymize_users and key and key == self.own_user.get(owner):  # type: ignore[arg-type]
+        if p.pseudonymize_users and key and key == self.own_user.get(owner):
             return self.reference(key, "user")
         if masking:
             masked = self.mask(key)
@@ -679,16 +680,16 @@ class _Apply:
                 [None if v is None else self.mask(v) for v in projects], pa.string()
             )
         if self.wants_json():
-            for name, columns in JSON_COLUMNS.items():
-                for column, key_column in columns.items():
+            for name, json_columns in JSON_COLUMNS.items():
+                for column, key_column in json_columns.items():
                     if name in out and column in out[name].schema.names:
                         changes[name][column] = self.json_column(out[name], column, key_column)
             if "metadata" in out:
                 keys = self.metadata_keys(out["metadata"])
                 if keys is not None:
                     changes["metadata"]["key"] = keys
-        for name, columns in changes.items():
-            out[name] = _with_columns(out[name], columns, name)
+        for name, new_columns in changes.items():
+            out[name] = _with_columns(out[name], new_columns, name)
         self.counts.masked = dict(self.masked)
         return SessionTables(**out), self.counts
 

@@ -27,7 +27,7 @@ class Has:
     sessions: int = 0
     seeds: int = 0
     personas: int = 0
-    phases: list[str | None] = field(default_factory=list)
+    phases: list[str] = field(default_factory=list)
     phased: int = 0
     responses: int = 0
     evaluations: int = 0

@@ -34,7 +34,7 @@ class _Figures:
 def _figures(src: PeriodSource) -> _Figures:
     from sessionkit.analytics import turn_latency
 
-    row = src.rows(
+    sessions, users, exchanges, passed, failed = src.rows(
         """
         SELECT
             (SELECT count(*) FROM sessions),
@@ -44,7 +44,7 @@ def _figures(src: PeriodSource) -> _Figures:
             (SELECT count(*) FROM responses WHERE NOT evaluation_passed)
         """
     )[0]
-    figures = _Figures(*row, p90_s=turn_latency(src)["p90_s"][0])
+    figures = _Figures(sessions, users, exchanges, passed, failed, p90_s=turn_latency(src)["p90_s"][0])
     if "tool_calls" in src.columns:  # today's oxios: every tool call, and those flagged as errors
         figures.tool_calls, figures.tool_errors = src.rows(
             "SELECT count(*), count(*) FILTER (is_error) FROM tool_calls"

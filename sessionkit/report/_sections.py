@@ -44,7 +44,7 @@ def activity(con: duckdb.DuckDBPyConnection, period: Period, covered: bool) -> S
         if covered:
             start, end = (datetime.fromtimestamp(ns / 1e9, UTC) for ns in (shown.since, period.since))
             for panel in top.figure.axes:
-                panel.axvspan(start, end, color="#000000", alpha=0.05, linewidth=0)
+                panel.axvspan(start, end, color="#000000", alpha=0.05, linewidth=0)  # type: ignore[arg-type]
 
     img = b.svg(draw, (11.0, 3.6))
     caption = f"Activity per {unit} (UTC) of the sessions created in the period"

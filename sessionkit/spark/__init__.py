@@ -86,7 +86,7 @@ def _on_spark(helper: Callable[..., T]) -> Callable[..., T]:
         inspect.Parameter("spark", inspect.Parameter.POSITIONAL_ONLY, annotation="SparkSession"),
         inspect.Parameter("dataset", inspect.Parameter.POSITIONAL_ONLY, annotation="str | os.PathLike[str]"),
     ]
-    on_spark.__signature__ = inspect.signature(helper).replace(parameters=[*first, *parameters])
+    on_spark.__signature__ = inspect.signature(helper).replace(parameters=[*first, *parameters])  # type: ignore[attr-defined]
     on_spark.__module__ = __name__
     on_spark.__qualname__ = name
     on_spark.__doc__ = (

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType, StructType
 
 __all__ = ["VIEWS", "SparkSource", "register"]
 
@@ -163,7 +164,7 @@ def _timestamp_columns() -> frozenset[str]:
     """The names of the views' timestamp columns, as DuckDB types them."""
     import polars as pl
 
-    names = set()
+    names: set[str] = set()
     for view in VIEWS:
         schema = _schema_of_record(f"SELECT * FROM {view}")
         names.update(name for name, kind in schema.items() if isinstance(kind, pl.Datetime))
@@ -272,7 +273,7 @@ def _check_nanoseconds(path: str, schema: pa.Schema) -> None:
             raise DatasetError(msg)
 
 
-def _spark_schema(schema: pa.Schema) -> object:
+def _spark_schema(schema: pa.Schema) -> StructType:
     """The Spark schema that reads a table's Parquet files; timestamps as their INT64 nanoseconds."""
     import pyarrow as pa
     from pyspark.sql import types as T
@@ -285,7 +286,7 @@ def _spark_schema(schema: pa.Schema) -> object:
         pa.float64(): T.DoubleType(),
     }
 
-    def kind(arrow: pa.DataType) -> object:
+    def kind(arrow: pa.DataType) -> DataType:
         if pa.types.is_timestamp(arrow) and arrow.unit == "ns":
             return T.LongType()
         if pa.types.is_list(arrow):

@@ -20,6 +20,10 @@ SQLGlot (``read="duckdb", write="spark"``) already turns ``IS NOT DISTINCT FROM`
 from __future__ import annotations
 
 from collections.abc import Mapping, Set
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 __all__ = ["NS_SUFFIX", "to_spark_sql"]
 
@@ -72,7 +76,7 @@ def to_spark_sql(sql: str, *, timestamps: Set[str], views: Mapping[str, str]) ->
     return tree.transform(rewrite).sql(dialect="spark")
 
 
-def _double(value: object) -> object:
+def _double(value: exp.Expression) -> exp.Expression:
     """A fraction as a DOUBLE: Spark reads ``0.9`` as a DECIMAL."""
     from sqlglot import exp
 

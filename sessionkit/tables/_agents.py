@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -124,7 +124,7 @@ def _decode(text: str | None, default: Any) -> Any:
     return _JSON.decode(text) if text is not None else default
 
 
-def _times(column: pa.ChunkedArray | pa.Array) -> list[str | None]:
+def _times(column: pa.ChunkedArray | pa.Array) -> Sequence[str | None]:
     """RFC 3339 text as chrono writes it, None for null."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
@@ -147,7 +147,7 @@ def agent_json(agents: pa.Table, tool_calls: pa.Table) -> Iterator[tuple[str, by
     calls: dict[str, list[dict]] = {}
     if tool_calls.num_rows:
         tool_calls = tool_calls.sort_by([("agent_id", "ascending"), ("ord", "ascending")])
-        names = (
+        names: tuple[str, ...] = (
             "agent_id",
             "ord",
             "tool",

@@ -150,11 +150,11 @@ def thread_roots(ids: list[str], parents: list[str | None]) -> list[tuple[str, i
     found = []
     for sid in ids:
         chain, at = [sid], sid
-        while parent.get(at) is not None and parent[at] not in chain:
-            at = parent[at]
+        while (up := parent.get(at)) is not None and up not in chain:
+            at = up
             chain.append(at)
-        if parent.get(at) is not None:  # a loop
-            chain.append(min(chain[chain.index(parent[at]) :]))
+        if up is not None:  # a loop
+            chain.append(min(chain[chain.index(up) :]))
         root = chain[-1]
         found.append((root, len(chain) - 1 - (root not in parent)))
     return found
