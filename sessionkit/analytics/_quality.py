@@ -231,8 +231,6 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
     order = f"{phase_rank('c.g')}, c.g" if by == "phase" else "c.g ASC NULLS LAST"
     # The p-th percentile of n sorted values sits at rank (n - 1) * p / 100, between the
     # values of ranks lo (its floor) and hi (its ceiling); rank arithmetic in integers.
-    # One group: no PARTITION BY, which DuckDB sorts on one thread (all cores without it).
-    window = "" if by is None else "PARTITION BY g"
     picks, percentiles = percentile_sql(_PERCENTS, value="ns", count="count", divisor="1e9", name="p{p}_s")
     result = frame(
         data,
@@ -254,8 +252,8 @@ def turn_latency(data: Source, *, by: str | None = None) -> pl.DataFrame:
         ), ranked AS (
             SELECT
                 g, ns,
-                row_number() OVER ({window} ORDER BY ns) - 1 AS i,
-                count(*) OVER ({window}) - 1 AS last
+                row_number() OVER (PARTITION BY g ORDER BY ns) - 1 AS i,
+                count(*) OVER (PARTITION BY g) - 1 AS last
             FROM x
             WHERE ns >= 0
         ), o AS (
