@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessionkit.analytics._common import Source, bucket, check_option, frame, partial_periods, span
+from sessionkit.analytics._common import Source, bucket, check_option, frame, partial_periods
 
 if TYPE_CHECKING:
     import polars as pl
@@ -150,7 +150,10 @@ def seed_usage(data: Source, *, by: str | None = None) -> pl.DataFrame:
             by=by,
             subject="seed_id",
             session_subject="s.active_seed_id",
-            events="responses AS r LEFT JOIN sessions AS s ON s.session_id = r.session_id",
+            # by time, only the response's own timestamp is read: no join (DuckDB keeps an unused one)
+            events="responses AS r"
+            if by in _TIME_UNITS
+            else "responses AS r LEFT JOIN sessions AS s ON s.session_id = r.session_id",
             event_subject="r.seed_id",
             event_time="r.timestamp",
             event_column="responses",
@@ -256,21 +259,27 @@ def activity(data: Source, *, every: str = "1d") -> pl.DataFrame:
     """
     check_option("activity", "every", every, tuple(_EVERY))
     unit = _EVERY[every]
-    first, last = span(data)
     created, sent, answered = (
         bucket("s.created_at", unit),
         bucket("m.timestamp", unit),
         bucket("r.timestamp", unit),
     )
+    # The span of the data (as ``span`` gives it) comes with the counts: one query, one connection.
     counts = frame(
         data,
         f"""
         WITH s AS (
-            SELECT {created} AS period, count(*) AS n FROM sessions AS s GROUP BY ALL
+            SELECT {created} AS period, count(*) AS n, min(epoch_ns(s.created_at)) AS first_ns,
+                   max(greatest(epoch_ns(s.created_at), epoch_ns(s.updated_at))) AS last_ns
+            FROM sessions AS s GROUP BY ALL
         ), m AS (
-            SELECT {sent} AS period, count(*) AS n FROM messages AS m GROUP BY ALL
+            SELECT {sent} AS period, count(*) AS n,
+                   min(epoch_ns(m.timestamp)) AS first_ns, max(epoch_ns(m.timestamp)) AS last_ns
+            FROM messages AS m GROUP BY ALL
         ), r AS (
-            SELECT {answered} AS period, count(*) AS n FROM responses AS r GROUP BY ALL
+            SELECT {answered} AS period, count(*) AS n,
+                   min(epoch_ns(r.timestamp)) AS first_ns, max(epoch_ns(r.timestamp)) AS last_ns
+            FROM responses AS r GROUP BY ALL
         ), u AS (
             SELECT period, count(DISTINCT user_id) AS n FROM (
                 SELECT {created} AS period, s.user_id FROM sessions AS s
@@ -280,14 +289,23 @@ def activity(data: Source, *, every: str = "1d") -> pl.DataFrame:
             ) GROUP BY ALL
         ), p AS (
             SELECT period FROM s UNION SELECT period FROM m UNION SELECT period FROM r
+        ), whole AS (
+            SELECT min(first_ns)::BIGINT AS first_ns, max(last_ns)::BIGINT AS last_ns FROM (
+                SELECT first_ns, last_ns FROM s
+                UNION ALL SELECT first_ns, last_ns FROM m
+                UNION ALL SELECT first_ns, last_ns FROM r
+            )
         )
         SELECT
             p.period,
             coalesce(s.n, 0)::BIGINT AS sessions,
             coalesce(u.n, 0)::BIGINT AS active_users,
             coalesce(m.n, 0)::BIGINT AS messages,
-            coalesce(r.n, 0)::BIGINT AS responses
+            coalesce(r.n, 0)::BIGINT AS responses,
+            whole.first_ns,
+            whole.last_ns
         FROM p
+        CROSS JOIN whole
         LEFT JOIN s ON s.period = p.period
         LEFT JOIN u ON u.period = p.period
         LEFT JOIN m ON m.period = p.period
@@ -295,6 +313,8 @@ def activity(data: Source, *, every: str = "1d") -> pl.DataFrame:
         ORDER BY p.period
         """,
     )
+    first, last = (counts["first_ns"][0], counts["last_ns"][0]) if counts.height else (None, None)
+    counts = counts.drop("first_ns", "last_ns")
     return counts.with_columns(partial_periods(counts["period"], unit, first, last))
 
 
