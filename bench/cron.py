@@ -78,14 +78,23 @@ def probe(out: Path) -> dict[str, object]:
     copy = out.parent / "compacted-copy"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(out, copy, symlinks=True)
-    subprocess.run([EXE, "compact", str(copy), "--quiet"], capture_output=True, check=True)
-    _, compacted = timed([PY, "-c", _HELPERS.format(here=str(HERE), data=str(copy))])
-    shutil.rmtree(copy, ignore_errors=True)
-    return {
+    started = time.perf_counter()
+    done = subprocess.run([EXE, "compact", str(copy), "--quiet"], capture_output=True, text=True)
+    row: dict[str, object] = {
         "stats_cli_s": stats_cli,
         "helpers_s": json.loads(text.splitlines()[-1]),
-        "helpers_compacted_s": json.loads(compacted.splitlines()[-1]),
+        "compact_s": time.perf_counter() - started,
     }
+    if done.returncode == 0:
+        _, compacted = timed([PY, "-c", _HELPERS.format(here=str(HERE), data=str(copy))])
+        row["helpers_compacted_s"] = json.loads(compacted.splitlines()[-1])
+    else:  # a result too: say it, and go on with the year
+        row["compact_error"] = done.stderr.strip().splitlines()[0] if done.stderr.strip() else f"exit {done.returncode}"
+        print(
+            f"  sessionkit compact failed on a copy of the dataset: {row['compact_error']}", file=sys.stderr, flush=True
+        )
+    shutil.rmtree(copy, ignore_errors=True)
+    return row
 
 
 def main() -> None:
@@ -144,7 +153,8 @@ def summarise(days: list[dict]) -> dict[str, object]:
         for name, seconds in first["helpers_s"].items():
             worst = max(row["helpers_s"][name] for row in probes[1:]) if len(probes) > 1 else seconds
             # the layout's own cost: the same rows, one file per table, the same day
-            layout = max(row["helpers_s"][name] / row["helpers_compacted_s"][name] for row in probes)
+            compacted = [row for row in probes if "helpers_compacted_s" in row]
+            layout = max((row["helpers_s"][name] / row["helpers_compacted_s"][name] for row in compacted), default=None)
             helpers[name] = {
                 "day5_s": seconds,
                 "worst_later_s": worst,
@@ -175,6 +185,9 @@ def summarise(days: list[dict]) -> dict[str, object]:
         "max_files_per_table": max(row["tables"][name]["files"] for row in days for name in TABLES),
         "bytes_per_table_final": {name: final["tables"][name]["bytes"] for name in TABLES},
         "helpers": helpers,
+        "compact_failures": [
+            {"day": row["day"], "error": row["compact_error"]} for row in days if "compact_error" in row
+        ],
     }
 
 

@@ -531,6 +531,10 @@ def ratios(results: list[Measure], cron: dict | None = None) -> list[str]:
                     f"cron helpers against the same rows compacted to one file per table, on each probed day: "
                     f"at most {ratio:.2f}x ({name}); the rest of the growth is the archive's {s['sessions']:,} sessions"
                 )
+        for failure in s.get("compact_failures", []):
+            lines.append(
+                f"cron: `sessionkit compact` of a copy of the dataset FAILED on day {failure['day']}: {failure['error']}"
+            )
     return lines
 
 
