@@ -4,6 +4,7 @@ compaction export does by itself as small files pile up."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -114,6 +115,48 @@ def test_compaction_into_one_file_per_table(tmp_path: Path) -> None:
     assert all(len(_files(out, name)) == 1 for name in TABLE_NAMES)
     _same(read_parquet(out), before)
     _clustered(out)
+
+
+def test_a_merge_cut_into_time_slices_writes_the_same_tables_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB could not spill one sort of a year's responses (issue 11's cron bench): a large
+    # merge is sorted in slices of owner time; here every few bytes start a new slice
+    import sessionkit.archive._compact as compact_module
+
+    _, out = _runs(tmp_path, 5)
+    before = read_parquet(out)
+    sliced: list[int] = []
+    real = compact_module._slices
+
+    def spy(times, nbytes):  # type: ignore[no-untyped-def]
+        bounds = real(times, nbytes)
+        sliced.append(len(bounds))
+        return bounds
+
+    monkeypatch.setattr(compact_module, "_SLICE_BYTES", 2048)
+    monkeypatch.setattr(compact_module, "_slices", spy)
+    compact(out)
+    assert max(sliced) > 5
+    assert all(len(_files(out, name)) == 1 for name in TABLE_NAMES)
+    _same(read_parquet(out), before)
+    _clustered(out)
+
+
+def test_time_slices_cover_every_owner_once_and_keep_equal_times_together() -> None:
+    import pyarrow as pa
+
+    from sessionkit.archive._compact import _slices
+
+    times = pa.chunked_array([pa.array([5, 1, 3, 3, 3, 3, 9, 7, 2, 8], pa.timestamp("ns", "UTC"))])
+    assert _slices(times, 10) == [(None, None)]  # small: one sort
+    bounds = _slices(times, 10**12)  # as many slices as owners, at most
+    assert bounds[0][0] is None and bounds[-1][1] is None
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(bounds))  # contiguous, ascending
+    for t in (1, 2, 3, 5, 7, 8, 9):  # each time in exactly one slice
+        inside = [(lo, hi) for lo, hi in bounds if (lo is None or t >= lo) and (hi is None or t < hi)]
+        assert len(inside) == 1
+    assert len(bounds) == 7  # the four owners created at 3 are never cut apart
 
 
 def test_an_old_layout_dataset_is_read_then_compacted_with_equal_tables(tmp_path: Path) -> None:

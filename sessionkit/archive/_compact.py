@@ -16,6 +16,7 @@ writer, which starts a new file past the target size or at a partition's end.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
@@ -41,6 +42,11 @@ from sessionkit.tables import CLUSTERING, SCHEMAS, TABLE_NAMES, empty_table
 AUTO_COMPACT_FILES = 16
 #: DuckDB's memory for a merge; beyond it, it spills to the staging folder.
 _MEMORY_LIMIT = "1GB"
+#: The most uncompressed bytes one sort of a merge takes. DuckDB 2.0.1 cannot spill a sort of
+#: wide rows far enough: sorting 504k responses (450 MB) failed at a 1 GB limit, "could not
+#: allocate block". So a larger merge is cut into slices of its owners' creation time, each
+#: sorted on its own, in order (the rows of one owner time are always in one slice).
+_SLICE_BYTES = 192 * 2**20
 _ROW_GROUP_ROWS = 128 * 1024
 
 
@@ -345,19 +351,35 @@ def merge(
         columns = ", ".join(f"t.{name}" for name in schema.names)
         within = "".join(f", t.{column}" for column in how.within)
         if how.is_owner(table):
-            sql = f"SELECT {columns}, epoch_ns(t.{how.time}) AS __time FROM ({rows_sql}) AS t ORDER BY t.{how.time}, t.{how.key}"
+            time, sql = f"t.{how.time}", f"SELECT {columns}, epoch_ns(t.{how.time}) AS __time FROM ({rows_sql}) AS t"
+            order = f"ORDER BY t.{how.time}, t.{how.key}"
         else:
             con.register("owners", owners)
+            time = f"o.{how.time}"
             sql = (
                 f"SELECT {columns}, epoch_ns(o.{how.time}) AS __time FROM ({rows_sql}) AS t "
-                f"LEFT JOIN owners AS o ON o.{how.key} = t.{how.key} "
-                f"ORDER BY o.{how.time} NULLS FIRST, t.{how.key}{within}"
+                f"LEFT JOIN owners AS o ON o.{how.key} = t.{how.key}"
             )
+            order = f"ORDER BY o.{how.time} NULLS FIRST, t.{how.key}{within}"
+        bounds = _slices(owners[how.time], _input_bytes(inputs))
+        queries = (
+            [
+                f"{sql} WHERE ({time} IS NULL OR epoch_ns({time}) < {hi}) {order}"
+                if lo is None
+                else f"{sql} WHERE epoch_ns({time}) >= {lo} {order}"
+                if hi is None
+                else f"{sql} WHERE epoch_ns({time}) >= {lo} AND epoch_ns({time}) < {hi} {order}"
+                for lo, hi in bounds
+            ]
+            if len(bounds) > 1
+            else [f"{sql} {order}"]
+        )
         writer = RollingWriter(
             staging, table, prefix, layout.partition_by, row_group_rows, target_size=layout.target_size
         )
         try:
-            for batch in con.sql(sql).to_arrow_reader(row_group_rows):
+            batches = (batch for query in queries for batch in con.sql(query).to_arrow_reader(row_group_rows))
+            for batch in batches:
                 times = batch.column(batch.num_columns - 1)
                 if times.null_count:
                     missing = batch.column(schema.get_field_index(how.key)).filter(times.is_null())[0].as_py()
@@ -374,3 +396,28 @@ def merge(
         msg = f"compacting {table}: {rows} rows read but {sum(f.rows or 0 for f in written)} written; nothing was published"
         raise DatasetError(msg)
     return written
+
+
+def _input_bytes(inputs: list[tuple[str, Any]]) -> int:
+    """The uncompressed bytes of the files' rows, from their footers."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for path, fs in inputs:
+        meta = pq.read_metadata(path, filesystem=fs)
+        total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    return total
+
+
+def _slices(times: pa.ChunkedArray, nbytes: int) -> list[tuple[int | None, int | None]]:
+    """Bounds ``[lo, hi)`` of owner creation time (ns; None: open) that cut a merge of
+    ``nbytes`` into sorts of about ``_SLICE_BYTES``, each holding about as many owners."""
+    import numpy as np
+
+    count = min(-(-nbytes // _SLICE_BYTES), len(times))
+    if count <= 1:
+        return [(None, None)]
+    ns = np.sort(times.cast(pa.int64()).drop_null().to_numpy())
+    cuts = sorted({int(ns[i * len(ns) // count]) for i in range(1, count)})
+    edges: list[int | None] = [None, *cuts, None]
+    return list(itertools.pairwise(edges))
