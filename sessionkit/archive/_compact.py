@@ -362,18 +362,7 @@ def merge(
             )
             order = f"ORDER BY o.{how.time} NULLS FIRST, t.{how.key}{within}"
         bounds = _slices(owners[how.time], _input_bytes(inputs))
-        queries = (
-            [
-                f"{sql} WHERE ({time} IS NULL OR epoch_ns({time}) < {hi}) {order}"
-                if lo is None
-                else f"{sql} WHERE epoch_ns({time}) >= {lo} {order}"
-                if hi is None
-                else f"{sql} WHERE epoch_ns({time}) >= {lo} AND epoch_ns({time}) < {hi} {order}"
-                for lo, hi in bounds
-            ]
-            if len(bounds) > 1
-            else [f"{sql} {order}"]
-        )
+        queries = [f"{sql} {_slice_filter(time, lo, hi)} {order}" for lo, hi in bounds]
         writer = RollingWriter(
             staging, table, prefix, layout.partition_by, row_group_rows, target_size=layout.target_size
         )
@@ -407,6 +396,18 @@ def _input_bytes(inputs: list[tuple[str, Any]]) -> int:
         meta = pq.read_metadata(path, filesystem=fs)
         total += sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     return total
+
+
+def _slice_filter(time: str, lo: int | None, hi: int | None) -> str:
+    """SQL: the WHERE clause of the slice ``[lo, hi)`` of ``time`` (ns; None: open). The first
+    slice also takes rows without a time, for the merge to name them."""
+    if lo is None and hi is None:
+        return ""
+    if lo is None:
+        return f"WHERE ({time} IS NULL OR epoch_ns({time}) < {hi})"
+    if hi is None:
+        return f"WHERE epoch_ns({time}) >= {lo}"
+    return f"WHERE epoch_ns({time}) >= {lo} AND epoch_ns({time}) < {hi}"
 
 
 def _slices(times: pa.ChunkedArray, nbytes: int) -> list[tuple[int | None, int | None]]:

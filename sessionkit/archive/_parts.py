@@ -281,6 +281,7 @@ def _decode_batch(
         return None
     fast = fast_tables([data for _, data, _ in read])
     taken = fast.taken if fast is not None else [False] * len(read)
+    fast_numbers = fast.changed_numbers if fast is not None else {}
     general = _decode_general([item for item, took in zip(read, taken, strict=True) if not took], task, result)
     order = [i for i, took in enumerate(taken) if took]
     pieces = [fast.tables] if fast is not None else []
@@ -323,7 +324,7 @@ def _decode_batch(
     for i in order:
         path, data, _ = read[i]
         # the fast path looked at its files' numbers already, where that layout has them
-        changed = (fast.changed_numbers.get(i, []) if fast is not None else []) if taken[i] else changed_numbers(data)
+        changed = fast_numbers.get(i, []) if taken[i] else changed_numbers(data)
         if changed:  # under privacy settings, numbers are data: the file is named, they are not
             result.changed_numbers.append((stored_path(path, task.privacy), [] if task.privacy else changed[:3]))
     return tables, [read[i][0] for i in order], [read[i][2] for i in order]

@@ -8,9 +8,9 @@ gives back sessions that write out to the very same files.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from sessionkit import _lazy
 from sessionkit.tables._schemas import (
     AGENT_TABLE_NAMES,
     AGENT_TOOL_CALLS_SCHEMA,
@@ -44,29 +44,23 @@ if TYPE_CHECKING:
 #: tables also needs pyarrow.compute and the model, which commands such as ``sessionkit sql``
 #: never touch (``pyarrow.compute`` alone is about 30 ms of their start-up).
 _LAZY = {
-    "agent_json": "_agents",
-    "agent_tables": "_agents",
-    "TableBuilder": "_builder",
-    "parse_timestamps": "_builder",
-    "take_sessions": "_builder",
-    "to_tables": "_builder",
-    "cluster_order": "_cluster",
-    "autosi_text": "_rows",
-    "iter_session_json": "_rows",
-    "iter_sessions": "_rows",
-    "SessionTables": "_session_tables",
-    "thread_roots": "_session_tables",
+    "agent_json": "sessionkit.tables._agents",
+    "agent_tables": "sessionkit.tables._agents",
+    "TableBuilder": "sessionkit.tables._builder",
+    "parse_timestamps": "sessionkit.tables._builder",
+    "take_sessions": "sessionkit.tables._builder",
+    "to_tables": "sessionkit.tables._builder",
+    "cluster_order": "sessionkit.tables._cluster",
+    "autosi_text": "sessionkit.tables._rows",
+    "iter_session_json": "sessionkit.tables._rows",
+    "iter_sessions": "sessionkit.tables._rows",
+    "SessionTables": "sessionkit.tables._session_tables",
+    "thread_roots": "sessionkit.tables._session_tables",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        msg = f"module 'sessionkit.tables' has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(f"sessionkit.tables.{module}"), name)
-    globals()[name] = value
-    return value
+    return _lazy.attribute(globals(), _LAZY, name)
 
 
 def __dir__() -> list[str]:
