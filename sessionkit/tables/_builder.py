@@ -13,6 +13,7 @@ from sessionkit.exceptions import SessionFormatError
 from sessionkit.model import (
     MESSAGE_FIELDS,
     RESPONSE_FIELDS,
+    SESSION_LAYOUTS,
     Session,
     check_duplicate_keys,
     check_session,
@@ -22,14 +23,13 @@ from sessionkit.model import (
     response_layout,
     session_layout,
 )
-from sessionkit.model._records import _SESSION_LAYOUTS
 from sessionkit.tables._schemas import (
-    _TS,
-    _Z_PATTERN,
     MESSAGES_SCHEMA,
     METADATA_SCHEMA,
     RESPONSES_SCHEMA,
     SESSIONS_SCHEMA,
+    TIMESTAMP_NS,
+    Z_TIMESTAMP_PATTERN,
 )
 from sessionkit.tables._session_tables import SessionTables
 from sessionkit.tables._trajectory import TrajectoryColumns
@@ -289,7 +289,7 @@ class TableBuilder:
         )
         self.tj.add(sid, index, extra, ranges)
         if order is None and len(extra) < len(session.extra):  # keep where the keys taken out go
-            standard = _SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
+            standard = SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
             order = (*standard, *session.extra)
         self._session_row(
             sid,
@@ -376,7 +376,8 @@ class TableBuilder:
             r_time = self._times(r["time"], lambda i: (r["index"][i], f"$.agent_responses[{r['seq'][i]}].timestamp"))
         else:
             created, updated, m_time, r_time = (
-                pa.array(values, pa.int64()).cast(_TS) for values in (s["created"], s["updated"], m["time"], r["time"])
+                pa.array(values, pa.int64()).cast(TIMESTAMP_NS)
+                for values in (s["created"], s["updated"], m["time"], r["time"])
             )
         n_msg = pa.array(s["n_msg"], pa.int32())
         n_resp = pa.array(s["n_resp"], pa.int32())
@@ -460,9 +461,9 @@ def parse_timestamps(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     Raises:
         ValueError: a text is not a valid timestamp (``.index`` says which).
     """
-    if len(texts) and pc.all(pc.match_substring_regex(texts, _Z_PATTERN)).as_py():
+    if len(texts) and pc.all(pc.match_substring_regex(texts, Z_TIMESTAMP_PATTERN)).as_py():
         try:
-            return pc.cast(texts, _TS)
+            return pc.cast(texts, TIMESTAMP_NS)
         except pa.ArrowInvalid:
             pass  # an impossible date or an out-of-range year: find it below
     values = []
@@ -471,7 +472,7 @@ def parse_timestamps(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
             values.append(Timestamp.parse(text).ns)
         except (ValueError, TypeError) as err:
             raise _BadTimestamp(i, str(err)) from None
-    return pa.array(values, pa.int64()).cast(_TS)
+    return pa.array(values, pa.int64()).cast(TIMESTAMP_NS)
 
 
 def take_sessions(tables: SessionTables, rows: Any) -> SessionTables:
