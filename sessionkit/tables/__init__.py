@@ -35,10 +35,11 @@ from sessionkit.tables._schemas import (
 )
 
 if TYPE_CHECKING:
+    from sessionkit._timestamp import autosi_text
     from sessionkit.tables._agents import agent_json, agent_tables
     from sessionkit.tables._builder import TableBuilder, parse_timestamps, take_sessions, to_tables
     from sessionkit.tables._cluster import cluster_order
-    from sessionkit.tables._rows import autosi_text, iter_session_json, iter_sessions
+    from sessionkit.tables._rows import iter_session_json, iter_sessions
     from sessionkit.tables._session_tables import SessionTables, thread_roots
 
 #: Names imported on first use. The schemas above need pyarrow alone; building and reading
@@ -52,7 +53,7 @@ _LAZY = {
     "take_sessions": "sessionkit.tables._builder",
     "to_tables": "sessionkit.tables._builder",
     "cluster_order": "sessionkit.tables._cluster",
-    "autosi_text": "sessionkit.tables._rows",
+    "autosi_text": "sessionkit._timestamp",
     "iter_session_json": "sessionkit.tables._rows",
     "iter_sessions": "sessionkit.tables._rows",
     "SessionTables": "sessionkit.tables._session_tables",

@@ -6,9 +6,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from sessionkit._timestamp import Timestamp
+from sessionkit._timestamp import Timestamp, autosi_text
 from sessionkit.exceptions import DatasetError
 from sessionkit.model import (
     AgentResponse,
@@ -78,23 +77,6 @@ def iter_sessions(tables: SessionTables) -> Iterator[Session]:
             field_order=field_order,
         )
     _check_orphans(messages, responses, metadata, steps, reasoning)
-
-
-def autosi_text(column: pa.Array | pa.ChunkedArray) -> list[str]:
-    """Timestamps as the RFC 3339 text chrono's AutoSi prints (0, 3, 6 or 9 digits), all at once."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    full = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")  # nanoseconds: 9 fraction digits
-    text = pc.if_else(
-        pc.ends_with(full, "000000000"),
-        pc.utf8_slice_codeunits(full, 0, 19),
-        pc.if_else(
-            pc.ends_with(full, "000000"),
-            pc.utf8_slice_codeunits(full, 0, 23),
-            pc.if_else(pc.ends_with(full, "000"), pc.utf8_slice_codeunits(full, 0, 26), full),
-        ),
-    )
-    return pc.binary_join_element_wise(text, "Z", "").to_pylist()
 
 
 def iter_session_json(tables: SessionTables) -> Iterator[tuple[str, bytes]]:
