@@ -13,6 +13,7 @@ Example:
 """
 
 from sessionkit.analytics._census import JSON_TYPES, get_session, metadata_keys
+from sessionkit.analytics._common import run_sql
 from sessionkit.analytics._cost import cost, model_usage
 from sessionkit.analytics._quality import evaluation_rates, phase_funnel, turn_latency
 from sessionkit.analytics._tools import generations, project_usage, threads, tool_sequences, tool_usage
@@ -40,6 +41,7 @@ __all__ = [
     "persona_usage",
     "phase_funnel",
     "project_usage",
+    "run_sql",
     "seed_usage",
     "stats",
     "threads",

@@ -12,7 +12,7 @@ from sessionkit.model._shape import SESSION
 _ENCODER = msgspec.json.Encoder()
 
 
-def _ordered(
+def ordered_record(
     values: Mapping[str, JSONValue],
     extra: Mapping[str, JSONValue],
     order: tuple[str, ...],
@@ -40,7 +40,7 @@ def message_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], or
     """A user message as JSON values in file order, from its named ``values`` (timestamp as text)."""
     if order is None and not extra:
         return values
-    return _ordered(values, extra, order or MESSAGE_FIELDS, MESSAGE_FIELDS, _ALWAYS_MESSAGE)
+    return ordered_record(values, extra, order or MESSAGE_FIELDS, MESSAGE_FIELDS, _ALWAYS_MESSAGE)
 
 
 def response_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], order: tuple[str, ...] | None) -> dict:
@@ -49,7 +49,7 @@ def response_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], o
         return values
     written = {name: values[name] is not None for name in RESPONSE_FIELDS}
     written["content"] = written["timestamp"] = True
-    return _ordered(values, extra, order or RESPONSE_FIELDS, RESPONSE_FIELDS, written)
+    return ordered_record(values, extra, order or RESPONSE_FIELDS, RESPONSE_FIELDS, written)
 
 
 def session_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], order: tuple[str, ...] | None) -> dict:
@@ -68,7 +68,7 @@ def session_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], or
         "updated_at": True,
         "metadata": bool(values["metadata"]),
     }
-    return _ordered(values, extra, order or standard, SESSION_FIELDS, written)
+    return ordered_record(values, extra, order or standard, SESSION_FIELDS, written)
 
 
 _ALWAYS_MESSAGE = {"content": True, "timestamp": True}

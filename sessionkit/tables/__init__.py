@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sessionkit import _lazy
+from sessionkit._timestamp import autosi_text
 from sessionkit.tables._schemas import (
     AGENT_TABLE_NAMES,
     AGENT_TOOL_CALLS_SCHEMA,
@@ -35,12 +36,12 @@ from sessionkit.tables._schemas import (
 )
 
 if TYPE_CHECKING:
-    from sessionkit._timestamp import autosi_text
     from sessionkit.tables._agents import agent_json, agent_tables
     from sessionkit.tables._builder import TableBuilder, parse_timestamps, take_sessions, to_tables
     from sessionkit.tables._cluster import cluster_order
     from sessionkit.tables._rows import iter_session_json, iter_sessions
     from sessionkit.tables._session_tables import SessionTables, thread_roots
+    from sessionkit.tables._trajectory import step_owners
 
 #: Names imported on first use. The schemas above need pyarrow alone; building and reading
 #: tables also needs pyarrow.compute and the model, which commands such as ``sessionkit sql``
@@ -53,11 +54,11 @@ _LAZY = {
     "take_sessions": "sessionkit.tables._builder",
     "to_tables": "sessionkit.tables._builder",
     "cluster_order": "sessionkit.tables._cluster",
-    "autosi_text": "sessionkit._timestamp",
     "iter_session_json": "sessionkit.tables._rows",
     "iter_sessions": "sessionkit.tables._rows",
     "SessionTables": "sessionkit.tables._session_tables",
     "thread_roots": "sessionkit.tables._session_tables",
+    "step_owners": "sessionkit.tables._trajectory",
 }
 
 
@@ -98,6 +99,7 @@ __all__ = [
     "iter_session_json",
     "iter_sessions",
     "parse_timestamps",
+    "step_owners",
     "table_of",
     "take_sessions",
     "thread_roots",

@@ -24,12 +24,12 @@ from sessionkit.model import (
     session_layout,
 )
 from sessionkit.tables._schemas import (
-    _TS,
-    _Z_PATTERN,
     MESSAGES_SCHEMA,
     METADATA_SCHEMA,
     RESPONSES_SCHEMA,
     SESSIONS_SCHEMA,
+    TIMESTAMP_NS,
+    Z_TIMESTAMP_PATTERN,
     table_of,
 )
 from sessionkit.tables._session_tables import SessionTables
@@ -290,7 +290,7 @@ class TableBuilder:
             )
         else:
             created, updated, m_time, r_time = (
-                pa.array(values, pa.int64()).cast(_TS)
+                pa.array(values, pa.int64()).cast(TIMESTAMP_NS)
                 for values in (s["created_at"], s["updated_at"], m["timestamp"], r["timestamp"])
             )
         n_msg = pa.array(s["n_user_messages"], pa.int32())
@@ -336,9 +336,9 @@ def parse_timestamps(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     Raises:
         ValueError: a text is not a valid timestamp (``.index`` says which).
     """
-    if len(texts) and pc.all(pc.match_substring_regex(texts, _Z_PATTERN)).as_py():
+    if len(texts) and pc.all(pc.match_substring_regex(texts, Z_TIMESTAMP_PATTERN)).as_py():
         try:
-            return pc.cast(texts, _TS)
+            return pc.cast(texts, TIMESTAMP_NS)
         except pa.ArrowInvalid:
             pass  # an impossible date or an out-of-range year: find it below
     values = []
@@ -347,7 +347,7 @@ def parse_timestamps(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
             values.append(Timestamp.parse(text).ns)
         except (ValueError, TypeError) as err:
             raise _BadTimestamp(i, str(err)) from None
-    return pa.array(values, pa.int64()).cast(_TS)
+    return pa.array(values, pa.int64()).cast(TIMESTAMP_NS)
 
 
 def _plan(shape: RecordShape, renamed: dict[str, str]) -> tuple[tuple[str, str, frozenset[type], bool], ...]:

@@ -18,7 +18,7 @@ from sessionkit.model import (
     response_raw,
     session_raw,
 )
-from sessionkit.tables._schemas import _JSON
+from sessionkit.tables._schemas import JSON_DECODER
 from sessionkit.tables._trajectory import put_back, reasoning_rows, step_rows
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def _taken(sid: str, i: int, projects: list, parents: list, steps: dict, reasoni
 
 
 def _order(text: str | None) -> tuple[str, ...] | None:
-    return tuple(_JSON.decode(text)) if text is not None else None
+    return tuple(JSON_DECODER.decode(text)) if text is not None else None
 
 
 def _check_orphans(*groups: dict[str, list]) -> None:
@@ -227,7 +227,7 @@ def _ts_list(column: pa.ChunkedArray) -> list[Timestamp]:
 
 
 def _decode_or(value: str | None, default: Any) -> Any:
-    return _JSON.decode(value) if value is not None else default
+    return JSON_DECODER.decode(value) if value is not None else default
 
 
 def _message_rows(table: pa.Table) -> Iterator[UserMessage]:
@@ -251,4 +251,4 @@ def _response_rows(table: pa.Table) -> Iterator[AgentResponse]:
 
 def _metadata_rows(table: pa.Table) -> Iterator[tuple[str, Any]]:
     for key, value in zip(table.column("key").to_pylist(), table.column("value").to_pylist(), strict=True):
-        yield key, _JSON.decode(value)
+        yield key, JSON_DECODER.decode(value)
