@@ -17,12 +17,13 @@ import re
 from typing import Any, NamedTuple
 
 import msgspec
+import msgspec.inspect as mi
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from sessionkit.model import MAX_DEPTH, MESSAGE_FIELDS, RESPONSE_FIELDS, changed_numbers, deeper_than
+from sessionkit.model import MAX_DEPTH, MESSAGE, RESPONSE, SESSION, changed_numbers, deeper_than
 from sessionkit.tables import (
     MESSAGES_SCHEMA,
     METADATA_SCHEMA,
@@ -35,29 +36,30 @@ from sessionkit.tables import (
 
 __all__ = ["FastTables", "fast_tables"]
 
-_MESSAGE = pa.struct([("content", pa.string()), ("timestamp", pa.string())])
-_RESPONSE = pa.struct(
-    [
-        ("content", pa.string()),
-        ("session_id", pa.string()),
-        ("seed_id", pa.string()),
-        ("phase_reached", pa.string()),
-        ("evaluation_passed", pa.bool_()),
-        ("timestamp", pa.string()),
-    ]
-)
-_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("user_id", pa.string()),
-        ("user_messages", pa.list_(_MESSAGE)),
-        ("agent_responses", pa.list_(_RESPONSE)),
-        ("active_seed_id", pa.string()),
-        ("active_persona_id", pa.string()),
-        ("created_at", pa.string()),
-        ("updated_at", pa.string()),
-    ]
-)
+
+def _arrow_type(kind: mi.Type) -> pa.DataType:
+    """The Arrow type of a declared JSON type (``sessionkit.model.SessionShape``): null is a null."""
+    if isinstance(kind, mi.Metadata):
+        return _arrow_type(kind.type)
+    if isinstance(kind, mi.UnionType):
+        (kind,) = (member for member in kind.types if not isinstance(member, mi.NoneType))
+        return _arrow_type(kind)
+    if isinstance(kind, mi.ListType):
+        return pa.list_(_arrow_type(kind.item_type))
+    if isinstance(kind, mi.StructType):
+        return pa.struct([(field.name, _arrow_type(field.type)) for field in kind.fields])
+    return {mi.StrType: pa.string(), mi.BoolType: pa.bool_()}[type(kind)]
+
+
+# every field of the declaration but the maps of any JSON (metadata), which Arrow cannot hold
+_MAPS = frozenset(name for name, kind in SESSION.kinds.items() if isinstance(kind, mi.DictType))
+_SCHEMA = pa.schema([(name, _arrow_type(kind)) for name, kind in SESSION.kinds.items() if name not in _MAPS])
+# the lists of records, and the keys of each record in serde's layout
+_FIELD_KEYS = [(name, name.encode()) for name in SESSION.fields]
+_RECORDS = {
+    name: [field.encode() for field in shape.fields]
+    for name, shape in (("user_messages", MESSAGE), ("agent_responses", RESPONSE))
+}
 _PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, newlines_in_values=True, unexpected_field_behavior="ignore")
 _READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
 _START = b'{\n  "id": '
@@ -73,8 +75,6 @@ _SEED_ID = b'\n      "seed_id": '
 # one match attempt where one character per alternative was many; about twice as fast)
 _KEY = re.compile(rb'\n +"([^"\\\n]*(?:\\.[^"\\\n]*)*)": ')
 _ENCODER = msgspec.json.Encoder()
-_MESSAGE_KEYS = [name.encode() for name in MESSAGE_FIELDS]
-_RESPONSE_KEYS = [name.encode() for name in RESPONSE_FIELDS]
 
 
 # the one part of a file Arrow cannot take: metadata values may be any JSON
@@ -145,30 +145,26 @@ def fast_tables(datas: list[bytes]) -> FastTables | None:
     messages, responses = parsed["user_messages"].chunk(0), parsed["agent_responses"].chunk(0)
     n_messages = pc.fill_null(pc.list_value_length(messages), 0)
     n_responses = pc.fill_null(pc.list_value_length(responses), 0)
-    # serde writes every field but the two optional ids: a null here means a missing key or an
-    # explicit null, which the key check below tells apart
-    required = [parsed[name] for name in ("id", "user_id", "created_at", "updated_at")]
-    nulls = pc.or_(
-        pc.or_(pc.is_null(required[0]), pc.is_null(required[1])),
-        pc.or_(pc.is_null(required[2]), pc.is_null(required[3])),
-    )
-    nulls = pc.or_(nulls, pc.or_(pc.is_null(messages), pc.is_null(responses)))
-    flat_m, flat_r = messages.flatten(), responses.flatten()
+    # serde writes every field but those it skips when None: a null here means a missing key or
+    # an explicit null, which the key check below tells apart
+    nulls = pc.is_null(parsed["id"])
+    for name in (*SESSION.required, *_RECORDS):
+        nulls = pc.or_(nulls, pc.is_null(parsed[name]))
     bad_children = set()
-    for flat, kind, fields in (
-        (flat_m, messages, ("content", "timestamp")),
-        (flat_r, responses, ("content", "timestamp")),
-    ):
-        holes = pc.or_(pc.is_null(flat), pc.or_(pc.is_null(flat.field(fields[0])), pc.is_null(flat.field(fields[1]))))
+    for kind, shape in ((messages, MESSAGE), (responses, RESPONSE)):
+        flat = kind.flatten()
+        holes = pc.is_null(flat)
+        for name in shape.required:
+            holes = pc.or_(holes, pc.is_null(flat.field(name)))
         if pc.any(holes).as_py():
             bad_children.update(pc.list_parent_indices(kind).filter(holes).to_pylist())
-    seeds = pc.is_valid(parsed["active_seed_id"]).to_pylist()
-    personas = pc.is_valid(parsed["active_persona_id"]).to_pylist()
+    skipped = {name: pc.is_valid(parsed[name]).to_pylist() for name in SESSION.skipped_when_none}
+    lengths = {"user_messages": n_messages.to_pylist(), "agent_responses": n_responses.to_pylist()}
     ok_rows: list[int] = []
     metadata: list[dict[str, Any]] = []
     changed: dict[int, list[str]] = {}
     null_rows = nulls.to_pylist()
-    for row, (i, n_m, n_r) in enumerate(zip(candidates, n_messages.to_pylist(), n_responses.to_pylist(), strict=True)):
+    for row, i in enumerate(candidates):
         if null_rows[row] or row in bad_children:
             continue
         data = datas[i]
@@ -185,19 +181,13 @@ def fast_tables(datas: list[bytes]) -> FastTables | None:
             continue
         if meta and text.count(b"[") + text.count(b"{") >= MAX_DEPTH and deeper_than({"metadata": meta}, MAX_DEPTH):
             continue  # nested deeper than oxios reads: the general path refuses it, naming why
-        expected = [
-            b"id",
-            b"user_id",
-            b"user_messages",
-            *(_MESSAGE_KEYS * n_m),
-            b"agent_responses",
-            *(_RESPONSE_KEYS * n_r),
-        ]
-        if seeds[row]:
-            expected.append(b"active_seed_id")
-        if personas[row]:
-            expected.append(b"active_persona_id")
-        expected += (b"created_at", b"updated_at", b"metadata")
+        expected: list[bytes] = []
+        for name, key in _FIELD_KEYS:
+            if name in skipped and not skipped[name][row]:
+                continue
+            expected.append(key)
+            if name in _RECORDS:
+                expected += _RECORDS[name] * lengths[name][row]
         if meta:
             _nested_keys(meta, expected)
         if keys_of[i] != expected:

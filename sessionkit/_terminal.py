@@ -146,19 +146,17 @@ def printable(table: pa.Table) -> pa.Table:
     Times with a zone are written in UTC, whatever zone the column is labelled with.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
 
+    from sessionkit._timestamp import time_texts
     from sessionkit.model import encode_compact
 
     columns = []
     for column in table.columns:
         kind = column.type
-        if pa.types.is_timestamp(kind) and kind.tz:
+        if pa.types.is_timestamp(kind):
             # DuckDB labels TIMESTAMPTZ results with the session's time zone (the machine's);
-            # the instant is the same in UTC, which is what the "Z" says.
-            column = pc.strftime(column.cast(pa.timestamp(kind.unit, "UTC")), format="%Y-%m-%dT%H:%M:%SZ")
-        elif pa.types.is_timestamp(kind):
-            column = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+            # the instant is the same in UTC, which is what the "Z" says (none without a zone).
+            column = time_texts(column, fraction="all")
         elif pa.types.is_nested(kind):
             column = pa.array([None if v is None else encode_compact(v) for v in column.to_pylist()], pa.string())
         columns.append(column)

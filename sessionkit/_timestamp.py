@@ -12,8 +12,21 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
-__all__ = ["NS_MAX", "NS_MIN", "RFC3339_PATTERN", "Timestamp"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "AUTOSI_DIGITS",
+    "NS_MAX",
+    "NS_MIN",
+    "RFC3339_PATTERN",
+    "Timestamp",
+    "autosi_text",
+    "time_text",
+    "time_texts",
+]
 
 _NS_PER_S = 1_000_000_000
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -120,20 +133,7 @@ class Timestamp:
 
     def isoformat(self) -> str:
         """RFC 3339 with ``Z`` and 0, 3, 6 or 9 fraction digits, as chrono's ``AutoSi`` prints."""
-        seconds, nanos = divmod(self.ns, _NS_PER_S)
-        days, seconds = divmod(seconds, 86400)
-        day = date.fromordinal(_EPOCH_ORDINAL + days)
-        hour, seconds = divmod(seconds, 3600)
-        minute, second = divmod(seconds, 60)
-        if nanos == 0:
-            fraction = ""
-        elif nanos % 1_000_000 == 0:
-            fraction = f".{nanos // 1_000_000:03d}"
-        elif nanos % 1000 == 0:
-            fraction = f".{nanos // 1000:06d}"
-        else:
-            fraction = f".{nanos:09d}"
-        return f"{day.year:04d}-{day.month:02d}-{day.day:02d}T{hour:02d}:{minute:02d}:{second:02d}{fraction}Z"
+        return time_text(self.ns)
 
     __str__ = isoformat
 
@@ -170,3 +170,79 @@ class Timestamp:
 
     def __reduce__(self):
         return (Timestamp, (self.ns,))
+
+
+# -- timestamps as text ---------------------------------------------------------------------------
+#: chrono's ``SecondsFormat::AutoSi``, the form of every timestamp in oxios' files: the fewest of
+#: these fraction digits that give the instant exactly. ``time_text`` (one value) and
+#: ``time_texts`` (an Arrow column) both follow this one definition.
+AUTOSI_DIGITS = (0, 3, 6, 9)
+_AUTOSI_DIVISORS = tuple((digits, 10 ** (9 - digits)) for digits in AUTOSI_DIGITS)
+_UNIT_DIGITS = {"s": 0, "ms": 3, "us": 6, "ns": 9}
+#: How many fraction digits a text shows: ``auto`` as chrono's AutoSi, ``none`` whole seconds
+#: (truncated), ``all`` every digit the value holds (9 for nanoseconds, an Arrow column's unit).
+Fraction = Literal["auto", "none", "all"]
+
+
+def time_text(ns: int, *, fraction: Fraction = "auto", sep: str = "T") -> str:
+    """An instant (integer nanoseconds since the epoch) as RFC 3339 text in UTC, ending in ``Z``.
+
+    The default is the form oxios writes (``AUTOSI_DIGITS``); ``sep=" "`` and ``fraction="none"``
+    give the report's ``2026-10-28 10:47:42Z``.
+
+    Example:
+        >>> time_text(1780507577_743_000_000), time_text(1780507577_743_000_000, fraction="none", sep=" ")
+        ('2026-06-03T17:26:17.743Z', '2026-06-03 17:26:17Z')
+    """
+    seconds, nanos = divmod(ns, _NS_PER_S)
+    days, seconds = divmod(seconds, 86400)
+    day = date.fromordinal(_EPOCH_ORDINAL + days)
+    hour, seconds = divmod(seconds, 3600)
+    minute, second = divmod(seconds, 60)
+    text = f"{day.year:04d}-{day.month:02d}-{day.day:02d}{sep}{hour:02d}:{minute:02d}:{second:02d}"
+    if nanos and fraction == "auto":
+        for digits, divisor in _AUTOSI_DIVISORS:
+            if nanos % divisor == 0:
+                text += f".{nanos // divisor:0{digits}d}"
+                break
+    elif fraction == "all":
+        text += f".{nanos:09d}"
+    return text + "Z"
+
+
+def time_texts(column: pa.Array | pa.ChunkedArray, *, fraction: Fraction = "auto", sep: str = "T") -> pa.Array:
+    """A timestamp column as text, all at once in Arrow: ``time_text`` for each value (nulls stay
+    null). A column with a time zone is written in UTC, ending in ``Z``; one without (a wall
+    clock time) without ``Z``. ``fraction="all"`` gives the digits of the column's unit.
+
+    Example:
+        >>> import pyarrow as pa
+        >>> time_texts(pa.array([1_500_000_000, None], pa.timestamp("ns", "UTC"))).to_pylist()
+        ['1970-01-01T00:00:01.500Z', None]
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    kind = column.type
+    zone = ""
+    if kind.tz is not None:
+        # pc.strftime writes the wall clock of the column's zone; the instant is the same in UTC
+        column, zone = column.cast(pa.timestamp(kind.unit, "UTC")), "Z"
+    text = pc.strftime(column, format=f"%Y-%m-%d{sep}%H:%M:%S")  # with the unit's fraction digits
+    unit = _UNIT_DIGITS[kind.unit]
+    if fraction == "none" and unit:
+        text = pc.utf8_slice_codeunits(text, 0, 19)
+    elif fraction == "auto" and unit:
+        # the shortest exact form: cut each group of three zeros at the end, as time_text does
+        full = text
+        for digits in sorted((d for d in AUTOSI_DIGITS if d < unit), reverse=True):  # fewest digits last, so first
+            cut = pc.utf8_slice_codeunits(full, 0, 19 + (digits and digits + 1))
+            text = pc.if_else(pc.ends_with(full, "0" * (unit - digits)), cut, text)
+    return pc.binary_join_element_wise(text, zone, "") if zone else text
+
+
+def autosi_text(column: pa.Array | pa.ChunkedArray) -> list[str | None]:
+    """A ``timestamp[ns, UTC]`` column as the texts oxios writes (``time_texts``), as a list."""
+    return time_texts(column).to_pylist()

@@ -81,7 +81,7 @@ def test_ordering_hash_and_immutability() -> None:
     with pytest.raises(AttributeError):
         a.ns = 5  # type: ignore[misc]
     with pytest.raises(TypeError):
-        Timestamp(1.5)  # type: ignore[arg-type]
+        Timestamp(1.5)
     with pytest.raises(ValueError):
         Timestamp(2**63)
 
@@ -133,3 +133,56 @@ def test_arrow_path_reports_the_json_path_of_a_bad_timestamp() -> None:
     assert info.value.source == "s.json"
     assert info.value.path == "$.user_messages[1].timestamp"
     assert "no real date" in str(info.value)
+
+
+# -- one way to write a timestamp as text --------------------------------------------------------
+_ROUND = st.sampled_from([1, 10**3, 10**6, 10**9, 7])  # values with 9, 6, 3, 0 and 9 fraction digits
+_INSTANTS = st.integers(min_value=NS_MIN + 10**9, max_value=NS_MAX)
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(_INSTANTS, _ROUND), min_size=1, max_size=20), st.sampled_from(["auto", "none", "all"]))
+def test_one_definition_of_the_text_for_values_and_columns(values: list[tuple[int, int]], fraction: str) -> None:
+    from sessionkit._timestamp import AUTOSI_DIGITS, time_text, time_texts
+
+    ns = [value - value % step for value, step in values]
+    for sep in ("T", " "):
+        column = pa.array([*ns, None], pa.timestamp("ns", "UTC"))
+        texts = [time_text(n, fraction=fraction, sep=sep) for n in ns]
+        assert time_texts(column, fraction=fraction, sep=sep).to_pylist() == [*texts, None]
+    if fraction == "auto":  # chrono's AutoSi, as the files hold it: exact, 0, 3, 6 or 9 digits
+        for n in ns:
+            text = time_text(n)
+            digits = len(text) - 21 if "." in text else 0
+            assert Timestamp.parse(text).ns == n and digits in AUTOSI_DIGITS
+            assert digits == 0 or text[-4:-1] != "000"
+    if fraction == "none":  # the report's form, to the second (truncated)
+        old = [str(Timestamp(n - n % 10**9)).replace("T", " ") for n in ns]
+        assert [time_text(n, fraction="none", sep=" ") for n in ns] == old
+
+
+@given(st.lists(nanoseconds, min_size=1, max_size=20), st.sampled_from(["s", "ms", "us", "ns"]))
+def test_the_terminal_shows_every_digit_of_the_unit_as_before(values: list[int], unit: str) -> None:
+    import pyarrow.compute as pc
+
+    from sessionkit._terminal import printable
+
+    scale = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
+    for tz in ("UTC", "Pacific/Kiritimati", None):
+        column = pa.array([v // scale for v in values], pa.int64()).cast(pa.timestamp(unit, tz))
+        shown = printable(pa.table({"t": column})).column("t").to_pylist()
+        if tz:  # what the terminal printed before the one helper
+            before = pc.strftime(column.cast(pa.timestamp(unit, "UTC")), format="%Y-%m-%dT%H:%M:%SZ")
+        else:
+            before = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+        assert shown == before.to_pylist()
+
+
+@given(st.datetimes(min_value=datetime(1700, 1, 1), max_value=datetime(2200, 1, 1)))
+def test_the_report_stamps_to_the_second_as_before(value: datetime) -> None:
+    from sessionkit.report._blocks import stamp
+
+    before = value.strftime("%Y-%m-%d %H:%M:%SZ")
+    assert stamp(value) == before  # naive: UTC
+    assert stamp(value.replace(tzinfo=UTC)) == before
+    assert stamp(value.replace(tzinfo=UTC).astimezone(timezone(timedelta(hours=5)))) == before  # shown in UTC

@@ -1,6 +1,8 @@
 """The oxios session model: ``Session``, ``UserMessage``, ``AgentResponse``, and their JSON form.
 
-The classes mirror the Rust structs of oxios (``oxios-kernel/src/state_store.rs``) field for
+The shape of a session file is declared once, in ``SessionShape`` and its records (``SESSION``,
+``MESSAGE`` and ``RESPONSE`` say what it implies), and every check follows it. The classes
+mirror the Rust structs of oxios (``oxios-kernel/src/state_store.rs``) field for
 field and method for method. ``Session.from_json`` / ``Session.to_json`` read and write the
 exact text oxios writes (``serde_json::to_string_pretty``), and keep whatever newer oxios
 versions add: fields the model does not name are carried in ``extra`` and written back in
@@ -26,12 +28,12 @@ from sessionkit.model._decode import (
     MAX_DEPTH,
     changed_numbers,
     check_duplicate_keys,
-    check_session,
     count_keys,
     decode_json,
     decode_session,
     deeper_than,
     message_layout,
+    record_layout,
     response_layout,
     session_from_raw,
     session_layout,
@@ -51,26 +53,41 @@ from sessionkit.model._records import (
     PHASES,
     RESPONSE_FIELDS,
     SESSION_FIELDS,
-    SESSION_LAYOUTS,
     AgentResponse,
     JSONValue,
     Session,
     UserMessage,
+)
+from sessionkit.model._shape import (
+    MESSAGE,
+    RESPONSE,
+    SESSION,
+    MessageShape,
+    RecordShape,
+    ResponseShape,
+    SessionShape,
+    check_session,
 )
 
 __all__ = [
     "AGENT_FIELDS",
     "AGENT_STATUSES",
     "MAX_DEPTH",
+    "MESSAGE",
     "MESSAGE_FIELDS",
     "PHASES",
+    "RESPONSE",
     "RESPONSE_FIELDS",
+    "SESSION",
     "SESSION_FIELDS",
-    "SESSION_LAYOUTS",
     "TOOL_CALL_FIELDS",
     "AgentResponse",
     "JSONValue",
+    "MessageShape",
+    "RecordShape",
+    "ResponseShape",
     "Session",
+    "SessionShape",
     "Timestamp",
     "UserMessage",
     "agent_layout",
@@ -91,6 +108,7 @@ __all__ = [
     "message_layout",
     "message_raw",
     "ordered_record",
+    "record_layout",
     "record_raw",
     "response_layout",
     "response_raw",

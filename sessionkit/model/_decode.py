@@ -11,18 +11,8 @@ import msgspec
 
 from sessionkit._timestamp import Timestamp
 from sessionkit.exceptions import SessionFormatError
-from sessionkit.model._records import (
-    MESSAGE_FIELDS,
-    MESSAGE_KNOWN,
-    RESPONSE_FIELDS,
-    RESPONSE_KNOWN,
-    SESSION_KNOWN,
-    SESSION_LAYOUTS,
-    AgentResponse,
-    JSONValue,
-    Session,
-    UserMessage,
-)
+from sessionkit.model._records import AgentResponse, JSONValue, Session, UserMessage
+from sessionkit.model._shape import MESSAGE, RESPONSE, SESSION, RecordShape
 
 _DECODER = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
@@ -97,7 +87,7 @@ def deeper_than(value: JSONValue, limit: int) -> str | None:
             if depth > limit:
                 if type(value) is list:
                     return f"$[{key}]"
-                return f"$.{key}" if key in SESSION_KNOWN else "$"
+                return f"$.{key}" if key in SESSION.known else "$"
             children = item.values() if type(item) is dict else item
             stack.extend((child, depth + 1) for child in children if type(child) is dict or type(child) is list)
     return None
@@ -276,113 +266,20 @@ def check_duplicate_keys(data: str | bytes, obj: dict, source: str = "<text>", *
             )
 
 
-def _describe(value: object) -> str:
-    if value is None:
-        return "null"
-    if type(value) is bool:
-        return f"a boolean ({'true' if value else 'false'})"
-    if type(value) is int:
-        return f"an integer ({value})"
-    if type(value) is float:
-        return f"a number ({value!r})"
-    if type(value) is str:
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"a string ({shown!r})"
-    if type(value) is list:
-        return "an array"
-    if type(value) is dict:
-        return "an object"
-    return type(value).__name__
+_EMPTY_LIST: list = []
 
 
 def _fail(source: str, path: str, reason: str, hint: str | None = None) -> SessionFormatError:
     return SessionFormatError(reason, source=source, path=path, hint=hint)
 
 
-def _expect(source: str, path: str, value: object, expected: str) -> SessionFormatError:
-    return _fail(source, path, f"expected {expected}, got {_describe(value)}")
-
-
-def check_session(obj: JSONValue, source: str = "<text>") -> None:
-    """Check that decoded JSON has the shape and types of an oxios session.
-
-    Timestamps are checked to be strings here; their RFC 3339 form is checked where they
-    are parsed. Raises ``SessionFormatError`` naming ``source`` and the JSON path.
-    """
-    if type(obj) is not dict:
-        raise _expect(source, "$", obj, "a JSON object (a session)")
-    for name in ("id", "user_id", "created_at", "updated_at"):
-        value = obj.get(name, _MISSING)
-        if value is _MISSING:
-            raise _fail(source, "$", f"the required field `{name}` is missing")
-        if type(value) is not str:
-            raise _expect(source, f"$.{name}", value, "a string")
-    for name in ("active_seed_id", "active_persona_id"):
-        value = obj.get(name)
-        if value is not None and type(value) is not str:
-            raise _expect(source, f"$.{name}", value, "a string or null")
-    metadata = obj.get("metadata", _EMPTY_DICT)
-    if type(metadata) is not dict:
-        raise _expect(source, "$.metadata", metadata, "an object")
-    messages = obj.get("user_messages", _EMPTY_LIST)
-    if type(messages) is not list:
-        raise _expect(source, "$.user_messages", messages, "an array of messages")
-    for i, msg in enumerate(messages):
-        if type(msg) is not dict or type(msg.get("content")) is not str or type(msg.get("timestamp")) is not str:
-            _check_record(msg, f"$.user_messages[{i}]", source, _MESSAGE_TYPES)
-    responses = obj.get("agent_responses", _EMPTY_LIST)
-    if type(responses) is not list:
-        raise _expect(source, "$.agent_responses", responses, "an array of responses")
-    for i, resp in enumerate(responses):
-        if (
-            type(resp) is not dict
-            or type(resp.get("content")) is not str
-            or type(resp.get("timestamp")) is not str
-            or type(resp.get("evaluation_passed")) not in _OPTIONAL_BOOL
-            or type(resp.get("session_id")) not in _OPTIONAL_STR
-            or type(resp.get("seed_id")) not in _OPTIONAL_STR
-            or type(resp.get("phase_reached")) not in _OPTIONAL_STR
-        ):
-            _check_record(resp, f"$.agent_responses[{i}]", source, _RESPONSE_TYPES)
-
-
-_MISSING = object()
-_EMPTY_DICT: dict = {}
-_EMPTY_LIST: list = []
-_OPTIONAL_STR = (str, type(None))
-_OPTIONAL_BOOL = (bool, type(None))
-# name -> (accepted types, required, description)
-_MESSAGE_TYPES = {
-    "content": ((str,), True, "a string"),
-    "timestamp": ((str,), True, "an RFC 3339 timestamp string"),
-}
-_RESPONSE_TYPES = {
-    "content": ((str,), True, "a string"),
-    "session_id": (_OPTIONAL_STR, False, "a string or null"),
-    "seed_id": (_OPTIONAL_STR, False, "a string or null"),
-    "phase_reached": (_OPTIONAL_STR, False, "a string or null"),
-    "evaluation_passed": (_OPTIONAL_BOOL, False, "true, false or null"),
-    "timestamp": ((str,), True, "an RFC 3339 timestamp string"),
-}
-
-
-def _check_record(record: object, path: str, source: str, types: dict) -> None:
-    if type(record) is not dict:
-        raise _expect(source, path, record, "an object")
-    for name, (accepted, required, description) in types.items():
-        value = record.get(name, _MISSING)
-        if value is _MISSING:
-            if required:
-                raise _fail(source, path, f"the required field `{name}` is missing")
-            continue
-        if type(value) not in accepted:
-            raise _expect(source, f"{path}.{name}", value, description)
-
-
-def _layout(record: dict, known: frozenset, standard: tuple[str, ...]) -> tuple[dict, tuple[str, ...] | None]:
+def record_layout(record: dict, shape: RecordShape) -> tuple[dict, tuple[str, ...] | None]:
+    """The (extra fields, field order) of a decoded record of this shape: the fields the
+    declaration does not name, and the record's keys when they are not serde's layout."""
     keys = tuple(record)
-    if keys == standard:
+    if keys == shape.standard(record):
         return {}, None
+    known = shape.known
     return {key: value for key, value in record.items() if key not in known}, keys
 
 
@@ -397,7 +294,7 @@ def session_from_raw(obj: dict, source: str = "<text>") -> Session:
     """Build a ``Session`` from decoded JSON that ``check_session`` accepted."""
     messages = []
     for i, raw in enumerate(obj.get("user_messages", _EMPTY_LIST)):
-        extra, order = _layout(raw, MESSAGE_KNOWN, MESSAGE_FIELDS)
+        extra, order = record_layout(raw, MESSAGE)
         messages.append(
             UserMessage(
                 raw["content"],
@@ -408,7 +305,7 @@ def session_from_raw(obj: dict, source: str = "<text>") -> Session:
         )
     responses = []
     for i, raw in enumerate(obj.get("agent_responses", _EMPTY_LIST)):
-        extra, order = _layout(raw, RESPONSE_KNOWN, RESPONSE_FIELDS)
+        extra, order = record_layout(raw, RESPONSE)
         responses.append(
             AgentResponse(
                 content=raw["content"],
@@ -421,15 +318,14 @@ def session_from_raw(obj: dict, source: str = "<text>") -> Session:
                 field_order=order,
             )
         )
-    seed, persona = obj.get("active_seed_id"), obj.get("active_persona_id")
-    extra, order = _layout(obj, SESSION_KNOWN, SESSION_LAYOUTS[seed is not None, persona is not None])
+    extra, order = record_layout(obj, SESSION)
     return Session(
         id=obj["id"],
         user_id=obj["user_id"],
         user_messages=messages,
         agent_responses=responses,
-        active_seed_id=seed,
-        active_persona_id=persona,
+        active_seed_id=obj.get("active_seed_id"),
+        active_persona_id=obj.get("active_persona_id"),
         created_at=_parse_time(obj["created_at"], source, "$.created_at"),
         updated_at=_parse_time(obj["updated_at"], source, "$.updated_at"),
         metadata=obj.get("metadata", {}),
@@ -440,18 +336,14 @@ def session_from_raw(obj: dict, source: str = "<text>") -> Session:
 
 def session_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
     """The (extra fields, field order) of a decoded session's top level."""
-    seed, persona = obj.get("active_seed_id"), obj.get("active_persona_id")
-    return _layout(obj, SESSION_KNOWN, SESSION_LAYOUTS[seed is not None, persona is not None])
+    return record_layout(obj, SESSION)
 
 
 def message_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
     """The (extra fields, field order) of a decoded user message."""
-    return _layout(obj, MESSAGE_KNOWN, MESSAGE_FIELDS)
+    return record_layout(obj, MESSAGE)
 
 
 def response_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
     """The (extra fields, field order) of a decoded agent response."""
-    return _layout(obj, RESPONSE_KNOWN, RESPONSE_FIELDS)
-
-
-# -- encoding ---------------------------------------------------------------------------------
+    return record_layout(obj, RESPONSE)

@@ -6,14 +6,8 @@ from collections.abc import Mapping
 
 import msgspec
 
-from sessionkit.model._records import (
-    MESSAGE_FIELDS,
-    RESPONSE_FIELDS,
-    SESSION_FIELDS,
-    SESSION_LAYOUTS,
-    JSONValue,
-    Session,
-)
+from sessionkit.model._records import MESSAGE_FIELDS, RESPONSE_FIELDS, SESSION_FIELDS, JSONValue, Session
+from sessionkit.model._shape import SESSION
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -60,7 +54,7 @@ def response_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], o
 
 def session_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], order: tuple[str, ...] | None) -> dict:
     """A session as JSON values in file order, from its named ``values`` (children already JSON)."""
-    standard = SESSION_LAYOUTS[values["active_seed_id"] is not None, values["active_persona_id"] is not None]
+    standard = SESSION.standard(values)
     if order is None and not extra:
         return {key: values[key] for key in standard}
     written = {

@@ -9,54 +9,20 @@ from datetime import datetime
 from typing import Any
 
 from sessionkit._timestamp import Timestamp
+from sessionkit.model._shape import MESSAGE, RESPONSE, SESSION
 
 #: Any value JSON can hold, as Python gives it: dict, list, str, int, float, bool or None.
 JSONValue = Any
 
-#: The fields of each record, in the order the Rust structs declare (and serde writes) them.
-SESSION_FIELDS = (
-    "id",
-    "user_id",
-    "user_messages",
-    "agent_responses",
-    "active_seed_id",
-    "active_persona_id",
-    "created_at",
-    "updated_at",
-    "metadata",
-)
-MESSAGE_FIELDS = ("content", "timestamp")
-RESPONSE_FIELDS = (
-    "content",
-    "session_id",
-    "seed_id",
-    "phase_reached",
-    "evaluation_passed",
-    "timestamp",
-)
+#: The fields of each record, in the order the Rust structs declare (and serde writes) them
+#: (declared in ``sessionkit.model._shape``).
+SESSION_FIELDS = SESSION.fields
+MESSAGE_FIELDS = MESSAGE.fields
+RESPONSE_FIELDS = RESPONSE.fields
 
 #: The orchestration phases of oxios, in the order a turn goes through them, as oxios writes
 #: them in ``phase_reached`` (``Phase::to_string()``: lowercase).
 PHASES = ("interview", "seed", "execute", "evaluate", "evolve")
-
-#: The field names of each record, as sets, to tell known fields from unknown ones.
-SESSION_KNOWN = frozenset(SESSION_FIELDS)
-MESSAGE_KNOWN = frozenset(MESSAGE_FIELDS)
-RESPONSE_KNOWN = frozenset(RESPONSE_FIELDS)
-
-
-def _session_layout(has_seed: bool, has_persona: bool) -> tuple[str, ...]:
-    skipped = {"active_seed_id"} if not has_seed else set()
-    if not has_persona:
-        skipped.add("active_persona_id")
-    return tuple(name for name in SESSION_FIELDS if name not in skipped)
-
-
-#: serde's layout of a Session by (has a seed, has a persona): the optional ids are left out
-#: when they are None.
-SESSION_LAYOUTS = {
-    (seed, persona): _session_layout(seed, persona) for seed in (False, True) for persona in (False, True)
-}
 
 
 def _now() -> Timestamp:
@@ -241,7 +207,8 @@ class Session:
             SessionFormatError: the text is not JSON or not a session; the message names
                 ``source`` and the JSON path (or byte offset) of the problem.
         """
-        from sessionkit.model._decode import check_session, decode_session, session_from_raw
+        from sessionkit.model._decode import decode_session, session_from_raw
+        from sessionkit.model._shape import check_session
 
         obj = decode_session(text, source=source)
         check_session(obj, source)

@@ -11,10 +11,12 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from sessionkit._html import escape_text
+from sessionkit._timestamp import Timestamp, time_text
 
 if TYPE_CHECKING:
     import polars as pl
@@ -113,10 +115,12 @@ def seconds(value: float | None) -> str:
 
 
 def stamp(value: Any) -> str:
-    """A timestamp to the second, ``2026-10-28 10:47:42Z`` (the data keeps the nanoseconds)."""
+    """A timestamp (a ``datetime``; one without a zone is UTC) to the second, in UTC:
+    ``2026-10-28 10:47:42Z`` (the data keeps the nanoseconds)."""
     if value is None:
         return "—"
-    return value.strftime("%Y-%m-%d %H:%M:%SZ")
+    instant = Timestamp.from_datetime(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
+    return time_text(instant.ns, fraction="none", sep=" ")
 
 
 @dataclass(frozen=True)

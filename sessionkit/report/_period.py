@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sessionkit._timestamp import Timestamp
+from sessionkit._timestamp import Timestamp, time_text
 
 if TYPE_CHECKING:
     import duckdb
@@ -63,7 +63,7 @@ class Period:
 
 def fmt_ns(ns: int) -> str:
     """An instant to the second (truncated), as ``2026-10-28 10:47:42Z``; the nanoseconds are in the data."""
-    return str(Timestamp(ns - ns % NS_PER_S)).replace("T", " ")
+    return time_text(ns, fraction="none", sep=" ")
 
 
 def length_text(ns: int) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sessionkit import _lazy
+from sessionkit._timestamp import autosi_text
 from sessionkit.tables._schemas import (
     AGENT_TABLE_NAMES,
     AGENT_TOOL_CALLS_SCHEMA,
@@ -30,7 +31,6 @@ from sessionkit.tables._schemas import (
     TABLE_NAMES,
     TOOL_CALLS_SCHEMA,
     Clustering,
-    autosi_text,
     empty_table,
     table_of,
 )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
 
-from sessionkit._timestamp import Timestamp
+from sessionkit._timestamp import Timestamp, autosi_text
 from sessionkit.exceptions import DatasetError, SessionFormatError
 from sessionkit.model import (
     agent_layout,
@@ -20,7 +20,7 @@ from sessionkit.model import (
     tool_call_standard,
     tool_call_values,
 )
-from sessionkit.tables._schemas import AGENT_TOOL_CALLS_SCHEMA, AGENTS_SCHEMA, JSON_DECODER, autosi_text
+from sessionkit.tables._schemas import AGENT_TOOL_CALLS_SCHEMA, AGENTS_SCHEMA, JSON_DECODER
 
 _AGENT_TIMES = ("created_at", "started_at", "completed_at")
 _NO_EXTRA: dict = {}
@@ -123,19 +123,6 @@ def _decode(text: str | None, default: Any) -> Any:
     return JSON_DECODER.decode(text) if text is not None else default
 
 
-def _times(column: pa.ChunkedArray | pa.Array) -> Sequence[str | None]:
-    """RFC 3339 text as chrono writes it, None for null."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if column.null_count == 0:
-        return autosi_text(column) if len(column) else []
-    import pyarrow.compute as pc
-
-    valid = pc.is_valid(column)
-    texts = iter(autosi_text(column.filter(valid)))
-    return [next(texts) if ok else None for ok in valid.to_pylist()]
-
-
 def agent_json(agents: pa.Table, tool_calls: pa.Table) -> Iterator[tuple[str, bytes]]:
     """(agent id, the bytes oxios writes for the record) for each row of ``agents``, in order.
 
@@ -159,7 +146,7 @@ def agent_json(agents: pa.Table, tool_calls: pa.Table) -> Iterator[tuple[str, by
             "field_order",
         )
         columns = [tool_calls.column(name).to_pylist() for name in names]
-        stamps = _times(tool_calls.column("timestamp"))
+        stamps = autosi_text(tool_calls.column("timestamp"))
         for (aid, ord_, tool, inp, out, ms, err, tcid, extra, order), ts in zip(
             zip(*columns, strict=True), stamps, strict=True
         ):
@@ -201,7 +188,7 @@ def agent_json(agents: pa.Table, tool_calls: pa.Table) -> Iterator[tuple[str, by
         "field_order",
     )
     columns = [agents.column(name).to_pylist() for name in names]
-    times = [_times(agents.column(name)) for name in _AGENT_TIMES]
+    times = [autosi_text(agents.column(name)) for name in _AGENT_TIMES]
     seen: set[str] = set()
     for i, row in enumerate(zip(*columns, strict=True)):
         record = dict(zip(names, row, strict=True))

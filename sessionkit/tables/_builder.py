@@ -11,16 +11,16 @@ import pyarrow.compute as pc
 from sessionkit._timestamp import Timestamp
 from sessionkit.exceptions import SessionFormatError
 from sessionkit.model import (
-    MESSAGE_FIELDS,
-    RESPONSE_FIELDS,
-    SESSION_LAYOUTS,
+    MESSAGE,
+    RESPONSE,
+    SESSION,
+    RecordShape,
     Session,
     check_duplicate_keys,
     check_session,
     count_keys,
     encode_compact,
-    message_layout,
-    response_layout,
+    record_layout,
     session_layout,
 )
 from sessionkit.tables._schemas import (
@@ -37,12 +37,6 @@ from sessionkit.tables._trajectory import TrajectoryColumns
 
 _NO_ITEMS: list = []
 _NO_META: dict = {}
-
-
-def _first_key(record: dict) -> str:
-    for key in record:
-        return key
-    return ""
 
 
 def to_tables(sessions: Iterable[Session]) -> SessionTables:
@@ -69,14 +63,9 @@ _SESSION_COLUMNS = tuple(name for name in SESSIONS_SCHEMA.names if name not in _
 _MESSAGE_COLUMNS = ("index", *MESSAGES_SCHEMA.names)
 _RESPONSE_COLUMNS = ("index", *RESPONSES_SCHEMA.names)
 _METADATA_COLUMNS = tuple(METADATA_SCHEMA.names)
-_STR_OR_NONE = (str, type(None))
-_BOOL_OR_NONE = (bool, type(None))
-_STR_TYPE = {str}
-_STR_OR_NONE_TYPES = {str, type(None)}
-_BOOL_OR_NONE_TYPES = {bool, type(None)}
-_MESSAGE_LAYOUT = {MESSAGE_FIELDS}
+_SESSION_OPTIONAL = tuple(name for name in SESSION.fields if name not in SESSION.required)
 _RECORD_LISTS = frozenset({"user_messages", "agent_responses"})
-_RESPONSE_LAYOUT = {RESPONSE_FIELDS}
+_DICT = {dict}
 
 
 class _Invalid(Exception):
@@ -151,117 +140,45 @@ class TableBuilder:
                 raise
 
     def _append_raw(self, obj: dict, source: str) -> int:
-        """Append one session's rows; returns the object keys of its messages and responses."""
+        """Append one session's rows; returns the object keys of its messages and responses.
+
+        Raises ``_Invalid`` (or a ``KeyError``, ``TypeError``, ...) on a value the declaration
+        (``sessionkit.model.SESSION``) does not take; ``add_raw`` then names it.
+        """
+        types = SESSION.types
+        for name in SESSION.required:
+            if type(obj[name]) not in types[name]:
+                raise _Invalid
+        for name in _SESSION_OPTIONAL:
+            if name in obj and type(obj[name]) not in types[name]:
+                raise _Invalid
         sid = obj["id"]
-        user = obj["user_id"]
-        created, updated = obj["created_at"], obj["updated_at"]
-        seed, persona = obj.get("active_seed_id"), obj.get("active_persona_id")
-        if (
-            type(sid) is not str
-            or type(user) is not str
-            or type(created) is not str
-            or type(updated) is not str
-            or type(seed) not in _STR_OR_NONE
-            or type(persona) not in _STR_OR_NONE
-        ):
-            raise _Invalid
         messages = obj.get("user_messages", _NO_ITEMS)
         responses = obj.get("agent_responses", _NO_ITEMS)
         metadata = obj.get("metadata", _NO_META)
-        if type(messages) is not list or type(responses) is not list or type(metadata) is not dict:
-            raise _Invalid
         index = len(self.s["session_id"])
         extra, order = session_layout(obj)
         ranges = [resp.get("trajectory_range") for resp in responses] if "trajectory_steps" in extra else _NO_ITEMS
         self.tj.add(sid, index, extra, ranges)
         self._session_row(
-            sid, user, seed, persona, created, updated, len(messages), len(responses), extra, order, source
+            sid,
+            obj["user_id"],
+            obj.get("active_seed_id"),
+            obj.get("active_persona_id"),
+            obj["created_at"],
+            obj["updated_at"],
+            len(messages),
+            len(responses),
+            extra,
+            order,
+            source,
         )
-        m = self.m
-        m_content, m_time, m_extra, m_order = m["content"], m["timestamp"], m["extra"], m["field_order"]
-        n = len(messages)
-        if n and set(map(tuple, messages)) == _MESSAGE_LAYOUT:  # all in oxios' layout: whole columns at once
-            contents = [msg["content"] for msg in messages]
-            times = [msg["timestamp"] for msg in messages]
-            if not set(map(type, contents)) | set(map(type, times)) <= _STR_TYPE:
-                raise _Invalid
-            m_content += contents
-            m_time += times
-            m_extra += [None] * n
-            m_order += [None] * n
-            record_keys = 2 * n
-            messages = _NO_ITEMS
-        else:
-            record_keys = 0
-        for msg in messages:
-            content, ts = msg["content"], msg["timestamp"]
-            if type(content) is not str or type(ts) is not str:
-                raise _Invalid
-            m_content.append(content)
-            m_time.append(ts)
-            if len(msg) == 2 and _first_key(msg) == "content":
-                m_extra.append(None)
-                m_order.append(None)
-            else:
-                extra, order = message_layout(msg)
-                m_extra.append(encode_compact(extra) if extra else None)
-                m_order.append(encode_compact(order) if order is not None else None)
-                if extra:
-                    record_keys += count_keys(list(extra.values()))
-            record_keys += len(msg)
-        m["session_id"].extend([sid] * n)
-        m["index"].extend([index] * n)
-        m["seq"].extend(range(n))
-        r = self.r
-        r_content, r_rsid, r_seed, r_phase = r["content"], r["response_session_id"], r["seed_id"], r["phase_reached"]
-        r_passed, r_time, r_extra, r_order = r["evaluation_passed"], r["timestamp"], r["extra"], r["field_order"]
-        n = len(responses)
-        if n and set(map(tuple, responses)) == _RESPONSE_LAYOUT:  # all in oxios' layout: whole columns at once
-            content, rsid, rseed, phase, passed, ts = ([resp[f] for resp in responses] for f in RESPONSE_FIELDS)
-            if not (
-                set(map(type, content)) | set(map(type, ts)) <= _STR_TYPE
-                and set(map(type, rsid)) | set(map(type, rseed)) | set(map(type, phase)) <= _STR_OR_NONE_TYPES
-                and set(map(type, passed)) <= _BOOL_OR_NONE_TYPES
-            ):
-                raise _Invalid
-            r_content += content
-            r_rsid += rsid
-            r_seed += rseed
-            r_phase += phase
-            r_passed += passed
-            r_time += ts
-            r_extra += [None] * n
-            r_order += [None] * n
-            record_keys += 6 * n
-            responses = _NO_ITEMS
-        for resp in responses:
-            content, ts = resp["content"], resp["timestamp"]
-            rsid, rseed = resp.get("session_id"), resp.get("seed_id")
-            phase, passed = resp.get("phase_reached"), resp.get("evaluation_passed")
-            if (
-                type(content) is not str
-                or type(ts) is not str
-                or type(rsid) not in _STR_OR_NONE
-                or type(rseed) not in _STR_OR_NONE
-                or type(phase) not in _STR_OR_NONE
-                or type(passed) not in _BOOL_OR_NONE
-            ):
-                raise _Invalid
-            r_content.append(content)
-            r_rsid.append(rsid)
-            r_seed.append(rseed)
-            r_phase.append(phase)
-            r_passed.append(passed)
-            r_time.append(ts)
-            extra, order = response_layout(resp)
-            r_extra.append(encode_compact(extra) if extra else None)
-            r_order.append(encode_compact(order) if order is not None else None)
-            record_keys += len(resp)
-            if extra:
-                record_keys += count_keys(list(extra.values()))
-        r["session_id"].extend([sid] * n)
-        r["index"].extend([index] * n)
-        r["seq"].extend(range(n))
+        record_keys = _append_records(self.m, messages, MESSAGE, _MESSAGE_PLAN)
+        record_keys += _append_records(self.r, responses, RESPONSE, _RESPONSE_PLAN)
+        for rows, n in ((self.m, len(messages)), (self.r, len(responses))):
+            rows["session_id"].extend([sid] * n)
+            rows["index"].extend([index] * n)
+            rows["seq"].extend(range(n))
         self._metadata_rows(sid, metadata)
         return record_keys
 
@@ -282,7 +199,9 @@ class TableBuilder:
         )
         self.tj.add(sid, index, extra, ranges)
         if order is None and len(extra) < len(session.extra):  # keep where the keys taken out go
-            standard = SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
+            standard = SESSION.standard(
+                {"active_seed_id": session.active_seed_id, "active_persona_id": session.active_persona_id}
+            )
             order = (*standard, *session.extra)
         self._session_row(
             sid,
@@ -429,6 +348,47 @@ def parse_timestamps(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
         except (ValueError, TypeError) as err:
             raise _BadTimestamp(i, str(err)) from None
     return pa.array(values, pa.int64()).cast(TIMESTAMP_NS)
+
+
+def _plan(shape: RecordShape, renamed: dict[str, str]) -> tuple[tuple[str, str, frozenset[type], bool], ...]:
+    """For each declared field of a record: its name, its table column (the same name unless
+    ``renamed``), the Python types it takes, and whether it is required."""
+    return tuple((name, renamed.get(name, name), shape.types[name], name in shape.required) for name in shape.fields)
+
+
+_MESSAGE_PLAN = _plan(MESSAGE, {})
+_RESPONSE_PLAN = _plan(RESPONSE, {"session_id": "response_session_id"})
+
+
+def _append_records(columns: dict[str, list], records: list, shape: RecordShape, plan: tuple) -> int:
+    """Append the declared fields of ``records`` (messages or responses) to ``columns``, as
+    ``plan`` says, with their extra fields and field order as JSON; returns the object keys they
+    hold. Raises ``_Invalid`` (or ``KeyError``) on a record or value the declaration does not
+    take. Field by field, all records at once: an optional field missing is None."""
+    n = len(records)
+    if not n:
+        return 0
+    if set(map(type, records)) != _DICT:
+        raise _Invalid
+    for name, column, accepted, required in plan:
+        values = [record[name] for record in records] if required else [record.get(name) for record in records]
+        if not set(map(type, values)) <= accepted:
+            raise _Invalid
+        columns[column] += values
+    extras, orders = columns["extra"], columns["field_order"]
+    if not shape.skipped_when_none and set(map(tuple, records)) == {shape.fields}:  # all in oxios' layout
+        extras += [None] * n
+        orders += [None] * n
+        return len(shape.fields) * n
+    keys = 0
+    for record in records:
+        keys += len(record)
+        extra, order = record_layout(record, shape)
+        extras.append(encode_compact(extra) if extra else None)
+        orders.append(encode_compact(order) if order is not None else None)
+        if extra:
+            keys += count_keys(list(extra.values()))
+    return keys
 
 
 def take_sessions(tables: SessionTables, rows: Any) -> SessionTables:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from sessionkit._timestamp import Timestamp
+from sessionkit._timestamp import Timestamp, autosi_text
 from sessionkit.exceptions import DatasetError
 from sessionkit.model import (
     AgentResponse,
@@ -18,7 +18,7 @@ from sessionkit.model import (
     response_raw,
     session_raw,
 )
-from sessionkit.tables._schemas import JSON_DECODER, autosi_text
+from sessionkit.tables._schemas import JSON_DECODER
 from sessionkit.tables._trajectory import put_back, reasoning_rows, step_rows
 
 if TYPE_CHECKING:

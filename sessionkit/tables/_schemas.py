@@ -294,22 +294,3 @@ def table_of(
 Z_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 #: Decodes the JSON text columns (``extra``, ``field_order``, ``tool_args``...).
 JSON_DECODER = msgspec.json.Decoder()
-
-
-def autosi_text(column: pa.Array | pa.ChunkedArray) -> list[str]:
-    """Timestamps as the RFC 3339 text chrono's AutoSi prints (0, 3, 6 or 9 digits), all at once."""
-    import pyarrow.compute as pc  # not at the top: the schemas alone need pyarrow only
-
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    full = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")  # nanoseconds: 9 fraction digits
-    text = pc.if_else(
-        pc.ends_with(full, "000000000"),
-        pc.utf8_slice_codeunits(full, 0, 19),
-        pc.if_else(
-            pc.ends_with(full, "000000"),
-            pc.utf8_slice_codeunits(full, 0, 23),
-            pc.if_else(pc.ends_with(full, "000"), pc.utf8_slice_codeunits(full, 0, 26), full),
-        ),
-    )
-    return pc.binary_join_element_wise(text, "Z", "").to_pylist()

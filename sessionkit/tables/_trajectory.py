@@ -23,15 +23,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sessionkit._timestamp import autosi_text
 from sessionkit.model import encode_compact
-from sessionkit.tables._schemas import (
-    JSON_DECODER,
-    REASONING_SCHEMA,
-    TIMESTAMP_NS,
-    TOOL_CALLS_SCHEMA,
-    autosi_text,
-    table_of,
-)
+from sessionkit.tables._schemas import JSON_DECODER, REASONING_SCHEMA, TIMESTAMP_NS, TOOL_CALLS_SCHEMA, table_of
 
 #: A trajectory step's fields, in the order serde writes them.
 STEP_FIELDS = ("tool_name", "tool_args", "output_summary", "duration_ms", "is_error", "tool_call_id", "timestamp")
@@ -214,15 +208,6 @@ def _times(texts: list[str | None]) -> pa.Array:
 
 
 # -- back to JSON ------------------------------------------------------------------------------
-def _autosi(column: pa.ChunkedArray | pa.Array) -> list[str | None]:
-
-    if len(column) == 0:
-        return []
-    valid = pc.is_valid(column)
-    texts = autosi_text(pc.fill_null(column, pa.scalar(0, TIMESTAMP_NS)))
-    return [text if ok else None for text, ok in zip(texts, valid.to_pylist(), strict=True)]
-
-
 def _with_extra(values: dict, extra: str | None, order: str | None, fields: tuple[str, ...], written: dict) -> dict:
     from sessionkit.model import ordered_record
 
@@ -251,7 +236,7 @@ def step_rows(table: pa.Table) -> Iterator[dict]:
             "field_order",
         )
     ]
-    times = _autosi(table.column("timestamp"))
+    times = autosi_text(table.column("timestamp"))
     for name, args, is_text, summary, duration, error, call_id, extra, order, ts in zip(*columns, times, strict=True):
         values = {
             "tool_name": name,
@@ -268,7 +253,7 @@ def step_rows(table: pa.Table) -> Iterator[dict]:
 def reasoning_rows(table: pa.Table) -> Iterator[dict]:
     """The ``reasoning`` rows of a table as reasoning records (JSON values in file order)."""
     columns = [table.column(name).to_pylist() for name in ("content", "source", "segments", "extra", "field_order")]
-    times = _autosi(table.column("timestamp"))
+    times = autosi_text(table.column("timestamp"))
     for content, source, segments, extra, order, ts in zip(*columns, times, strict=True):
         values = {"content": content, "source": source, "timestamp": ts}
         if segments is not None or order is not None:
