@@ -31,6 +31,7 @@ from sessionkit.tables._schemas import (
     TOOL_CALLS_SCHEMA,
     Clustering,
     empty_table,
+    table_of,
 )
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ __all__ = [
     "iter_session_json",
     "iter_sessions",
     "parse_timestamps",
+    "table_of",
     "take_sessions",
     "thread_roots",
     "to_tables",
