@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from stores import STORES, Store, moto_server
 
 from sessionkit.tables import SessionTables, cluster_order, take_sessions
 
@@ -112,3 +115,31 @@ def tool_errors_from_the_runs(name: str | Path) -> dict[str, tuple[int, int]]:
             counts[0] += flag is True
             counts[1] += flag is not None
     return {tool: (e, f) for tool, (e, f) in out.items()}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """A moto S3 server for the tests of one module (see ``stores.moto_server``)."""
+    with moto_server() as url:
+        yield url
+
+
+_buckets = itertools.count()
+
+
+@pytest.fixture
+def bucket(server: str) -> str:
+    """A new, empty bucket for one test."""
+    from sessionkit import _s3
+
+    name = f"team-{next(_buckets)}"
+    _s3.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """Where a test's dataset goes, once per store: a folder on disk, then ``s3://`` on moto."""
+    if request.param == "disk":
+        return Store("disk", str(tmp_path / "out"))
+    return Store("s3", f"s3://{request.getfixturevalue('bucket')}/out")
