@@ -30,6 +30,7 @@ from sessionkit.tables import (
     SESSIONS_SCHEMA,
     SessionTables,
     parse_timestamps,
+    table_of,
 )
 
 __all__ = ["FastTables", "fast_tables"]
@@ -238,47 +239,54 @@ def _tables(parsed: pa.Table, metadata: list[dict[str, Any]]) -> SessionTables:
     n_responses = pc.list_value_length(responses).cast(pa.int32())
     n = parsed.num_rows
     nulls = pa.nulls(n, pa.string())
-    sessions = pa.Table.from_arrays(
-        [
-            ids,
-            parsed["user_id"],
-            parsed["active_seed_id"],
-            parsed["active_persona_id"],
-            parse_timestamps(parsed["created_at"]),
-            parse_timestamps(parsed["updated_at"]),
-            n_messages,
-            n_responses,
-            pc.min_element_wise(n_messages, n_responses),
-            nulls,
-            nulls,
-            pa.array([len(meta) for meta in metadata], pa.int32()),
-            nulls,  # project_id and parent_session_id: a file with them is not in the old layout
-            nulls,
-        ],
-        schema=SESSIONS_SCHEMA,
+    sessions = table_of(
+        SESSIONS_SCHEMA,
+        {
+            "session_id": ids,
+            "user_id": parsed["user_id"],
+            "active_seed_id": parsed["active_seed_id"],
+            "active_persona_id": parsed["active_persona_id"],
+            "created_at": parse_timestamps(parsed["created_at"]),
+            "updated_at": parse_timestamps(parsed["updated_at"]),
+            "n_user_messages": n_messages,
+            "n_agent_responses": n_responses,
+            "exchange_count": pc.min_element_wise(n_messages, n_responses),
+            "extra": nulls,
+            "field_order": nulls,
+            "n_metadata": [len(meta) for meta in metadata],
+            "project_id": nulls,  # and parent_session_id: a file with them is not in the old layout
+            "parent_session_id": nulls,
+        },
     )
     flat, owner, seq = _children(messages, ids)
     m_nulls = pa.nulls(len(flat), pa.string())
-    messages_table = pa.Table.from_arrays(
-        [owner, seq, flat.field("content"), parse_timestamps(flat.field("timestamp")), m_nulls, m_nulls],
-        schema=MESSAGES_SCHEMA,
+    messages_table = table_of(
+        MESSAGES_SCHEMA,
+        {
+            "session_id": owner,
+            "seq": seq,
+            "content": flat.field("content"),
+            "timestamp": parse_timestamps(flat.field("timestamp")),
+            "extra": m_nulls,
+            "field_order": m_nulls,
+        },
     )
     flat, owner, seq = _children(responses, ids)
     r_nulls = pa.nulls(len(flat), pa.string())
-    responses_table = pa.Table.from_arrays(
-        [
-            owner,
-            seq,
-            flat.field("content"),
-            flat.field("session_id"),
-            flat.field("seed_id"),
-            flat.field("phase_reached"),
-            flat.field("evaluation_passed"),
-            parse_timestamps(flat.field("timestamp")),
-            r_nulls,
-            r_nulls,
-        ],
-        schema=RESPONSES_SCHEMA,
+    responses_table = table_of(
+        RESPONSES_SCHEMA,
+        {
+            "session_id": owner,
+            "seq": seq,
+            "content": flat.field("content"),
+            "response_session_id": flat.field("session_id"),
+            "seed_id": flat.field("seed_id"),
+            "phase_reached": flat.field("phase_reached"),
+            "evaluation_passed": flat.field("evaluation_passed"),
+            "timestamp": parse_timestamps(flat.field("timestamp")),
+            "extra": r_nulls,
+            "field_order": r_nulls,
+        },
     )
     sids = ids.to_pylist()
     d_ord: list[int]
@@ -290,13 +298,5 @@ def _tables(parsed: pa.Table, metadata: list[dict[str, Any]]) -> SessionTables:
             d_ord += range(len(meta))
             d_key += meta
             d_value += [_ENCODER.encode(value).decode() for value in meta.values()]
-    metadata_table = pa.Table.from_arrays(
-        [
-            pa.array(d_session, pa.string()),
-            pa.array(d_ord, pa.int32()),
-            pa.array(d_key, pa.string()),
-            pa.array(d_value, pa.string()),
-        ],
-        schema=METADATA_SCHEMA,
-    )
+    metadata_table = table_of(METADATA_SCHEMA, {"session_id": d_session, "ord": d_ord, "key": d_key, "value": d_value})
     return SessionTables(sessions, messages_table, responses_table, metadata_table)

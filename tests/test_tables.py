@@ -253,3 +253,61 @@ def test_the_fast_json_path_writes_what_the_model_writes(sessions: list[Session]
     from sessionkit.tables import iter_session_json
 
     assert list(iter_session_json(to_tables(sessions))) == [(s.id, encode_session(s)) for s in sessions]
+
+
+def test_tables_are_built_by_column_name_so_swapped_columns_fail() -> None:
+    from sessionkit.tables import table_of
+
+    sid, ord_, key, value = pa.array(["s"]), pa.array([0], pa.int32()), pa.array(["k"]), pa.array(['"v"'])
+    # by position, two string columns that trade places pass the schema unseen
+    swapped = pa.Table.from_arrays([sid, ord_, value, key], schema=METADATA_SCHEMA)
+    assert swapped.column("key").to_pylist() == ['"v"']
+    # by name, the order they are given in does not matter
+    table = table_of(METADATA_SCHEMA, {"session_id": sid, "ord": ord_, "value": value, "key": key})
+    assert table.column("key").to_pylist() == ["k"] and table.schema.equals(METADATA_SCHEMA, check_metadata=True)
+    # and a name that is not the schema's, a wrong type or a null where none is allowed fails
+    with pytest.raises(ValueError, match=r"missing \['key'\], not in it \['keys'\]"):
+        table_of(METADATA_SCHEMA, {"session_id": sid, "ord": ord_, "value": value, "keys": key})
+    with pytest.raises(TypeError, match="'ord' is int64, the schema says int32"):
+        table_of(METADATA_SCHEMA, {"session_id": sid, "ord": pa.array([0]), "value": value, "key": key})
+    with pytest.raises(ValueError, match="'key' holds 1 nulls"):
+        table_of(
+            METADATA_SCHEMA, {"session_id": sid, "ord": ord_, "value": value, "key": pa.array([None], pa.string())}
+        )
+
+
+def test_every_builder_puts_each_field_in_its_own_column() -> None:
+    """Each string field of a session has a value of its own: a builder that swapped two columns
+    of one type (seed and persona, content and session id, key and value, ...) fails here."""
+    from sessionkit._fastjson import fast_tables
+
+    session = Session.from_json(
+        '{"id": "S", "user_id": "U", "user_messages": [{"content": "MC", "timestamp": "2026-01-01T00:00:01Z"}],'
+        ' "agent_responses": [{"content": "RC", "session_id": "RS", "seed_id": "RD", "phase_reached": "RP",'
+        ' "evaluation_passed": true, "timestamp": "2026-01-01T00:00:02Z"}], "active_seed_id": "AS",'
+        ' "active_persona_id": "AP", "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:03Z",'
+        ' "metadata": {"K": "V"}}'
+    )
+    data = encode_session(session)
+    builder = TableBuilder()
+    builder.add_raw(decode_json(data), "s.json", data)
+    fast = fast_tables([data])
+    assert fast is not None and fast.taken == [True]
+    expected = {
+        "sessions": {"session_id": "S", "user_id": "U", "active_seed_id": "AS", "active_persona_id": "AP"},
+        "messages": {"session_id": "S", "content": "MC"},
+        "responses": {
+            "session_id": "S",
+            "content": "RC",
+            "response_session_id": "RS",
+            "seed_id": "RD",
+            "phase_reached": "RP",
+        },
+        "metadata": {"session_id": "S", "key": "K", "value": '"V"'},
+    }
+    for tables in (to_tables([session]), builder.finish(), fast.tables):
+        for name, columns in expected.items():
+            row = tables[name].to_pylist()[0]
+            assert {column: row[column] for column in columns} == columns, name
+        times = [tables.sessions[name].cast(pa.int64()).to_pylist() for name in ("created_at", "updated_at")]
+        assert times == [[1767225600 * 10**9], [1767225603 * 10**9]]

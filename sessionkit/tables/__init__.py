@@ -32,6 +32,7 @@ from sessionkit.tables._schemas import (
     Clustering,
     autosi_text,
     empty_table,
+    table_of,
 )
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ __all__ = [
     "iter_sessions",
     "parse_timestamps",
     "step_owners",
+    "table_of",
     "take_sessions",
     "thread_roots",
     "to_tables",

@@ -30,6 +30,7 @@ from sessionkit.tables._schemas import (
     SESSIONS_SCHEMA,
     TIMESTAMP_NS,
     Z_TIMESTAMP_PATTERN,
+    table_of,
 )
 from sessionkit.tables._session_tables import SessionTables
 from sessionkit.tables._trajectory import TrajectoryColumns
@@ -60,22 +61,14 @@ def to_tables(sessions: Iterable[Session]) -> SessionTables:
     return builder.finish()
 
 
-_SESSION_COLUMNS = (
-    "id",
-    "user",
-    "seed",
-    "persona",
-    "created",
-    "updated",
-    "n_msg",
-    "n_resp",
-    "extra",
-    "order",
-    "n_meta",
-)
-_MESSAGE_COLUMNS = ("session", "index", "seq", "content", "time", "extra", "order")
-_RESPONSE_COLUMNS = ("session", "index", "seq", "content", "rsid", "seed", "phase", "passed", "time", "extra", "order")
-_METADATA_COLUMNS = ("session", "ord", "key", "value")
+# columns computed in ``finish``, not collected per session
+_DERIVED = frozenset({"exchange_count", "project_id", "parent_session_id"})
+# the builder's lists, named as the columns they become (plus each child row's session
+# ``index``, for errors); ``finish`` builds every table by these names
+_SESSION_COLUMNS = tuple(name for name in SESSIONS_SCHEMA.names if name not in _DERIVED)
+_MESSAGE_COLUMNS = ("index", *MESSAGES_SCHEMA.names)
+_RESPONSE_COLUMNS = ("index", *RESPONSES_SCHEMA.names)
+_METADATA_COLUMNS = tuple(METADATA_SCHEMA.names)
 _STR_OR_NONE = (str, type(None))
 _BOOL_OR_NONE = (bool, type(None))
 _STR_TYPE = {str}
@@ -108,7 +101,7 @@ class TableBuilder:
         self.tj = TrajectoryColumns()
 
     def __len__(self) -> int:
-        return len(self.s["id"])
+        return len(self.s["session_id"])
 
     def _kind(self, raw: bool) -> None:
         if self._raw_times is None:
@@ -118,7 +111,7 @@ class TableBuilder:
             raise ValueError(msg)
 
     def _mark(self) -> tuple[tuple[int, int, int, int], tuple[int, int, int]]:
-        return (len(self.s["id"]), len(self.m["seq"]), len(self.r["seq"]), len(self.d["ord"])), self.tj.mark()
+        return (len(self.s["session_id"]), len(self.m["seq"]), len(self.r["seq"]), len(self.d["ord"])), self.tj.mark()
 
     def _rollback(self, mark: tuple[tuple[int, int, int, int], tuple[int, int, int]]) -> None:
         lengths, trajectory = mark
@@ -177,7 +170,7 @@ class TableBuilder:
         metadata = obj.get("metadata", _NO_META)
         if type(messages) is not list or type(responses) is not list or type(metadata) is not dict:
             raise _Invalid
-        index = len(self.s["id"])
+        index = len(self.s["session_id"])
         extra, order = session_layout(obj)
         ranges = [resp.get("trajectory_range") for resp in responses] if "trajectory_steps" in extra else _NO_ITEMS
         self.tj.add(sid, index, extra, ranges)
@@ -185,7 +178,7 @@ class TableBuilder:
             sid, user, seed, persona, created, updated, len(messages), len(responses), extra, order, source
         )
         m = self.m
-        m_content, m_time, m_extra, m_order = m["content"], m["time"], m["extra"], m["order"]
+        m_content, m_time, m_extra, m_order = m["content"], m["timestamp"], m["extra"], m["field_order"]
         n = len(messages)
         if n and set(map(tuple, messages)) == _MESSAGE_LAYOUT:  # all in oxios' layout: whole columns at once
             contents = [msg["content"] for msg in messages]
@@ -216,12 +209,12 @@ class TableBuilder:
                 if extra:
                     record_keys += count_keys(list(extra.values()))
             record_keys += len(msg)
-        m["session"].extend([sid] * n)
+        m["session_id"].extend([sid] * n)
         m["index"].extend([index] * n)
         m["seq"].extend(range(n))
         r = self.r
-        r_content, r_rsid, r_seed, r_phase = r["content"], r["rsid"], r["seed"], r["phase"]
-        r_passed, r_time, r_extra, r_order = r["passed"], r["time"], r["extra"], r["order"]
+        r_content, r_rsid, r_seed, r_phase = r["content"], r["response_session_id"], r["seed_id"], r["phase_reached"]
+        r_passed, r_time, r_extra, r_order = r["evaluation_passed"], r["timestamp"], r["extra"], r["field_order"]
         n = len(responses)
         if n and set(map(tuple, responses)) == _RESPONSE_LAYOUT:  # all in oxios' layout: whole columns at once
             content, rsid, rseed, phase, passed, ts = ([resp[f] for resp in responses] for f in RESPONSE_FIELDS)
@@ -266,7 +259,7 @@ class TableBuilder:
             record_keys += len(resp)
             if extra:
                 record_keys += count_keys(list(extra.values()))
-        r["session"].extend([sid] * n)
+        r["session_id"].extend([sid] * n)
         r["index"].extend([index] * n)
         r["seq"].extend(range(n))
         self._metadata_rows(sid, metadata)
@@ -278,7 +271,7 @@ class TableBuilder:
             msg = f"to_tables takes Session objects, got {type(session).__name__}"
             raise TypeError(msg)
         self._kind(False)
-        index = len(self.s["id"])
+        index = len(self.s["session_id"])
         sid = session.id
         extra = dict(session.extra)
         order = session.field_order
@@ -306,26 +299,26 @@ class TableBuilder:
         )
         m = self.m
         for seq, msg in enumerate(session.user_messages):
-            m["session"].append(sid)
+            m["session_id"].append(sid)
             m["index"].append(index)
             m["seq"].append(seq)
             m["content"].append(msg.content)
-            m["time"].append(msg.timestamp.ns)
+            m["timestamp"].append(msg.timestamp.ns)
             m["extra"].append(encode_compact(msg.extra) if msg.extra else None)
-            m["order"].append(encode_compact(msg.field_order) if msg.field_order is not None else None)
+            m["field_order"].append(encode_compact(msg.field_order) if msg.field_order is not None else None)
         r = self.r
         for seq, resp in enumerate(session.agent_responses):
-            r["session"].append(sid)
+            r["session_id"].append(sid)
             r["index"].append(index)
             r["seq"].append(seq)
             r["content"].append(resp.content)
-            r["rsid"].append(resp.session_id)
-            r["seed"].append(resp.seed_id)
-            r["phase"].append(resp.phase_reached)
-            r["passed"].append(resp.evaluation_passed)
-            r["time"].append(resp.timestamp.ns)
+            r["response_session_id"].append(resp.session_id)
+            r["seed_id"].append(resp.seed_id)
+            r["phase_reached"].append(resp.phase_reached)
+            r["evaluation_passed"].append(resp.evaluation_passed)
+            r["timestamp"].append(resp.timestamp.ns)
             r["extra"].append(encode_compact(resp.extra) if resp.extra else None)
-            r["order"].append(encode_compact(resp.field_order) if resp.field_order is not None else None)
+            r["field_order"].append(encode_compact(resp.field_order) if resp.field_order is not None else None)
         self._metadata_rows(sid, session.metadata)
 
     def _session_row(
@@ -344,24 +337,24 @@ class TableBuilder:
     ) -> None:
         s = self.s
         self.sources.append(source)
-        s["id"].append(sid)
-        s["user"].append(user)
-        s["seed"].append(seed)
-        s["persona"].append(persona)
-        s["created"].append(created)
-        s["updated"].append(updated)
-        s["n_msg"].append(n_messages)
-        s["n_resp"].append(n_responses)
+        s["session_id"].append(sid)
+        s["user_id"].append(user)
+        s["active_seed_id"].append(seed)
+        s["active_persona_id"].append(persona)
+        s["created_at"].append(created)
+        s["updated_at"].append(updated)
+        s["n_user_messages"].append(n_messages)
+        s["n_agent_responses"].append(n_responses)
         s["extra"].append(encode_compact(extra) if extra else None)
-        s["order"].append(encode_compact(order) if order is not None else None)
+        s["field_order"].append(encode_compact(order) if order is not None else None)
 
     def _metadata_rows(self, sid: str, metadata: dict) -> None:
-        self.s["n_meta"].append(len(metadata))
+        self.s["n_metadata"].append(len(metadata))
         if not metadata:
             return
         d = self.d
         n = len(metadata)
-        d["session"].extend([sid] * n)
+        d["session_id"].extend([sid] * n)
         d["ord"].extend(range(n))
         d["key"].extend(metadata)
         d["value"].extend([encode_compact(value) for value in metadata.values()])
@@ -370,72 +363,35 @@ class TableBuilder:
         """The tables of everything added so far."""
         s, m, r, d = self.s, self.m, self.r, self.d
         if self._raw_times:
-            created = self._times(s["created"], lambda i: (i, "$.created_at"))
-            updated = self._times(s["updated"], lambda i: (i, "$.updated_at"))
-            m_time = self._times(m["time"], lambda i: (m["index"][i], f"$.user_messages[{m['seq'][i]}].timestamp"))
-            r_time = self._times(r["time"], lambda i: (r["index"][i], f"$.agent_responses[{r['seq'][i]}].timestamp"))
+            created = self._times(s["created_at"], lambda i: (i, "$.created_at"))
+            updated = self._times(s["updated_at"], lambda i: (i, "$.updated_at"))
+            m_time = self._times(m["timestamp"], lambda i: (m["index"][i], f"$.user_messages[{m['seq'][i]}].timestamp"))
+            r_time = self._times(
+                r["timestamp"], lambda i: (r["index"][i], f"$.agent_responses[{r['seq'][i]}].timestamp")
+            )
         else:
             created, updated, m_time, r_time = (
                 pa.array(values, pa.int64()).cast(TIMESTAMP_NS)
-                for values in (s["created"], s["updated"], m["time"], r["time"])
+                for values in (s["created_at"], s["updated_at"], m["timestamp"], r["timestamp"])
             )
-        n_msg = pa.array(s["n_msg"], pa.int32())
-        n_resp = pa.array(s["n_resp"], pa.int32())
-        string = pa.string()
-        sessions = pa.Table.from_arrays(
-            [
-                pa.array(s["id"], string),
-                pa.array(s["user"], string),
-                pa.array(s["seed"], string),
-                pa.array(s["persona"], string),
-                created,
-                updated,
-                n_msg,
-                n_resp,
-                pc.min_element_wise(n_msg, n_resp),
-                pa.array(s["extra"], string),
-                pa.array(s["order"], string),
-                pa.array(s["n_meta"], pa.int32()),
-                pa.array(self.tj.project, string),
-                pa.array(self.tj.parent, string),
-            ],
-            schema=SESSIONS_SCHEMA,
+        n_msg = pa.array(s["n_user_messages"], pa.int32())
+        n_resp = pa.array(s["n_agent_responses"], pa.int32())
+        sessions = table_of(
+            SESSIONS_SCHEMA,
+            {
+                **s,
+                "created_at": created,
+                "updated_at": updated,
+                "n_user_messages": n_msg,
+                "n_agent_responses": n_resp,
+                "exchange_count": pc.min_element_wise(n_msg, n_resp),
+                "project_id": self.tj.project,
+                "parent_session_id": self.tj.parent,
+            },
         )
-        messages = pa.Table.from_arrays(
-            [
-                pa.array(m["session"], string),
-                pa.array(m["seq"], pa.int32()),
-                pa.array(m["content"], string),
-                m_time,
-                pa.array(m["extra"], string),
-                pa.array(m["order"], string),
-            ],
-            schema=MESSAGES_SCHEMA,
-        )
-        responses = pa.Table.from_arrays(
-            [
-                pa.array(r["session"], string),
-                pa.array(r["seq"], pa.int32()),
-                pa.array(r["content"], string),
-                pa.array(r["rsid"], string),
-                pa.array(r["seed"], string),
-                pa.array(r["phase"], string),
-                pa.array(r["passed"], pa.bool_()),
-                r_time,
-                pa.array(r["extra"], string),
-                pa.array(r["order"], string),
-            ],
-            schema=RESPONSES_SCHEMA,
-        )
-        metadata = pa.Table.from_arrays(
-            [
-                pa.array(d["session"], string),
-                pa.array(d["ord"], pa.int32()),
-                pa.array(d["key"], string),
-                pa.array(d["value"], string),
-            ],
-            schema=METADATA_SCHEMA,
-        )
+        messages = table_of(MESSAGES_SCHEMA, {**m, "timestamp": m_time}, internal=("index",))
+        responses = table_of(RESPONSES_SCHEMA, {**r, "timestamp": r_time}, internal=("index",))
+        metadata = table_of(METADATA_SCHEMA, d)
         tool_calls, reasoning = self.tj.finish()
         return SessionTables(sessions, messages, responses, metadata, tool_calls, reasoning)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 import pyarrow as pa
@@ -248,6 +250,44 @@ ARCHIVE_SCHEMAS = {"runs": RUNS_SCHEMA, "errors": ERRORS_SCHEMA}
 def empty_table(schema: pa.Schema) -> pa.Table:
     """A table with no rows and this schema (``Schema.empty_table`` would import pandas)."""
     return pa.Table.from_batches([], schema=schema)
+
+
+def table_of(
+    schema: pa.Schema,
+    columns: Mapping[str, pa.Array | pa.ChunkedArray | Sequence[Any]],
+    *,
+    internal: Collection[str] = (),
+) -> pa.Table:
+    """A table of ``schema`` from its columns given by name, never by position.
+
+    Each field takes the column of its own name (a Python sequence is converted to the field's
+    type; an Arrow array must have it), so two columns of one type cannot trade places unseen.
+    Every field must be given, no other name (except those in ``internal``, the caller's
+    bookkeeping), and a field that is not nullable must hold no null.
+
+    Example:
+        >>> table_of(METADATA_SCHEMA, {"value": ["1"], "key": ["k"], "ord": [0], "session_id": ["s"]}).column_names
+        ['session_id', 'ord', 'key', 'value']
+    """
+    names = schema.names
+    missing = [name for name in names if name not in columns]
+    unknown = [name for name in columns if name not in names and name not in internal]
+    if missing or unknown:
+        msg = f"columns do not match the schema: missing {missing}, not in it {unknown} (schema: {names})"
+        raise ValueError(msg)
+    arrays = []
+    for field in schema:
+        column = columns[field.name]
+        if not isinstance(column, pa.Array | pa.ChunkedArray):
+            column = pa.array(column, field.type)
+        elif column.type != field.type:
+            msg = f"column {field.name!r} is {column.type}, the schema says {field.type}"
+            raise TypeError(msg)
+        if not field.nullable and column.null_count:
+            msg = f"column {field.name!r} holds {column.null_count} nulls; the schema allows none"
+            raise ValueError(msg)
+        arrays.append(column)
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 #: RFC 3339 text in UTC with a ``Z`` and 0 to 9 fraction digits, which Arrow casts exactly.

@@ -24,7 +24,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sessionkit.model import encode_compact
-from sessionkit.tables._schemas import JSON_DECODER, REASONING_SCHEMA, TIMESTAMP_NS, TOOL_CALLS_SCHEMA, autosi_text
+from sessionkit.tables._schemas import (
+    JSON_DECODER,
+    REASONING_SCHEMA,
+    TIMESTAMP_NS,
+    TOOL_CALLS_SCHEMA,
+    autosi_text,
+    table_of,
+)
 
 #: A trajectory step's fields, in the order serde writes them.
 STEP_FIELDS = ("tool_name", "tool_args", "output_summary", "duration_ms", "is_error", "tool_call_id", "timestamp")
@@ -179,16 +186,11 @@ class TrajectoryColumns:
 
     def finish(self) -> tuple[pa.Table, pa.Table]:
         """The ``tool_calls`` and ``reasoning`` tables of everything added."""
-        tables = []
-        for columns, schema in ((self.t, TOOL_CALLS_SCHEMA), (self.r, REASONING_SCHEMA)):
-            arrays = []
-            for field in schema:
-                if field.name == "timestamp":
-                    arrays.append(_times(columns["timestamp"]))
-                else:
-                    arrays.append(pa.array(columns[field.name], field.type))
-            tables.append(pa.Table.from_arrays(arrays, schema=schema))
-        return tables[0], tables[1]
+        tool_calls, reasoning = (
+            table_of(schema, {**columns, "timestamp": _times(columns["timestamp"])}, internal=("index",))
+            for columns, schema in ((self.t, TOOL_CALLS_SCHEMA), (self.r, REASONING_SCHEMA))
+        )
+        return tool_calls, reasoning
 
 
 def step_owners(count: int, ranges: list[Any]) -> list[int | None]:
