@@ -34,7 +34,9 @@ from sessionkit import analytics
 from sessionkit.exceptions import DatasetError, SourceNotFoundError
 from sessionkit.model import encode_session
 from sessionkit.query import connect
-from sessionkit.spark import VIEWS, SparkSource, register, to_spark_sql
+from sessionkit.spark import SparkSource, register
+from sessionkit.spark._source import VIEWS
+from sessionkit.spark._transpile import to_spark_sql
 from sessionkit.storage import check_dataset, table_files, table_glob, write_parquet
 from sessionkit.tables import TABLE_NAMES, to_tables
 

@@ -12,7 +12,7 @@ Example:
     >>> sk.seed_usage("build/sample-dataset", by="month")  # doctest: +SKIP
 """
 
-from sessionkit.analytics._census import JSON_TYPES, get_session, metadata_keys
+from sessionkit.analytics._census import get_session, metadata_keys
 from sessionkit.analytics._common import run_sql
 from sessionkit.analytics._cost import cost, model_usage
 from sessionkit.analytics._quality import evaluation_rates, phase_funnel, turn_latency
@@ -28,7 +28,6 @@ from sessionkit.analytics._usage import (
 )
 
 __all__ = [
-    "JSON_TYPES",
     "activity",
     "cost",
     "evaluation_rates",

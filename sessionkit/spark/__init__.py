@@ -38,14 +38,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from sessionkit import analytics
-from sessionkit.spark._source import VIEWS, SparkSource, register
-from sessionkit.spark._transpile import to_spark_sql
+from sessionkit.spark._source import SparkSource, register
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 __all__ = [
-    "VIEWS",
     "SparkSource",
     "activity",
     "cost",
@@ -63,7 +61,6 @@ __all__ = [
     "seed_usage",
     "stats",
     "threads",
-    "to_spark_sql",
     "tool_sequences",
     "tool_usage",
     "turn_latency",
