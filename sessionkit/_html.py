@@ -206,7 +206,7 @@ class _Work:
     """
 
     def __init__(self, session: Session, steps: list[dict] | None, records: list[dict] | None) -> None:
-        from sessionkit.tables._trajectory import step_owners
+        from sessionkit.tables import step_owners
 
         self.steps = steps
         self.records = records

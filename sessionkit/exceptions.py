@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sessionkit.archive._summary import ExportSummary
+    from sessionkit.archive import ExportSummary
 
 __all__ = [
     "DatasetError",

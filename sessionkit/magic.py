@@ -24,32 +24,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["MAGIC_NAME", "load_ipython_extension", "run_sql", "unload_ipython_extension"]
+__all__ = ["MAGIC_NAME", "load_ipython_extension", "unload_ipython_extension"]
 
 MAGIC_NAME = "sessionkit_sql"
 _USAGE = (
     "usage: %%sessionkit_sql DATA [--out NAME] with SQL in the cell, or %sessionkit_sql DATA [--out NAME] SELECT ...; "
     "DATA is a dataset folder or a variable holding SessionTables, a path or a sk.connect connection"
 )
-
-
-def run_sql(data: Any, sql: str) -> pl.DataFrame:
-    """Run ``sql`` over the views of ``data`` and return the result as a polars DataFrame.
-
-    A connection passed in stays open; one opened here is closed. A statement that is not a
-    query (``CREATE``, ``SET``) gives whatever DuckDB reports for it, or an empty frame.
-
-    Example:
-        >>> from sessionkit.magic import run_sql
-        >>> run_sql("build/sample-dataset", "SELECT count(*) AS n FROM exchanges")  # doctest: +SKIP
-    """
-    import polars as pl
-
-    from sessionkit.analytics._common import connection, tidy
-
-    with connection(data) as con:
-        result = con.sql(sql)
-        return pl.DataFrame() if result is None else tidy(result.pl())
 
 
 def _parse(line: str) -> tuple[str, str | None, str]:
@@ -105,6 +86,8 @@ def _magic(shell: Any, line: str, cell: str | None) -> pl.DataFrame | None:
             sql = f"{sql}\n{cell}".strip()
         if not sql.strip():
             raise ValueError(f"no SQL to run. {_USAGE}")
+        from sessionkit.analytics import run_sql
+
         result = run_sql(_resolve(name, shell.user_ns), sql)
     except ValueError as err:
         from IPython.core.error import UsageError

@@ -10,7 +10,8 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Union
 
 from sessionkit._process import pid_alive
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
     from sessionkit.tables import SessionTables
 
-__all__ = ["EXCHANGES_SQL", "LOCKED_HINT", "Data", "connect", "is_locked", "sql_string"]
+__all__ = ["EXCHANGES_SQL", "LOCKED_HINT", "Data", "connect", "connection", "is_locked", "sql_string"]
 
 #: What the helpers accept as data: tables in memory, a dataset folder, or a connection.
 Data = Union["SessionTables", str, os.PathLike, "duckdb.DuckDBPyConnection"]
@@ -270,3 +271,30 @@ def is_locked(con: duckdb.DuckDBPyConnection) -> bool:
         "current_setting('autoload_known_extensions'), current_setting('autoinstall_known_extensions')"
     ).fetchall()[0]
     return row == (True, False, False, False)
+
+
+@contextmanager
+def connection(data: Data, *, read_only: bool | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """``connect(data, read_only=...)`` for a ``with`` block: a connection opened here is closed
+    after it, one passed in is left open. ``read_only=False`` is for SQL you trust, such as
+    sessionkit's own: a dataset folder is then read by DuckDB's own Parquet reader (statistics,
+    row-group skipping, all cores), without a progress bar.
+
+    Example:
+        >>> from sessionkit.query import connection
+        >>> with connection("build/sample-dataset") as con:  # doctest: +SKIP
+        ...     con.sql("SELECT count(*) FROM sessions").fetchall()
+        [(300,)]
+    """
+    import duckdb
+
+    con = connect(data, read_only=read_only)
+    if read_only is False and isinstance(data, (str, os.PathLike)):
+        # in Jupyter without ipywidgets, DuckDB refuses the setting, and shows no bar there anyway
+        with suppress(duckdb.Error):
+            con.execute("SET enable_progress_bar = false")
+    try:
+        yield con
+    finally:
+        if not isinstance(data, duckdb.DuckDBPyConnection):
+            con.close()

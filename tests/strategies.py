@@ -229,7 +229,8 @@ def _record(draw: st.DrawFn, values: dict, standard: tuple[str, ...], known: tup
 
 @st.composite
 def tool_call_records(draw: st.DrawFn) -> dict:
-    from sessionkit.model import TOOL_CALL_FIELDS, tool_call_standard
+    from sessionkit.model import tool_call_standard
+    from sessionkit.model._agent import TOOL_CALL_FIELDS
 
     values = {
         "tool": draw(text),
@@ -246,7 +247,8 @@ def tool_call_records(draw: st.DrawFn) -> dict:
 @st.composite
 def agent_records(draw: st.DrawFn) -> dict:
     """An agent-run record as a file holds it (see ``sessionkit.model.AGENT_FIELDS``)."""
-    from sessionkit.model import AGENT_FIELDS, AGENT_STATUSES, agent_standard
+    from sessionkit.model import agent_standard
+    from sessionkit.model._agent import AGENT_FIELDS, AGENT_STATUSES
 
     values = {
         "id": draw(st.uuids().map(str)),

@@ -27,7 +27,8 @@ from sessionkit.model import AgentResponse, Session, UserMessage, check_agent, d
 from sessionkit.oxios import write_sessions
 from sessionkit.privacy import Privacy
 from sessionkit.storage import open_dataset
-from sessionkit.tables import AGENT_TOOL_CALLS_SCHEMA, AGENTS_SCHEMA, agent_json, agent_tables
+from sessionkit.tables import agent_json, agent_tables
+from sessionkit.tables._schemas import AGENT_TOOL_CALLS_SCHEMA, AGENTS_SCHEMA
 
 V2 = FIXTURES / "oxios-v2"
 AGENT_FILES = sorted((V2 / "agents").glob("*.json"))

@@ -34,6 +34,7 @@ from sessionkit.analytics import (
     metadata_keys,
     persona_usage,
     phase_funnel,
+    run_sql,
     seed_usage,
     stats,
     turn_latency,
@@ -881,3 +882,22 @@ def test_get_session_from_a_dataset(exported: dict[str, Path]) -> None:
         get_session(data, "nope")
     tables = to_tables(quality_sessions())
     assert get_session(tables, "q").user_id == "bob"
+
+
+def test_run_sql_hands_over_a_frame_as_the_helpers_do(exported: dict[str, Path]) -> None:
+    import duckdb
+
+    data = exported["oxios-v1"]
+    sql = "SELECT count(*) AS n, sum(length(content)) AS characters, max(timestamp) AS last FROM responses"
+    con = connect(data)
+    raw = con.sql(sql).pl()
+    assert isinstance(raw.schema["characters"], pl.Decimal)  # DuckDB's own: a sum of integers is HUGEINT
+    got = run_sql(data, sql)
+    assert got.schema["characters"] == pl.Int64 and got.schema["last"] == pl.Datetime("ns", "UTC")
+    assert got["characters"].item() == int(raw["characters"].item()) > 0
+    assert_frame_equal(run_sql(data, sql, read_only=False), got)  # DuckDB's own reader: the same
+    assert_frame_equal(run_sql(con, sql), got)
+    assert con.sql("SELECT count(*) FROM sessions").fetchall() == [(300,)]  # a connection given stays open
+    with pytest.raises(duckdb.Error):  # a folder is locked down unless read_only=False
+        run_sql(data, "SELECT * FROM read_text('/etc/hostname')")
+    assert run_sql(con, "CREATE TABLE t AS SELECT 1 AS x").columns == ["Count"]  # what DuckDB reports for it

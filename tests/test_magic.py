@@ -11,7 +11,8 @@ import pytest
 from conftest import oracle
 from polars.testing import assert_frame_equal
 
-from sessionkit.magic import _parse, run_sql
+from sessionkit import run_sql
+from sessionkit.magic import _parse
 from sessionkit.query import connect
 from sessionkit.tables import to_tables
 

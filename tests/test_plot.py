@@ -28,6 +28,7 @@ from sessionkit.analytics import (
     turn_latency,
 )
 from sessionkit.model import AgentResponse, Session, UserMessage
+from sessionkit.plot._base import fit_texts, label
 from sessionkit.tables import to_tables
 
 HOSTILE = ["$x^2$", "</script><script>alert(1)</script>", "RTL \u202eabc", "emoji \U0001f680", "", "tab\there", None]
@@ -175,7 +176,7 @@ def test_labels_from_the_data_are_shown_literally() -> None:
     assert labels[6] == "(no seed)"
     png = _png_without_warnings(ax)
     assert len(png) > 1000
-    assert plot.label("x" * 100).endswith("…") and len(plot.label("x" * 100)) == 40
+    assert label("x" * 100).endswith("…") and len(label("x" * 100)) == 40
 
 
 def test_exchange_histogram(quality: object) -> None:
@@ -460,13 +461,13 @@ def test_titles_and_labels_are_wrapped_to_fit_the_figure() -> None:
     ax.set_title("Evaluation pass rate per seed; 13 without evaluations not shown")
     ax.set_xlabel("pass rate (% of evaluated responses, 95% Wilson interval)")
     ax.set_ylabel("a_single_word_too_long_for_this_axis")
-    plot.fit_texts(fig)
+    fit_texts(fig)
     fig.canvas.draw()
     assert ax.get_title().count("\n") in (1, 2) and "\n" in ax.get_xlabel()
     assert ax.yaxis.label.get_fontsize() < 10 and ax.get_ylabel() == "a_single_word_too_long_for_this_axis"
     tiny = plt.figure(figsize=(1, 1)).add_subplot()
     tiny.set_title("a_single_word_far_too_long_for_any_small_figure")
-    plot.fit_texts(tiny.figure)
+    fit_texts(tiny.figure)
     assert tiny.get_title().endswith("…") and tiny.title.get_window_extent().width <= tiny.figure.bbox.width
     frame = fig.bbox
     for text in (ax.title, ax.xaxis.label, ax.yaxis.label):
@@ -476,7 +477,7 @@ def test_titles_and_labels_are_wrapped_to_fit_the_figure() -> None:
     assert max(map(len, lines)) - min(map(len, lines)) < 20  # balanced, not one word left over
     short = plt.figure(figsize=(7, 4)).add_subplot()
     short.set_title("Activity per week")
-    plot.fit_texts(short.figure)
+    fit_texts(short.figure)
     assert short.get_title() == "Activity per week"  # what fits is left alone
 
 

@@ -27,8 +27,6 @@ from sessionkit.exceptions import PrivacyError, SessionkitError
 from sessionkit.model import Session
 from sessionkit.oxios import read_sessions
 from sessionkit.privacy import (
-    KEY_BYTES,
-    PSEUDONYM_HEX_DIGITS,
     Privacy,
     PrivacyCounts,
     check_same_privacy,
@@ -41,6 +39,7 @@ from sessionkit.privacy import (
     scan_text,
     write_key,
 )
+from sessionkit.privacy._keys import KEY_BYTES, PSEUDONYM_HEX_DIGITS
 from sessionkit.query import connect
 from sessionkit.storage import read_parquet, write_parquet
 from sessionkit.tables import SCHEMAS, SessionTables, to_tables

@@ -18,7 +18,8 @@ from conftest import FIXTURES, ROOT, oracle, tool_errors_from_the_runs
 from sessionkit.cli import main
 from sessionkit.model import AgentResponse, Session, UserMessage
 from sessionkit.oxios import read_sessions
-from sessionkit.report import CSP, report_html, write_report
+from sessionkit.report import write_report
+from sessionkit.report._page import CSP, report_html
 from sessionkit.tables import to_tables
 
 #: Debian's chromium, or another one named by SESSIONKIT_TEST_CHROMIUM.

@@ -34,14 +34,17 @@ from sessionkit import analytics
 from sessionkit.exceptions import DatasetError, SourceNotFoundError
 from sessionkit.model import encode_session
 from sessionkit.query import connect
-from sessionkit.spark import VIEWS, SparkSource, register, to_spark_sql
+from sessionkit.spark import SparkSource, register
+from sessionkit.spark._source import VIEWS
+from sessionkit.spark._transpile import to_spark_sql
 from sessionkit.storage import check_dataset, table_files, table_glob, write_parquet
 from sessionkit.tables import TABLE_NAMES, to_tables
 
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
 
-#: The helpers that return frames (get_session returns a Session and is tested on its own).
-HELPERS = [name for name in analytics.__all__ if name.islower() and name != "get_session"]
+#: The helpers that return frames (get_session returns a Session, and run_sql runs the SQL it is
+#: given: each is tested on its own).
+HELPERS = [name for name in analytics.__all__ if name.islower() and name not in ("get_session", "run_sql")]
 
 _LOG4J = """\
 rootLogger.level = error
@@ -267,6 +270,13 @@ def test_module_functions_register_and_run(spark: object, dataset: Path) -> None
         {},
     )
     assert sessionkit.spark.get_session(spark, dataset, "q").user_id == "bob"
+
+
+def test_run_sql_on_spark_gives_what_duckdb_gives(source: SparkSource, dataset: Path) -> None:
+    sql = "SELECT seed_id, count(*) AS responses, sum(length(content)) AS characters FROM responses GROUP BY seed_id ORDER BY seed_id NULLS FIRST"
+    on_spark = analytics.run_sql(source, sql)
+    assert_same(on_spark, analytics.run_sql(dataset, sql), "run_sql", {})
+    assert on_spark.schema["characters"] == pl.Int64  # a sum of integers is an integer, on either engine
 
 
 def test_register_refuses_what_is_not_a_local_dataset(spark: object, tmp_path: Path) -> None:

@@ -241,7 +241,7 @@ def test_empty_tables_keep_their_schema() -> None:
 @given(st.lists(st.integers(min_value=-(2**63) + 1, max_value=2**63 - 1), max_size=30))
 def test_timestamps_print_all_at_once_as_chrono_does(values: list[int]) -> None:
     from sessionkit._timestamp import Timestamp
-    from sessionkit.tables import autosi_text
+    from sessionkit.tables._schemas import autosi_text
 
     column = pa.array(values, pa.int64()).cast(pa.timestamp("ns", tz="UTC"))
     assert autosi_text(column) == [Timestamp(ns).isoformat() for ns in values]

@@ -12,7 +12,8 @@ Example:
     >>> sk.seed_usage("build/sample-dataset", by="month")  # doctest: +SKIP
 """
 
-from sessionkit.analytics._census import JSON_TYPES, get_session, metadata_keys
+from sessionkit.analytics._census import get_session, metadata_keys
+from sessionkit.analytics._common import run_sql
 from sessionkit.analytics._cost import cost, model_usage
 from sessionkit.analytics._quality import evaluation_rates, phase_funnel, turn_latency
 from sessionkit.analytics._tools import generations, project_usage, threads, tool_sequences, tool_usage
@@ -27,7 +28,6 @@ from sessionkit.analytics._usage import (
 )
 
 __all__ = [
-    "JSON_TYPES",
     "activity",
     "cost",
     "evaluation_rates",
@@ -40,6 +40,7 @@ __all__ = [
     "persona_usage",
     "phase_funnel",
     "project_usage",
+    "run_sql",
     "seed_usage",
     "stats",
     "threads",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessionkit.analytics._common import Source, SqlSource, connection, frame
-from sessionkit.query import sql_string
+from sessionkit.analytics._common import Source, SqlSource, frame
+from sessionkit.query import connection, sql_string
 from sessionkit.tables import SCHEMAS, TABLE_NAMES, SessionTables
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def get_session(data: Source, session_id: str) -> Session:
     if isinstance(data, SqlSource):
         tables = {name: data.sql_frame(sql).to_arrow().cast(SCHEMAS[name]) for name, sql in queries.items()}
     else:
-        with connection(data, own_sql=True) as con:
+        with connection(data, read_only=False) as con:
             tables = {name: con.sql(sql).to_arrow_table().cast(SCHEMAS[name]) for name, sql in queries.items()}
     found = SessionTables(**tables).to_sessions()
     if not found:

@@ -1,20 +1,16 @@
-"""What the helpers share: the connection they run on, time buckets, phase order, checks."""
+"""What the helpers share: how they run SQL, time buckets, phase order, percentiles."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from sessionkit._periods import NS_PER_DAY
 from sessionkit.model import PHASES
-from sessionkit.query import Data, connect, sql_string
+from sessionkit.query import Data, connection, sql_string
 
 if TYPE_CHECKING:
-    import duckdb
     import polars as pl
-
-_NS_PER_DAY = 86_400_000_000_000
 
 #: z of a two-sided 95% interval, for the Wilson score interval of a pass rate.
 Z_95 = 1.959963984540054
@@ -39,42 +35,35 @@ class SqlSource(Protocol):
 Source = Data | SqlSource
 
 
-@contextmanager
-def connection(data: Data, *, own_sql: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection over ``data``; one opened here is closed after, one passed in is left open.
+def run_sql(data: Source, sql: str, *, read_only: bool | None = None) -> pl.DataFrame:
+    """Run one query over ``data`` as the helpers run theirs: a polars frame, fully read.
 
-    ``own_sql``: only sessionkit's own queries run on it (a helper's), so a dataset folder is
-    read by DuckDB's own Parquet reader (statistics, row-group skipping, all cores), not through
-    the locked connection that SQL from users gets.
+    ``data`` is what the helpers take: ``SessionTables``, a dataset folder, an ``sk.connect``
+    connection (left open), or another engine's source (``sessionkit.spark.register``). The SQL
+    is DuckDB's, over the views ``sk.connect`` makes (``sessions``, ``responses``, ``exchanges``,
+    ...); the frame has its timestamps in UTC and its sums of integers as integers (DuckDB's own
+    ``.pl()`` gives them as 128-bit decimals), as the helpers' frames do. A statement that is
+    not a query (``CREATE``, ``SET``) gives what DuckDB reports for it, or an empty frame.
+
+    ``read_only`` is ``sk.connect``'s: a dataset folder is locked down unless it is False, which
+    is for SQL you trust (it then reads the folder with DuckDB's own Parquet reader: faster).
+
+    Example:
+        >>> import sessionkit as sk
+        >>> sk.run_sql("build/sample-dataset", "SELECT count(*) AS n FROM exchanges")  # doctest: +SKIP
     """
-    import duckdb
+    import polars as pl
 
-    trusted = own_sql and isinstance(data, (str, os.PathLike))
-    con = connect(data, read_only=False if trusted else None)
-    if trusted:
-        _quiet(con)
-    try:
-        yield con
-    finally:
-        if not isinstance(data, duckdb.DuckDBPyConnection):
-            con.close()
-
-
-def _quiet(con: duckdb.DuckDBPyConnection) -> None:
-    """No progress bar for sessionkit's own queries (in Jupyter without ipywidgets, DuckDB
-    refuses the setting, and shows no bar there anyway)."""
-    import duckdb
-
-    with suppress(duckdb.Error):
-        con.execute("SET enable_progress_bar = false")
+    if isinstance(data, SqlSource):
+        return data.sql_frame(sql)
+    with connection(data, read_only=read_only) as con:
+        result = con.sql(sql)
+        return pl.DataFrame() if result is None else tidy(result.pl())
 
 
 def frame(data: Source, sql: str) -> pl.DataFrame:
-    """The result of one query over ``data``, fully read into a polars frame."""
-    if isinstance(data, SqlSource):
-        return data.sql_frame(sql)
-    with connection(data, own_sql=True) as con:
-        return tidy(con.sql(sql).pl())
+    """The result of one of the helpers' own queries over ``data``, fully read into a polars frame."""
+    return run_sql(data, sql, read_only=False)
 
 
 def tidy(result: pl.DataFrame) -> pl.DataFrame:
@@ -108,49 +97,10 @@ def in_utc(result: pl.DataFrame) -> pl.DataFrame:
     return result
 
 
-#: SQL: the first and the last instant of the data, in nanoseconds: sessions created and updated,
-#: messages and responses sent. What the data covers; periods it covers only in part are partial.
-SPAN_SQL = """
-SELECT min(first_ns)::BIGINT AS first_ns, max(last_ns)::BIGINT AS last_ns FROM (
-    SELECT min(epoch_ns(created_at)) AS first_ns,
-           max(greatest(epoch_ns(created_at), epoch_ns(updated_at))) AS last_ns FROM sessions
-    UNION ALL SELECT min(epoch_ns(timestamp)), max(epoch_ns(timestamp)) FROM messages
-    UNION ALL SELECT min(epoch_ns(timestamp)), max(epoch_ns(timestamp)) FROM responses
-)
-"""
-
-
-def span(data: Source) -> tuple[int | None, int | None]:
-    """The first and last instant of ``data`` in nanoseconds (None, None when it is empty)."""
-    row = frame(data, SPAN_SQL).row(0)
-    return row[0], row[1]
-
-
-def partial_periods(periods: pl.Series, unit: str, first_ns: int | None, last_ns: int | None) -> pl.Series:
-    """Which periods (DATE starts of ``unit``: day, week, month) the span ``[first_ns, last_ns]`` covers only in part."""
-    import polars as pl
-
-    starts = periods.cast(pl.Int64) * _NS_PER_DAY
-    step = {"day": "1d", "week": "1w", "month": "1mo"}[unit]
-    ends = periods.dt.offset_by(step).cast(pl.Int64) * _NS_PER_DAY
-    if first_ns is None or last_ns is None:
-        return pl.Series("partial", [False] * len(periods), dtype=pl.Boolean)
-    return ((starts < first_ns) | (ends - 1 > last_ns)).alias("partial")
-
-
-def check_option(helper: str, name: str, value: object, allowed: Sequence[object]) -> None:
-    """Raise a ValueError naming the helper, the option and the values it takes."""
-    if any(value == a and type(value) is type(a) for a in allowed):
-        return
-    shown = ", ".join("None" if a is None else repr(a) for a in allowed)
-    msg = f"{helper}: {name} must be one of {shown}, not {value!r}"
-    raise ValueError(msg)
-
-
 def day_number(ts: str) -> str:
     """SQL: whole UTC days since 1970-01-01 of a timestamp, exact to the nanosecond (floor, not truncation)."""
     ns = f"epoch_ns({ts})"
-    return f"({ns} // {_NS_PER_DAY} - CASE WHEN {ns} % {_NS_PER_DAY} < 0 THEN 1 ELSE 0 END)"
+    return f"({ns} // {NS_PER_DAY} - CASE WHEN {ns} % {NS_PER_DAY} < 0 THEN 1 ELSE 0 END)"
 
 
 def bucket(ts: str, unit: str) -> str:

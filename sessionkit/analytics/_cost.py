@@ -13,7 +13,8 @@ import math
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sessionkit.analytics._common import Z_95, Source, bucket, check_option, frame
+from sessionkit._options import check_option
+from sessionkit.analytics._common import Z_95, Source, bucket, frame
 
 if TYPE_CHECKING:
     import polars as pl

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sessionkit._options import check_option
 from sessionkit.analytics._common import (
     Source,
     bucket,
-    check_option,
     frame,
     known_phases_sql,
     percentile_sql,

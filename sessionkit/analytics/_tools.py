@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessionkit.analytics._common import Source, bucket, check_option, frame, percentile_sql, wilson_sql
+from sessionkit._options import check_option
+from sessionkit.analytics._common import Source, bucket, frame, percentile_sql, wilson_sql
 from sessionkit.tables import thread_roots
 
 if TYPE_CHECKING:

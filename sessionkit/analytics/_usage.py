@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sessionkit.analytics._common import Source, bucket, check_option, frame, partial_periods
+from sessionkit._options import check_option
+from sessionkit._periods import partial_periods
+from sessionkit.analytics._common import Source, bucket, frame
 
 if TYPE_CHECKING:
     import polars as pl

@@ -7,94 +7,40 @@ versions add: fields the model does not name are carried in ``extra`` and writte
 their place, recorded by ``field_order``.
 """
 
+# ``x as x``: not documented, for sessionkit's other packages, which may not import this
+# package's private modules; free to change. __all__ holds the documented names.
 from sessionkit._timestamp import Timestamp
-from sessionkit.model._agent import (
-    AGENT_FIELDS,
-    AGENT_STATUSES,
-    TOOL_CALL_FIELDS,
-    agent_layout,
-    agent_standard,
-    agent_values,
-    check_agent,
-    check_agent_duplicate_keys,
-    record_raw,
-    tool_call_layout,
-    tool_call_standard,
-    tool_call_values,
-)
-from sessionkit.model._decode import (
-    MAX_DEPTH,
-    changed_numbers,
-    check_duplicate_keys,
-    check_session,
-    count_keys,
-    decode_json,
-    decode_session,
-    deeper_than,
-    message_layout,
-    response_layout,
-    session_from_raw,
-    session_layout,
-)
-from sessionkit.model._encode import (
-    encode_compact,
-    encode_raw,
-    encode_session,
-    message_raw,
-    response_raw,
-    session_raw,
-    session_to_raw,
-)
-from sessionkit.model._records import (
-    MESSAGE_FIELDS,
-    PHASES,
-    RESPONSE_FIELDS,
-    SESSION_FIELDS,
-    AgentResponse,
-    JSONValue,
-    Session,
-    UserMessage,
-)
+from sessionkit.model._agent import agent_layout as agent_layout
+from sessionkit.model._agent import agent_standard as agent_standard
+from sessionkit.model._agent import agent_values as agent_values
+from sessionkit.model._agent import check_agent as check_agent
+from sessionkit.model._agent import check_agent_duplicate_keys as check_agent_duplicate_keys
+from sessionkit.model._agent import record_raw as record_raw
+from sessionkit.model._agent import tool_call_layout as tool_call_layout
+from sessionkit.model._agent import tool_call_standard as tool_call_standard
+from sessionkit.model._agent import tool_call_values as tool_call_values
+from sessionkit.model._decode import MAX_DEPTH as MAX_DEPTH
+from sessionkit.model._decode import changed_numbers as changed_numbers
+from sessionkit.model._decode import check_duplicate_keys as check_duplicate_keys
+from sessionkit.model._decode import check_session as check_session
+from sessionkit.model._decode import count_keys as count_keys
+from sessionkit.model._decode import decode_json as decode_json
+from sessionkit.model._decode import deeper_than as deeper_than
+from sessionkit.model._decode import message_layout as message_layout
+from sessionkit.model._decode import response_layout as response_layout
+from sessionkit.model._decode import session_layout as session_layout
+from sessionkit.model._encode import encode_compact as encode_compact
+from sessionkit.model._encode import encode_raw as encode_raw
+from sessionkit.model._encode import encode_session as encode_session
+from sessionkit.model._encode import message_raw as message_raw
+from sessionkit.model._encode import ordered_record as ordered_record
+from sessionkit.model._encode import response_raw as response_raw
+from sessionkit.model._encode import session_raw as session_raw
+from sessionkit.model._records import MESSAGE_FIELDS as MESSAGE_FIELDS
+from sessionkit.model._records import PHASES as PHASES
+from sessionkit.model._records import RESPONSE_FIELDS as RESPONSE_FIELDS
+from sessionkit.model._records import SESSION_FIELDS as SESSION_FIELDS
+from sessionkit.model._records import SESSION_LAYOUTS as SESSION_LAYOUTS
+from sessionkit.model._records import AgentResponse, Session, UserMessage
 
-__all__ = [
-    "AGENT_FIELDS",
-    "AGENT_STATUSES",
-    "MAX_DEPTH",
-    "MESSAGE_FIELDS",
-    "PHASES",
-    "RESPONSE_FIELDS",
-    "SESSION_FIELDS",
-    "TOOL_CALL_FIELDS",
-    "AgentResponse",
-    "JSONValue",
-    "Session",
-    "Timestamp",
-    "UserMessage",
-    "agent_layout",
-    "agent_standard",
-    "agent_values",
-    "changed_numbers",
-    "check_agent",
-    "check_agent_duplicate_keys",
-    "check_duplicate_keys",
-    "check_session",
-    "count_keys",
-    "decode_json",
-    "decode_session",
-    "deeper_than",
-    "encode_compact",
-    "encode_raw",
-    "encode_session",
-    "message_layout",
-    "message_raw",
-    "record_raw",
-    "response_layout",
-    "response_raw",
-    "session_from_raw",
-    "session_layout",
-    "session_raw",
-    "session_to_raw",
-    "tool_call_layout",
-    "tool_call_standard",
-    "tool_call_values",
-]
+__all__ = ["AgentResponse", "Session", "Timestamp", "UserMessage"]

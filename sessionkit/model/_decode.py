@@ -12,12 +12,12 @@ import msgspec
 from sessionkit._timestamp import Timestamp
 from sessionkit.exceptions import SessionFormatError
 from sessionkit.model._records import (
-    _MESSAGE_KNOWN,
-    _RESPONSE_KNOWN,
-    _SESSION_KNOWN,
-    _SESSION_LAYOUTS,
     MESSAGE_FIELDS,
+    MESSAGE_KNOWN,
     RESPONSE_FIELDS,
+    RESPONSE_KNOWN,
+    SESSION_KNOWN,
+    SESSION_LAYOUTS,
     AgentResponse,
     JSONValue,
     Session,
@@ -97,7 +97,7 @@ def deeper_than(value: JSONValue, limit: int) -> str | None:
             if depth > limit:
                 if type(value) is list:
                     return f"$[{key}]"
-                return f"$.{key}" if key in _SESSION_KNOWN else "$"
+                return f"$.{key}" if key in SESSION_KNOWN else "$"
             children = item.values() if type(item) is dict else item
             stack.extend((child, depth + 1) for child in children if type(child) is dict or type(child) is list)
     return None
@@ -397,7 +397,7 @@ def session_from_raw(obj: dict, source: str = "<text>") -> Session:
     """Build a ``Session`` from decoded JSON that ``check_session`` accepted."""
     messages = []
     for i, raw in enumerate(obj.get("user_messages", _EMPTY_LIST)):
-        extra, order = _layout(raw, _MESSAGE_KNOWN, MESSAGE_FIELDS)
+        extra, order = _layout(raw, MESSAGE_KNOWN, MESSAGE_FIELDS)
         messages.append(
             UserMessage(
                 raw["content"],
@@ -408,7 +408,7 @@ def session_from_raw(obj: dict, source: str = "<text>") -> Session:
         )
     responses = []
     for i, raw in enumerate(obj.get("agent_responses", _EMPTY_LIST)):
-        extra, order = _layout(raw, _RESPONSE_KNOWN, RESPONSE_FIELDS)
+        extra, order = _layout(raw, RESPONSE_KNOWN, RESPONSE_FIELDS)
         responses.append(
             AgentResponse(
                 content=raw["content"],
@@ -422,7 +422,7 @@ def session_from_raw(obj: dict, source: str = "<text>") -> Session:
             )
         )
     seed, persona = obj.get("active_seed_id"), obj.get("active_persona_id")
-    extra, order = _layout(obj, _SESSION_KNOWN, _SESSION_LAYOUTS[seed is not None, persona is not None])
+    extra, order = _layout(obj, SESSION_KNOWN, SESSION_LAYOUTS[seed is not None, persona is not None])
     return Session(
         id=obj["id"],
         user_id=obj["user_id"],
@@ -441,17 +441,17 @@ def session_from_raw(obj: dict, source: str = "<text>") -> Session:
 def session_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
     """The (extra fields, field order) of a decoded session's top level."""
     seed, persona = obj.get("active_seed_id"), obj.get("active_persona_id")
-    return _layout(obj, _SESSION_KNOWN, _SESSION_LAYOUTS[seed is not None, persona is not None])
+    return _layout(obj, SESSION_KNOWN, SESSION_LAYOUTS[seed is not None, persona is not None])
 
 
 def message_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
     """The (extra fields, field order) of a decoded user message."""
-    return _layout(obj, _MESSAGE_KNOWN, MESSAGE_FIELDS)
+    return _layout(obj, MESSAGE_KNOWN, MESSAGE_FIELDS)
 
 
 def response_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
     """The (extra fields, field order) of a decoded agent response."""
-    return _layout(obj, _RESPONSE_KNOWN, RESPONSE_FIELDS)
+    return _layout(obj, RESPONSE_KNOWN, RESPONSE_FIELDS)
 
 
 # -- encoding ---------------------------------------------------------------------------------

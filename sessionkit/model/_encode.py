@@ -7,10 +7,10 @@ from collections.abc import Mapping
 import msgspec
 
 from sessionkit.model._records import (
-    _SESSION_LAYOUTS,
     MESSAGE_FIELDS,
     RESPONSE_FIELDS,
     SESSION_FIELDS,
+    SESSION_LAYOUTS,
     JSONValue,
     Session,
 )
@@ -18,7 +18,7 @@ from sessionkit.model._records import (
 _ENCODER = msgspec.json.Encoder()
 
 
-def _ordered(
+def ordered_record(
     values: Mapping[str, JSONValue],
     extra: Mapping[str, JSONValue],
     order: tuple[str, ...],
@@ -46,7 +46,7 @@ def message_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], or
     """A user message as JSON values in file order, from its named ``values`` (timestamp as text)."""
     if order is None and not extra:
         return values
-    return _ordered(values, extra, order or MESSAGE_FIELDS, MESSAGE_FIELDS, _ALWAYS_MESSAGE)
+    return ordered_record(values, extra, order or MESSAGE_FIELDS, MESSAGE_FIELDS, _ALWAYS_MESSAGE)
 
 
 def response_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], order: tuple[str, ...] | None) -> dict:
@@ -55,12 +55,12 @@ def response_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], o
         return values
     written = {name: values[name] is not None for name in RESPONSE_FIELDS}
     written["content"] = written["timestamp"] = True
-    return _ordered(values, extra, order or RESPONSE_FIELDS, RESPONSE_FIELDS, written)
+    return ordered_record(values, extra, order or RESPONSE_FIELDS, RESPONSE_FIELDS, written)
 
 
 def session_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], order: tuple[str, ...] | None) -> dict:
     """A session as JSON values in file order, from its named ``values`` (children already JSON)."""
-    standard = _SESSION_LAYOUTS[values["active_seed_id"] is not None, values["active_persona_id"] is not None]
+    standard = SESSION_LAYOUTS[values["active_seed_id"] is not None, values["active_persona_id"] is not None]
     if order is None and not extra:
         return {key: values[key] for key in standard}
     written = {
@@ -74,7 +74,7 @@ def session_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], or
         "updated_at": True,
         "metadata": bool(values["metadata"]),
     }
-    return _ordered(values, extra, order or standard, SESSION_FIELDS, written)
+    return ordered_record(values, extra, order or standard, SESSION_FIELDS, written)
 
 
 _ALWAYS_MESSAGE = {"content": True, "timestamp": True}

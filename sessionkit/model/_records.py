@@ -39,9 +39,10 @@ RESPONSE_FIELDS = (
 #: them in ``phase_reached`` (``Phase::to_string()``: lowercase).
 PHASES = ("interview", "seed", "execute", "evaluate", "evolve")
 
-_SESSION_KNOWN = frozenset(SESSION_FIELDS)
-_MESSAGE_KNOWN = frozenset(MESSAGE_FIELDS)
-_RESPONSE_KNOWN = frozenset(RESPONSE_FIELDS)
+#: The field names of each record, as sets, to tell known fields from unknown ones.
+SESSION_KNOWN = frozenset(SESSION_FIELDS)
+MESSAGE_KNOWN = frozenset(MESSAGE_FIELDS)
+RESPONSE_KNOWN = frozenset(RESPONSE_FIELDS)
 
 
 def _session_layout(has_seed: bool, has_persona: bool) -> tuple[str, ...]:
@@ -51,8 +52,9 @@ def _session_layout(has_seed: bool, has_persona: bool) -> tuple[str, ...]:
     return tuple(name for name in SESSION_FIELDS if name not in skipped)
 
 
-# serde's layout of a Session: the optional ids are left out when they are None.
-_SESSION_LAYOUTS = {
+#: serde's layout of a Session by (has a seed, has a persona): the optional ids are left out
+#: when they are None.
+SESSION_LAYOUTS = {
     (seed, persona): _session_layout(seed, persona) for seed in (False, True) for persona in (False, True)
 }
 

@@ -13,7 +13,6 @@ math, and characters the font lacks (or invisible controls such as bidi override
 as ``\\uXXXX``.
 """
 
-from sessionkit.plot._base import fit_texts, label, top_n, wilson
 from sessionkit.plot._cost import plot_cost, plot_model_usage
 from sessionkit.plot._quality import (
     plot_evaluation_rates,
@@ -25,8 +24,6 @@ from sessionkit.plot._tools import plot_project_usage, plot_tool_durations, plot
 from sessionkit.plot._usage import plot_activity, plot_exchange_histogram, plot_persona_usage, plot_seed_usage
 
 __all__ = [
-    "fit_texts",
-    "label",
     "plot_activity",
     "plot_cost",
     "plot_evaluation_rates",
@@ -40,6 +37,4 @@ __all__ = [
     "plot_tool_durations",
     "plot_tool_usage",
     "plot_turn_latency",
-    "top_n",
-    "wilson",
 ]

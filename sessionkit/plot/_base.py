@@ -265,9 +265,10 @@ def partial_flags(data: Any, frame: pl.DataFrame, column: str, unit: str) -> lis
         return [bool(v) for v in frame["partial"].to_list()]
     if isinstance(data, pl.DataFrame):
         return None
-    from sessionkit.analytics._common import partial_periods, span
+    from sessionkit._periods import SPAN_SQL, partial_periods
+    from sessionkit.analytics import run_sql
 
-    first, last = span(data)
+    first, last = run_sql(data, SPAN_SQL, read_only=False).row(0)
     return partial_periods(frame[column], unit, first, last).to_list()
 
 

@@ -19,7 +19,7 @@ from sessionkit.plot._base import (
     rates_on_twin,
     top_n,
 )
-from sessionkit.plot._usage import _no_usage, _split_chart
+from sessionkit.plot._usage import no_usage, split_chart
 
 if TYPE_CHECKING:
     import polars as pl
@@ -74,11 +74,11 @@ def _partial(data: Any, periods: list[Any], unit: str) -> list[bool] | None:
 
     if isinstance(data, pl.DataFrame):
         return None
-    from sessionkit.analytics._common import frame, partial_periods
+    from sessionkit._periods import partial_periods
+    from sessionkit.analytics import run_sql
 
-    first, last = frame(data, "SELECT epoch_ns(min(created_at)) AS f, epoch_ns(max(created_at)) AS l FROM agents").row(
-        0
-    )
+    sql = "SELECT epoch_ns(min(created_at)) AS f, epoch_ns(max(created_at)) AS l FROM agents"
+    first, last = run_sql(data, sql, read_only=False).row(0)
     return partial_periods(pl.Series(periods, dtype=pl.Date), unit, first, last).to_list()
 
 
@@ -246,10 +246,10 @@ def plot_model_usage(
     if split is not None:
         title = f"Model usage: {measure} per model, by {split}"
         if frame.height == 0:
-            return _no_usage(ax, title, measure)
+            return no_usage(ax, title, measure)
         if split == "project":
             ordered = frame.select("project_id", *(c for c in frame.columns if c != "project_id"))  # split first
-            return _split_chart(
+            return split_chart(
                 ax,
                 ordered,
                 data,
@@ -267,7 +267,7 @@ def plot_model_usage(
         return ax
     title = f"Model usage: {measure} per model, and failure rate (95% interval)"
     if frame.height == 0:
-        return _no_usage(ax, title, measure)
+        return no_usage(ax, title, measure)
     labels, values = top_n(frame, "model_id", measure, n=top, none_label="(no model)")
     barh(ax, labels, values, f"{measure} (count)", title)
     ordered = frame.sort([measure, "model_id"], descending=[True, False], nulls_last=True).head(top)

@@ -206,15 +206,16 @@ _LATENCY_BY = (None, "seed", "persona", "phase", "day")
 
 
 def _latencies(data: Any, by: str | None) -> pl.DataFrame:
-    from sessionkit.analytics._common import frame
+    from sessionkit.analytics import run_sql
 
     group = {None: "NULL", "seed": "x.seed_id", "persona": "s.active_persona_id", "phase": "x.phase_reached"}[by]
-    return frame(
+    return run_sql(
         data,
         f"""
         SELECT {group} AS g, x.latency_s
         FROM exchanges AS x LEFT JOIN sessions AS s ON s.session_id = x.session_id
         """,
+        read_only=False,
     )
 
 
@@ -247,7 +248,7 @@ def plot_turn_latency(
     import numpy as np
     import polars as pl
 
-    from sessionkit.analytics._common import check_option
+    from sessionkit._options import check_option
 
     if kind not in ("cdf", "hist"):
         msg = f"plot_turn_latency: kind must be 'cdf' or 'hist', not {kind!r}"

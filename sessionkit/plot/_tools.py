@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sessionkit.plot._base import BLUE, GREY, axes, barh, fitted, label, no_data, rates_on_twin, top_n
-from sessionkit.plot._usage import _no_usage, _usage, _usage_chart
+from sessionkit.plot._usage import no_usage, usage_chart, usage_frame
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -32,7 +32,7 @@ def plot_tool_usage(
     """
     from sessionkit.analytics import tool_usage
 
-    frame, split = _usage(
+    frame, split = usage_frame(
         data,
         tool_usage,
         plot="plot_tool_usage",
@@ -43,10 +43,10 @@ def plot_tool_usage(
     )
     ax = axes(ax)
     if split is not None:
-        return _usage_chart(ax, frame, data, split, subject="tool_name", none="(no name)", measure=measure, top=top)
+        return usage_chart(ax, frame, data, split, subject="tool_name", none="(no name)", measure=measure, top=top)
     title = f"Tool usage: {measure} per tool, and error rate (95% interval)"
     if frame.height == 0:
-        return _no_usage(ax, title, measure)
+        return no_usage(ax, title, measure)
     labels, values = top_n(frame, "tool_name", measure, n=top, none_label="(no name)")
     barh(ax, labels, values, f"{measure} (count)", title)
     ordered = frame.sort([measure, "tool_name"], descending=[True, False], nulls_last=True).head(top)
@@ -77,9 +77,9 @@ def plot_tool_durations(data: Any, *, top: int = 12, log: bool = True, ax: Axes 
             raise ValueError(msg)
         calls = data.select("tool_name", "duration_ms")
     else:
-        from sessionkit.analytics._common import frame
+        from sessionkit.analytics import run_sql
 
-        calls = frame(data, "SELECT tool_name, duration_ms FROM tool_calls")
+        calls = run_sql(data, "SELECT tool_name, duration_ms FROM tool_calls", read_only=False)
     ax = axes(ax)
     title = "Tool durations per tool (p5, p25, median, p75, p95)"
     measured = calls.filter(pl.col("duration_ms") > 0)
@@ -136,7 +136,7 @@ def plot_project_usage(
     """
     from sessionkit.analytics import project_usage
 
-    frame, split = _usage(
+    frame, split = usage_frame(
         data,
         project_usage,
         plot="plot_project_usage",
@@ -145,6 +145,6 @@ def plot_project_usage(
         measure=measure,
         measures=("sessions", "users", "exchanges", "tool_calls", "tool_errors"),
     )
-    return _usage_chart(
+    return usage_chart(
         axes(ax), frame, data, split, subject="project_id", none="(no project)", measure=measure, top=top
     )

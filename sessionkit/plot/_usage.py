@@ -47,7 +47,7 @@ _SPLIT_OF_COLUMN = {column: by for by, (column, _) in _SPLITS.items()}
 _SPLIT_TOP = 8
 
 
-def _usage(
+def usage_frame(
     data: Any, helper: Any, *, plot: str, subject: str, by: str | None, measure: str, measures: tuple[str, ...]
 ) -> tuple[pl.DataFrame, str | None]:
     """The helper's frame (given, or computed with ``by``) and the ``by`` it is split by."""
@@ -75,7 +75,7 @@ def _usage(
     return data, split
 
 
-def _split_chart(
+def split_chart(
     ax: Axes,
     frame: pl.DataFrame,
     data: Any,
@@ -92,7 +92,7 @@ def _split_chart(
     import polars as pl
 
     if frame.height == 0:
-        return _no_usage(ax, title, measure)
+        return no_usage(ax, title, measure)
 
     column, split_name = _SPLITS[by]
     totals = (
@@ -193,14 +193,14 @@ def _split_chart(
     return ax
 
 
-def _no_usage(ax: Axes, title: str, measure: str) -> Axes:
+def no_usage(ax: Axes, title: str, measure: str) -> Axes:
     """A usage chart of no data (e.g. no tool calls before oxios 1.9) that says so."""
     no_data(ax, title)
     ax.set_xlabel(f"{measure} (count)")
     return ax
 
 
-def _usage_chart(
+def usage_chart(
     ax: Axes, frame: pl.DataFrame, data: Any, split: str | None, *, subject: str, none: str, measure: str, top: int
 ) -> Axes:
     """The usage chart of a subject (``seed_id``, ``persona_id``, ...): split by ``split``, or
@@ -209,11 +209,9 @@ def _usage_chart(
     title = f"{noun.capitalize()} usage: {measure} per {noun}"
     if split is not None:
         title = f"{title}, by {_SPLITS[split][1]}"
-        return _split_chart(
-            ax, frame, data, subject=subject, none=none, by=split, measure=measure, top=top, title=title
-        )
+        return split_chart(ax, frame, data, subject=subject, none=none, by=split, measure=measure, top=top, title=title)
     if frame.height == 0:
-        return _no_usage(ax, title, measure)
+        return no_usage(ax, title, measure)
     labels, values = top_n(frame, subject, measure, n=top, none_label=none)
     return barh(ax, labels, values, f"{measure} (count)", title)
 
@@ -237,7 +235,7 @@ def plot_seed_usage(
     """
     from sessionkit.analytics import seed_usage
 
-    frame, split = _usage(
+    frame, split = usage_frame(
         data,
         seed_usage,
         plot="plot_seed_usage",
@@ -246,7 +244,7 @@ def plot_seed_usage(
         measure=measure,
         measures=("sessions", "responses", "users"),
     )
-    return _usage_chart(axes(ax), frame, data, split, subject="seed_id", none="(no seed)", measure=measure, top=top)
+    return usage_chart(axes(ax), frame, data, split, subject="seed_id", none="(no seed)", measure=measure, top=top)
 
 
 @fitted
@@ -265,7 +263,7 @@ def plot_persona_usage(
     """
     from sessionkit.analytics import persona_usage
 
-    frame, split = _usage(
+    frame, split = usage_frame(
         data,
         persona_usage,
         plot="plot_persona_usage",
@@ -274,7 +272,7 @@ def plot_persona_usage(
         measure=measure,
         measures=("sessions", "users", "exchanges"),
     )
-    return _usage_chart(
+    return usage_chart(
         axes(ax), frame, data, split, subject="persona_id", none="(no persona)", measure=measure, top=top
     )
 

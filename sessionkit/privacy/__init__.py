@@ -23,42 +23,22 @@ Example:
     (['mail me at <EMAIL>'], {'EMAIL': 1})
 """
 
-from sessionkit.privacy._keys import (
-    KEY_BYTES,
-    MIN_KEY_BYTES,
-    PSEUDONYM_HEX_DIGITS,
-    generate_key,
-    key_fingerprint,
-    load_key,
-    pseudonym,
-    write_key,
-)
-from sessionkit.privacy._mask import PLACEHOLDERS, mask_text, scan_text
-from sessionkit.privacy._tables import (
-    REDACT_MODES,
-    Privacy,
-    PrivacyCounts,
-    RedactMode,
-    check_same_privacy,
-    read_key_list,
-)
+# ``x as x``: not documented, for sessionkit's other packages, which may not import this
+# package's private modules; free to change. __all__ holds the documented names.
+from sessionkit.privacy._keys import generate_key, key_fingerprint, load_key, pseudonym, write_key
+from sessionkit.privacy._mask import mask_text, scan_text
+from sessionkit.privacy._tables import Privacy, check_same_privacy
+from sessionkit.privacy._tables import PrivacyCounts as PrivacyCounts
+from sessionkit.privacy._tables import read_key_list as read_key_list
 
 __all__ = [
-    "KEY_BYTES",
-    "MIN_KEY_BYTES",
-    "PLACEHOLDERS",
-    "PSEUDONYM_HEX_DIGITS",
-    "REDACT_MODES",
     "Privacy",
-    "PrivacyCounts",
-    "RedactMode",
     "check_same_privacy",
     "generate_key",
     "key_fingerprint",
     "load_key",
     "mask_text",
     "pseudonym",
-    "read_key_list",
     "scan_text",
     "write_key",
 ]

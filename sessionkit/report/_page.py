@@ -53,15 +53,15 @@ def report_html(
 
     Example:
         >>> import sessionkit as sk
-        >>> from sessionkit.report import report_html
+        >>> from sessionkit.report._page import report_html
         >>> page = report_html("build/sample-dataset", since="all", samples=2)  # doctest: +SKIP
     """
-    from sessionkit.analytics._common import connection
+    from sessionkit.query import connection
 
     name = title or "sessionkit report"
     source = str(data) if isinstance(data, str | os.PathLike) else type(data).__name__
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    with connection(data, own_sql=True) as con:
+    with connection(data, read_only=False) as con:
         period = choose_period(con, since, until)
         if period is None:
             top_block = (

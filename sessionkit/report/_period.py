@@ -192,9 +192,9 @@ class PeriodSource:
 
     def sql_frame(self, sql: str) -> pl.DataFrame:
         """The result of one helper query over the period, as DuckDB gives it (timestamps in UTC)."""
-        from sessionkit.analytics._common import tidy
+        from sessionkit.analytics import run_sql
 
-        return tidy(self.con.sql(self.wrap(sql)).pl())
+        return run_sql(self.con, self.wrap(sql))
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         """The rows of a query over the period."""

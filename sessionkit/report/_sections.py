@@ -27,13 +27,13 @@ def activity_step(days: float) -> str:
 def activity(con: duckdb.DuckDBPyConnection, period: Period, covered: bool) -> Section:
     from sessionkit import analytics as a
     from sessionkit import plot as p
-    from sessionkit.analytics._common import partial_periods, span
+    from sessionkit._periods import SPAN_SQL, partial_periods
 
     shown = Period(period.previous().since, period.until) if covered else period
     every = activity_step(shown.length / NS_PER_DAY)
     unit = _STEP_NAMES[every]
     frame = a.activity(PeriodSource(con, shown), every=every)
-    first, last = span(con)
+    first, last = a.run_sql(con, SPAN_SQL).row(0)
     if first is not None and last is not None:  # partial: cut by the window or by the data's ends
         frame = frame.with_columns(
             partial_periods(frame["period"], unit, max(shown.since, first), min(shown.until - 1, last))
@@ -564,7 +564,7 @@ def samples(src: PeriodSource, count: int, chosen: Sequence[str] | None) -> list
 
 
 def transcripts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> Section:
-    from sessionkit.analytics._census import get_session
+    from sessionkit.analytics import get_session
 
     items = []
     for sid in ids:

@@ -37,15 +37,13 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from sessionkit.analytics import _census, _cost, _quality, _tools, _usage
-from sessionkit.spark._source import VIEWS, SparkSource, register
-from sessionkit.spark._transpile import to_spark_sql
+from sessionkit import analytics
+from sessionkit.spark._source import SparkSource, register
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 __all__ = [
-    "VIEWS",
     "SparkSource",
     "activity",
     "cost",
@@ -63,7 +61,6 @@ __all__ = [
     "seed_usage",
     "stats",
     "threads",
-    "to_spark_sql",
     "tool_sequences",
     "tool_usage",
     "turn_latency",
@@ -99,22 +96,22 @@ def _on_spark(helper: Callable[..., T]) -> Callable[..., T]:
     return on_spark
 
 
-activity = _on_spark(_usage.activity)
-cost = _on_spark(_cost.cost)
-evaluation_rates = _on_spark(_quality.evaluation_rates)
-exchange_counts = _on_spark(_usage.exchange_counts)
-exchange_histogram = _on_spark(_usage.exchange_histogram)
-get_session = _on_spark(_census.get_session)
-metadata_keys = _on_spark(_census.metadata_keys)
-model_usage = _on_spark(_cost.model_usage)
-persona_usage = _on_spark(_usage.persona_usage)
-phase_funnel = _on_spark(_quality.phase_funnel)
-seed_usage = _on_spark(_usage.seed_usage)
-stats = _on_spark(_usage.stats)
-turn_latency = _on_spark(_quality.turn_latency)
-user_summary = _on_spark(_usage.user_summary)
-tool_usage = _on_spark(_tools.tool_usage)
-tool_sequences = _on_spark(_tools.tool_sequences)
-project_usage = _on_spark(_tools.project_usage)
-threads = _on_spark(_tools.threads)
-generations = _on_spark(_tools.generations)
+activity = _on_spark(analytics.activity)
+cost = _on_spark(analytics.cost)
+evaluation_rates = _on_spark(analytics.evaluation_rates)
+exchange_counts = _on_spark(analytics.exchange_counts)
+exchange_histogram = _on_spark(analytics.exchange_histogram)
+get_session = _on_spark(analytics.get_session)
+metadata_keys = _on_spark(analytics.metadata_keys)
+model_usage = _on_spark(analytics.model_usage)
+persona_usage = _on_spark(analytics.persona_usage)
+phase_funnel = _on_spark(analytics.phase_funnel)
+seed_usage = _on_spark(analytics.seed_usage)
+stats = _on_spark(analytics.stats)
+turn_latency = _on_spark(analytics.turn_latency)
+user_summary = _on_spark(analytics.user_summary)
+tool_usage = _on_spark(analytics.tool_usage)
+tool_sequences = _on_spark(analytics.tool_sequences)
+project_usage = _on_spark(analytics.project_usage)
+threads = _on_spark(analytics.threads)
+generations = _on_spark(analytics.generations)

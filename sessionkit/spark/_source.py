@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sessionkit._store import open_store
-from sessionkit.analytics._common import frame
+from sessionkit.analytics import run_sql
 from sessionkit.exceptions import DatasetError, MissingDependencyError, SparkResultError
 from sessionkit.query import EXCHANGES_SQL, connect
 from sessionkit.spark._transpile import NS_SUFFIX, to_spark_sql
@@ -147,7 +147,7 @@ def conform(result: pl.DataFrame, schema: pl.Schema, sql: str) -> pl.DataFrame:
 def _schema_of_record(sql: str) -> pl.Schema:
     """The columns and dtypes DuckDB gives ``sql``: run over empty tables, so it costs little."""
     with _EMPTY_LOCK:
-        return frame(_empty_connection(), sql).schema
+        return run_sql(_empty_connection(), sql).schema
 
 
 _EMPTY_LOCK = threading.Lock()  # a DuckDB connection is not for two threads at once

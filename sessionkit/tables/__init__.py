@@ -11,37 +11,45 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sessionkit import _lazy
+
+# ``x as x``: not documented, for sessionkit's other packages, which may not import this
+# package's private modules; free to change. __all__ holds the documented names.
+from sessionkit.tables._schemas import AGENT_TABLE_NAMES as AGENT_TABLE_NAMES
 from sessionkit.tables._schemas import (
-    AGENT_TABLE_NAMES,
-    AGENT_TOOL_CALLS_SCHEMA,
-    AGENTS_SCHEMA,
     ARCHIVE_SCHEMAS,
-    CLUSTERING,
-    ERRORS_SCHEMA,
-    LATER_TABLES,
     MESSAGES_SCHEMA,
     METADATA_SCHEMA,
     REASONING_SCHEMA,
     RESPONSES_SCHEMA,
-    RUNS_SCHEMA,
-    SCHEMA_VERSION,
     SCHEMAS,
     SESSIONS_SCHEMA,
-    TABLE_NAMES,
     TOOL_CALLS_SCHEMA,
-    Clustering,
-    empty_table,
-    table_of,
 )
+from sessionkit.tables._schemas import CLUSTERING as CLUSTERING
+from sessionkit.tables._schemas import ERRORS_SCHEMA as ERRORS_SCHEMA
+from sessionkit.tables._schemas import LATER_TABLES as LATER_TABLES
+from sessionkit.tables._schemas import RUNS_SCHEMA as RUNS_SCHEMA
+from sessionkit.tables._schemas import SCHEMA_VERSION as SCHEMA_VERSION
+from sessionkit.tables._schemas import TABLE_NAMES as TABLE_NAMES
+from sessionkit.tables._schemas import Clustering as Clustering
+from sessionkit.tables._schemas import empty_table as empty_table
+from sessionkit.tables._schemas import table_of as table_of
 
 if TYPE_CHECKING:
-    from sessionkit.tables._agents import agent_json, agent_tables
-    from sessionkit.tables._builder import TableBuilder, parse_timestamps, take_sessions, to_tables
-    from sessionkit.tables._cluster import cluster_order
-    from sessionkit.tables._rows import autosi_text, iter_session_json, iter_sessions
-    from sessionkit.tables._session_tables import SessionTables, thread_roots
+    from sessionkit.tables._agents import agent_json as agent_json
+    from sessionkit.tables._agents import agent_tables as agent_tables
+    from sessionkit.tables._builder import TableBuilder as TableBuilder
+    from sessionkit.tables._builder import parse_timestamps as parse_timestamps
+    from sessionkit.tables._builder import take_sessions as take_sessions
+    from sessionkit.tables._builder import to_tables
+    from sessionkit.tables._cluster import cluster_order as cluster_order
+    from sessionkit.tables._rows import iter_session_json as iter_session_json
+    from sessionkit.tables._session_tables import SessionTables
+    from sessionkit.tables._session_tables import thread_roots as thread_roots
+    from sessionkit.tables._trajectory import step_owners as step_owners
 
-#: Names imported on first use. The schemas above need pyarrow alone; building and reading
+#: Names imported on first use (``SessionTables`` and ``to_tables`` documented, the others for
+#: sessionkit's other packages, as above). The schemas need pyarrow alone; building and reading
 #: tables also needs pyarrow.compute and the model, which commands such as ``sessionkit sql``
 #: never touch (``pyarrow.compute`` alone is about 30 ms of their start-up).
 _LAZY = {
@@ -52,11 +60,10 @@ _LAZY = {
     "take_sessions": "sessionkit.tables._builder",
     "to_tables": "sessionkit.tables._builder",
     "cluster_order": "sessionkit.tables._cluster",
-    "autosi_text": "sessionkit.tables._rows",
     "iter_session_json": "sessionkit.tables._rows",
-    "iter_sessions": "sessionkit.tables._rows",
     "SessionTables": "sessionkit.tables._session_tables",
     "thread_roots": "sessionkit.tables._session_tables",
+    "step_owners": "sessionkit.tables._trajectory",
 }
 
 
@@ -69,36 +76,14 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "AGENTS_SCHEMA",
-    "AGENT_TABLE_NAMES",
-    "AGENT_TOOL_CALLS_SCHEMA",
     "ARCHIVE_SCHEMAS",
-    "CLUSTERING",
-    "ERRORS_SCHEMA",
-    "LATER_TABLES",
     "MESSAGES_SCHEMA",
     "METADATA_SCHEMA",
     "REASONING_SCHEMA",
     "RESPONSES_SCHEMA",
-    "RUNS_SCHEMA",
     "SCHEMAS",
-    "SCHEMA_VERSION",
     "SESSIONS_SCHEMA",
-    "TABLE_NAMES",
     "TOOL_CALLS_SCHEMA",
-    "Clustering",
     "SessionTables",
-    "TableBuilder",
-    "agent_json",
-    "agent_tables",
-    "autosi_text",
-    "cluster_order",
-    "empty_table",
-    "iter_session_json",
-    "iter_sessions",
-    "parse_timestamps",
-    "table_of",
-    "take_sessions",
-    "thread_roots",
     "to_tables",
 ]

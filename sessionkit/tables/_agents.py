@@ -20,8 +20,7 @@ from sessionkit.model import (
     tool_call_standard,
     tool_call_values,
 )
-from sessionkit.tables._rows import autosi_text
-from sessionkit.tables._schemas import _JSON, AGENT_TOOL_CALLS_SCHEMA, AGENTS_SCHEMA
+from sessionkit.tables._schemas import AGENT_TOOL_CALLS_SCHEMA, AGENTS_SCHEMA, JSON_DECODER, autosi_text
 
 _AGENT_TIMES = ("created_at", "started_at", "completed_at")
 _NO_EXTRA: dict = {}
@@ -121,7 +120,7 @@ def agent_tables(records: Iterable[tuple[dict, str]]) -> dict[str, pa.Table]:
 
 
 def _decode(text: str | None, default: Any) -> Any:
-    return _JSON.decode(text) if text is not None else default
+    return JSON_DECODER.decode(text) if text is not None else default
 
 
 def _times(column: pa.ChunkedArray | pa.Array) -> Sequence[str | None]:
@@ -181,7 +180,7 @@ def agent_json(agents: pa.Table, tool_calls: pa.Table) -> Iterator[tuple[str, by
                 record_raw(
                     values,
                     _decode(extra, _NO_EXTRA),
-                    tuple(_JSON.decode(order)) if order is not None else None,
+                    tuple(JSON_DECODER.decode(order)) if order is not None else None,
                     tool_call_standard(values),
                 )
             )
@@ -229,7 +228,7 @@ def agent_json(agents: pa.Table, tool_calls: pa.Table) -> Iterator[tuple[str, by
             "model_id": record["model_id"],
             "session_id": record["session_id"],
         }
-        order = tuple(_JSON.decode(record["field_order"])) if record["field_order"] is not None else None
+        order = tuple(JSON_DECODER.decode(record["field_order"])) if record["field_order"] is not None else None
         raw = record_raw(values, _decode(record["extra"], _NO_EXTRA), order, agent_standard(values))
         yield aid, encode_raw(raw)
     for aid in calls:

@@ -13,6 +13,7 @@ from sessionkit.exceptions import SessionFormatError
 from sessionkit.model import (
     MESSAGE_FIELDS,
     RESPONSE_FIELDS,
+    SESSION_LAYOUTS,
     Session,
     check_duplicate_keys,
     check_session,
@@ -22,14 +23,13 @@ from sessionkit.model import (
     response_layout,
     session_layout,
 )
-from sessionkit.model._records import _SESSION_LAYOUTS
 from sessionkit.tables._schemas import (
-    _TS,
-    _Z_PATTERN,
     MESSAGES_SCHEMA,
     METADATA_SCHEMA,
     RESPONSES_SCHEMA,
     SESSIONS_SCHEMA,
+    TIMESTAMP_NS,
+    Z_TIMESTAMP_PATTERN,
     table_of,
 )
 from sessionkit.tables._session_tables import SessionTables
@@ -282,7 +282,7 @@ class TableBuilder:
         )
         self.tj.add(sid, index, extra, ranges)
         if order is None and len(extra) < len(session.extra):  # keep where the keys taken out go
-            standard = _SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
+            standard = SESSION_LAYOUTS[session.active_seed_id is not None, session.active_persona_id is not None]
             order = (*standard, *session.extra)
         self._session_row(
             sid,
@@ -371,7 +371,7 @@ class TableBuilder:
             )
         else:
             created, updated, m_time, r_time = (
-                pa.array(values, pa.int64()).cast(_TS)
+                pa.array(values, pa.int64()).cast(TIMESTAMP_NS)
                 for values in (s["created_at"], s["updated_at"], m["timestamp"], r["timestamp"])
             )
         n_msg = pa.array(s["n_user_messages"], pa.int32())
@@ -417,9 +417,9 @@ def parse_timestamps(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
     Raises:
         ValueError: a text is not a valid timestamp (``.index`` says which).
     """
-    if len(texts) and pc.all(pc.match_substring_regex(texts, _Z_PATTERN)).as_py():
+    if len(texts) and pc.all(pc.match_substring_regex(texts, Z_TIMESTAMP_PATTERN)).as_py():
         try:
-            return pc.cast(texts, _TS)
+            return pc.cast(texts, TIMESTAMP_NS)
         except pa.ArrowInvalid:
             pass  # an impossible date or an out-of-range year: find it below
     values = []
@@ -428,7 +428,7 @@ def parse_timestamps(texts: pa.Array | pa.ChunkedArray) -> pa.Array:
             values.append(Timestamp.parse(text).ns)
         except (ValueError, TypeError) as err:
             raise _BadTimestamp(i, str(err)) from None
-    return pa.array(values, pa.int64()).cast(_TS)
+    return pa.array(values, pa.int64()).cast(TIMESTAMP_NS)
 
 
 def take_sessions(tables: SessionTables, rows: Any) -> SessionTables:

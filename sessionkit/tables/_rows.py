@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from sessionkit._timestamp import Timestamp
 from sessionkit.exceptions import DatasetError
@@ -19,7 +18,7 @@ from sessionkit.model import (
     response_raw,
     session_raw,
 )
-from sessionkit.tables._schemas import _JSON
+from sessionkit.tables._schemas import JSON_DECODER, autosi_text
 from sessionkit.tables._trajectory import put_back, reasoning_rows, step_rows
 
 if TYPE_CHECKING:
@@ -80,23 +79,6 @@ def iter_sessions(tables: SessionTables) -> Iterator[Session]:
     _check_orphans(messages, responses, metadata, steps, reasoning)
 
 
-def autosi_text(column: pa.Array | pa.ChunkedArray) -> list[str]:
-    """Timestamps as the RFC 3339 text chrono's AutoSi prints (0, 3, 6 or 9 digits), all at once."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    full = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")  # nanoseconds: 9 fraction digits
-    text = pc.if_else(
-        pc.ends_with(full, "000000000"),
-        pc.utf8_slice_codeunits(full, 0, 19),
-        pc.if_else(
-            pc.ends_with(full, "000000"),
-            pc.utf8_slice_codeunits(full, 0, 23),
-            pc.if_else(pc.ends_with(full, "000"), pc.utf8_slice_codeunits(full, 0, 26), full),
-        ),
-    )
-    return pc.binary_join_element_wise(text, "Z", "").to_pylist()
-
-
 def iter_session_json(tables: SessionTables) -> Iterator[tuple[str, bytes]]:
     """(session id, the bytes oxios writes for it) for each session, in the sessions table's order.
 
@@ -151,7 +133,7 @@ def _taken(sid: str, i: int, projects: list, parents: list, steps: dict, reasoni
 
 
 def _order(text: str | None) -> tuple[str, ...] | None:
-    return tuple(_JSON.decode(text)) if text is not None else None
+    return tuple(JSON_DECODER.decode(text)) if text is not None else None
 
 
 def _check_orphans(*groups: dict[str, list]) -> None:
@@ -245,7 +227,7 @@ def _ts_list(column: pa.ChunkedArray) -> list[Timestamp]:
 
 
 def _decode_or(value: str | None, default: Any) -> Any:
-    return _JSON.decode(value) if value is not None else default
+    return JSON_DECODER.decode(value) if value is not None else default
 
 
 def _message_rows(table: pa.Table) -> Iterator[UserMessage]:
@@ -269,4 +251,4 @@ def _response_rows(table: pa.Table) -> Iterator[AgentResponse]:
 
 def _metadata_rows(table: pa.Table) -> Iterator[tuple[str, Any]]:
     for key, value in zip(table.column("key").to_pylist(), table.column("value").to_pylist(), strict=True):
-        yield key, _JSON.decode(value)
+        yield key, JSON_DECODER.decode(value)

@@ -12,7 +12,8 @@ import pyarrow as pa
 #: Bumped whenever a column is added or changes meaning; stored in every schema's metadata.
 SCHEMA_VERSION = "2"
 _META = {b"sessionkit.schema_version": SCHEMA_VERSION.encode()}
-_TS = pa.timestamp("ns", tz="UTC")
+#: The type of every oxios timestamp column: nanoseconds in UTC.
+TIMESTAMP_NS = pa.timestamp("ns", tz="UTC")
 _TS_US = pa.timestamp("us", tz="UTC")  # the archive's own clock times: microseconds are plenty
 
 SESSIONS_SCHEMA = pa.schema(
@@ -21,8 +22,8 @@ SESSIONS_SCHEMA = pa.schema(
         pa.field("user_id", pa.string(), nullable=False),
         pa.field("active_seed_id", pa.string()),
         pa.field("active_persona_id", pa.string()),
-        pa.field("created_at", _TS, nullable=False),
-        pa.field("updated_at", _TS, nullable=False),
+        pa.field("created_at", TIMESTAMP_NS, nullable=False),
+        pa.field("updated_at", TIMESTAMP_NS, nullable=False),
         pa.field("n_user_messages", pa.int32(), nullable=False),
         pa.field("n_agent_responses", pa.int32(), nullable=False),
         pa.field("exchange_count", pa.int32(), nullable=False),
@@ -39,7 +40,7 @@ MESSAGES_SCHEMA = pa.schema(
         pa.field("session_id", pa.string(), nullable=False),
         pa.field("seq", pa.int32(), nullable=False),
         pa.field("content", pa.string(), nullable=False),
-        pa.field("timestamp", _TS, nullable=False),
+        pa.field("timestamp", TIMESTAMP_NS, nullable=False),
         pa.field("extra", pa.string()),
         pa.field("field_order", pa.string()),
     ],
@@ -54,7 +55,7 @@ RESPONSES_SCHEMA = pa.schema(
         pa.field("seed_id", pa.string()),
         pa.field("phase_reached", pa.string()),
         pa.field("evaluation_passed", pa.bool_()),
-        pa.field("timestamp", _TS, nullable=False),
+        pa.field("timestamp", TIMESTAMP_NS, nullable=False),
         pa.field("extra", pa.string()),
         pa.field("field_order", pa.string()),
     ],
@@ -84,7 +85,7 @@ TOOL_CALLS_SCHEMA = pa.schema(
         pa.field("duration_ms", pa.int64()),
         pa.field("is_error", pa.bool_()),
         pa.field("tool_call_id", pa.string()),
-        pa.field("timestamp", _TS),
+        pa.field("timestamp", TIMESTAMP_NS),
         pa.field("extra", pa.string()),
         pa.field("field_order", pa.string()),
     ],
@@ -98,7 +99,7 @@ REASONING_SCHEMA = pa.schema(
         pa.field("ord", pa.int32(), nullable=False),
         pa.field("source", pa.string()),
         pa.field("content", pa.string()),
-        pa.field("timestamp", _TS),
+        pa.field("timestamp", TIMESTAMP_NS),
         pa.field("segments", pa.list_(_SEGMENT)),
         pa.field("extra", pa.string()),
         pa.field("field_order", pa.string()),
@@ -114,9 +115,9 @@ AGENTS_SCHEMA = pa.schema(
         pa.field("agent_id", pa.string(), nullable=False),
         pa.field("name", pa.string(), nullable=False),
         pa.field("status", pa.string(), nullable=False),
-        pa.field("created_at", _TS, nullable=False),
-        pa.field("started_at", _TS),
-        pa.field("completed_at", _TS),
+        pa.field("created_at", TIMESTAMP_NS, nullable=False),
+        pa.field("started_at", TIMESTAMP_NS),
+        pa.field("completed_at", TIMESTAMP_NS),
         pa.field("project_id", pa.string()),
         pa.field("error", pa.string()),
         pa.field("steps_completed", pa.int64(), nullable=False),
@@ -145,7 +146,7 @@ AGENT_TOOL_CALLS_SCHEMA = pa.schema(
         pa.field("duration_ms", pa.int64(), nullable=False),
         pa.field("is_error", pa.bool_(), nullable=False),
         pa.field("tool_call_id", pa.string()),
-        pa.field("timestamp", _TS),
+        pa.field("timestamp", TIMESTAMP_NS),
         pa.field("extra", pa.string()),
         pa.field("field_order", pa.string()),
     ],
@@ -289,5 +290,26 @@ def table_of(
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-_Z_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
-_JSON = msgspec.json.Decoder()
+#: RFC 3339 text in UTC with a ``Z`` and 0 to 9 fraction digits, which Arrow casts exactly.
+Z_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
+#: Decodes the JSON text columns (``extra``, ``field_order``, ``tool_args``...).
+JSON_DECODER = msgspec.json.Decoder()
+
+
+def autosi_text(column: pa.Array | pa.ChunkedArray) -> list[str]:
+    """Timestamps as the RFC 3339 text chrono's AutoSi prints (0, 3, 6 or 9 digits), all at once."""
+    import pyarrow.compute as pc  # not at the top: the schemas alone need pyarrow only
+
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    full = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")  # nanoseconds: 9 fraction digits
+    text = pc.if_else(
+        pc.ends_with(full, "000000000"),
+        pc.utf8_slice_codeunits(full, 0, 19),
+        pc.if_else(
+            pc.ends_with(full, "000000"),
+            pc.utf8_slice_codeunits(full, 0, 23),
+            pc.if_else(pc.ends_with(full, "000"), pc.utf8_slice_codeunits(full, 0, 26), full),
+        ),
+    )
+    return pc.binary_join_element_wise(text, "Z", "").to_pylist()

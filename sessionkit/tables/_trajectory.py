@@ -24,7 +24,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sessionkit.model import encode_compact
-from sessionkit.tables._schemas import _JSON, _TS, REASONING_SCHEMA, TOOL_CALLS_SCHEMA, table_of
+from sessionkit.tables._schemas import (
+    JSON_DECODER,
+    REASONING_SCHEMA,
+    TIMESTAMP_NS,
+    TOOL_CALLS_SCHEMA,
+    autosi_text,
+    table_of,
+)
 
 #: A trajectory step's fields, in the order serde writes them.
 STEP_FIELDS = ("tool_name", "tool_args", "output_summary", "duration_ms", "is_error", "tool_call_id", "timestamp")
@@ -203,30 +210,29 @@ def step_owners(count: int, ranges: list[Any]) -> list[int | None]:
 
 def _times(texts: list[str | None]) -> pa.Array:
     """Texts that passed ``_is_time`` as timestamp[ns, UTC], all at once in Arrow."""
-    return pc.cast(pa.array(texts, pa.string()), _TS)
+    return pc.cast(pa.array(texts, pa.string()), TIMESTAMP_NS)
 
 
 # -- back to JSON ------------------------------------------------------------------------------
 def _autosi(column: pa.ChunkedArray | pa.Array) -> list[str | None]:
-    from sessionkit.tables._rows import autosi_text
 
     if len(column) == 0:
         return []
     valid = pc.is_valid(column)
-    texts = autosi_text(pc.fill_null(column, pa.scalar(0, _TS)))
+    texts = autosi_text(pc.fill_null(column, pa.scalar(0, TIMESTAMP_NS)))
     return [text if ok else None for text, ok in zip(texts, valid.to_pylist(), strict=True)]
 
 
 def _with_extra(values: dict, extra: str | None, order: str | None, fields: tuple[str, ...], written: dict) -> dict:
-    from sessionkit.model._encode import _ordered
+    from sessionkit.model import ordered_record
 
     if extra is None and order is None:
         return values
-    more = _JSON.decode(extra) if extra is not None else {}
+    more = JSON_DECODER.decode(extra) if extra is not None else {}
     for key in more:
         values.pop(key, None)
-    keys = tuple(_JSON.decode(order)) if order is not None else fields
-    return _ordered(values, more, keys, fields, written)
+    keys = tuple(JSON_DECODER.decode(order)) if order is not None else fields
+    return ordered_record(values, more, keys, fields, written)
 
 
 def step_rows(table: pa.Table) -> Iterator[dict]:
@@ -249,7 +255,7 @@ def step_rows(table: pa.Table) -> Iterator[dict]:
     for name, args, is_text, summary, duration, error, call_id, extra, order, ts in zip(*columns, times, strict=True):
         values = {
             "tool_name": name,
-            "tool_args": args if is_text or args is None else _JSON.decode(args),
+            "tool_args": args if is_text or args is None else JSON_DECODER.decode(args),
             "output_summary": summary,
             "duration_ms": duration,
             "is_error": error,
