@@ -100,6 +100,21 @@ def test_scan_parquet_is_lazy_and_matches(exported: dict[str, Path]) -> None:
     assert one_seed == expected
 
 
+def test_the_exchanges_of_sql_and_of_polars_agree(exported: dict[str, Path]) -> None:
+    """``exchanges`` is written twice, as the SQL view and as scan_parquet's LazyFrame: on every
+    fixture both give the same rows, column for column (DuckDB names UTC ``Etc/UTC``)."""
+    from polars.testing import assert_frame_equal
+
+    keys = ["session_id", "seq"]
+    utc = [pl.col(c).dt.convert_time_zone("UTC") for c in ("user_timestamp", "response_timestamp")]
+    for out in exported.values():
+        with connect(out) as con:
+            sql = con.sql("SELECT * FROM exchanges").pl().with_columns(utc).sort(keys)
+        lazy = scan_parquet(out)["exchanges"].collect().with_columns(utc).sort(keys)
+        assert sql.height and lazy.schema == sql.schema
+        assert_frame_equal(lazy, sql)
+
+
 def test_all_fixtures_at_once(tmp_path: Path) -> None:
     sessions = [s for name in FIXTURE_NAMES for s in read_sessions(FIXTURES / name)]
     write_parquet(to_tables(sessions), tmp_path / "all")
