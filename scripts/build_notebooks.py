@@ -720,6 +720,8 @@ def execute(path: Path) -> nbformat.NotebookNode:
         timeout=120,
         kernel_name="python3",
         record_timing=False,
+        # one print can reach the kernel's stdout in two flushes on a busy machine: merged, it is one output
+        coalesce_streams=True,
         resources={"metadata": {"path": str(path.parent)}},
     ).execute()
     return normalise(notebook)

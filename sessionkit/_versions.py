@@ -287,16 +287,20 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def write_manifest(folder: Path, info: Mapping[str, Any], *, name: str = MANIFEST_NAME) -> None:
-    """Describe a dataset (or one version of it): format, schema version, table globs, and ``info``."""
+def dataset_manifest(info: Mapping[str, Any]) -> dict[str, Any]:
+    """A dataset's manifest, on disk and on S3: format, schema version, table globs, and ``info``."""
     from sessionkit._version import __version__
     from sessionkit.tables import SCHEMA_VERSION, TABLE_NAMES
 
-    manifest = {
+    return {
         "format": DATASET_FORMAT,
         "schema_version": SCHEMA_VERSION,
         "sessionkit_version": __version__,
         "tables": {table: f"{table}/**/*.parquet" for table in TABLE_NAMES},
         **info,
     }
-    (folder / name).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def write_manifest(folder: Path, info: Mapping[str, Any], *, name: str = MANIFEST_NAME) -> None:
+    """Describe a dataset (or one version of it) in ``folder/name`` (see ``dataset_manifest``)."""
+    (folder / name).write_text(json.dumps(dataset_manifest(info), indent=2) + "\n")

@@ -15,8 +15,8 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Union
 
 from sessionkit._process import pid_alive
+from sessionkit._store import open_store
 from sessionkit.exceptions import PrivacyError
-from sessionkit.storage import open_dataset
 from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, TABLE_NAMES, empty_table
 
 if TYPE_CHECKING:
@@ -180,14 +180,14 @@ def connect(
             raise PrivacyError(msg)
         return data
     if isinstance(data, (str, os.PathLike)):
-        snapshot = open_dataset(data)
+        snapshot = open_store(data).open()  # one version: every view reads its files
         con = duckdb.connect(config=dict(config or {}))
         read_only = True if read_only is None else read_only
         for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
-            files = snapshot.files[name]
+            files = snapshot.paths(name)
             if not files:
                 _view(con, name, empty_table(SCHEMAS[name]))
-            elif read_only or snapshot.filesystem is not None:  # S3: through pyarrow, no DuckDB extension
+            elif read_only or snapshot.remote:  # S3: through pyarrow, no DuckDB extension
                 _view(con, name, snapshot.dataset(name))
             else:  # the very files of the version resolved, read by DuckDB itself
                 listed = ", ".join(sql_string(path) for path in files)

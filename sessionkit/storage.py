@@ -22,9 +22,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -39,7 +38,7 @@ from sessionkit._layout import (
     write_clustered,
     write_empty,
 )
-from sessionkit._s3 import is_s3
+from sessionkit._store import ALL_TABLES, Snapshot, check_folder, open_store
 from sessionkit._versions import (
     DATASET_FORMAT,
     MANIFEST_NAME,
@@ -56,11 +55,9 @@ from sessionkit._versions import (
     write_manifest,
     writer_lock,
 )
-from sessionkit.exceptions import DatasetError, DatasetExistsError, SourceNotFoundError
+from sessionkit.exceptions import DatasetExistsError
 from sessionkit.tables import (
     AGENT_TABLE_NAMES,
-    ARCHIVE_SCHEMAS,
-    LATER_TABLES,
     SCHEMAS,
     TABLE_NAMES,
     empty_table,
@@ -135,20 +132,7 @@ def check_dataset(path: str | os.PathLike[str]) -> Path:
         SourceNotFoundError: there is no such folder.
         DatasetError: the folder holds no sessionkit dataset.
     """
-    if is_s3(path):
-        msg = f"{path}: an s3:// dataset has no folder to check. Hint: use sessionkit.storage.open_dataset, which reads its manifest"
-        raise DatasetError(msg)
-    path = Path(path)
-    if not path.exists():
-        msg = f"{path}: no such dataset folder. Hint: create one with `sessionkit export SRC {path}`"
-        raise SourceNotFoundError(msg)
-    version = current_version(path)
-    folder = version if version is not None else path
-    missing = [name for name in TABLE_NAMES if name not in LATER_TABLES and not (folder / name).is_dir()]
-    if missing:
-        msg = f"{path}: not a sessionkit dataset (no {', '.join(n + '/' for n in missing)} folder). Hint: point at the OUT folder of `sessionkit export`"
-        raise DatasetError(msg)
-    return folder
+    return check_folder(path)[0]
 
 
 def table_files(dataset: Path, table: str) -> list[str]:
@@ -156,44 +140,6 @@ def table_files(dataset: Path, table: str) -> list[str]:
     by their real paths (a version's table folder may be shared with other versions)."""
     folder = (dataset / table).resolve()
     return sorted(str(p) for p in folder.rglob("*.parquet") if not p.name.startswith((".", "_")))
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """One version of a dataset, local or on S3: the files of every table, and how to read them.
-
-    ``filesystem`` is None for a local dataset, else pyarrow's file system the paths belong to.
-    """
-
-    location: str
-    files: dict[str, list[str]]
-    filesystem: Any = None
-    version: int | None = None
-    sizes: dict[str, int] | None = None  # path -> bytes, where the manifest records them
-
-    def dataset(self, table: str) -> Any:
-        """A ``pyarrow.dataset.Dataset`` of one table with its declared schema (nothing read yet)."""
-        import pyarrow.dataset as ds  # here, not at the top: it imports pandas when installed
-
-        paths, schema = self.files.get(table, []), ALL_SCHEMAS[table]
-        if self.sizes is None or not paths or any(p not in self.sizes for p in paths):
-            return ds.dataset(paths, schema=schema, format="parquet", filesystem=self.filesystem)
-        # sizes known: no request per file to learn them (on S3, one round trip fewer each)
-        form = ds.ParquetFileFormat()
-        fragments = [form.make_fragment(p, filesystem=self.filesystem, file_size=self.sizes[p]) for p in paths]
-        return ds.FileSystemDataset(fragments, schema, form, self.filesystem)
-
-    def read(self, table: str) -> pa.Table:
-        """One table, read whole into memory."""
-        try:
-            return self.dataset(table).to_table()
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as err:
-            msg = f"{self.location}/{table}: cannot be read as the {table} table ({err}). Hint: the dataset may be damaged, from another tool, or changed by an export while it was read; read it again or re-export it"
-            raise DatasetError(msg) from err
-
-    def rows(self, table: str) -> int:
-        """The rows of one table, from the Parquet footers alone."""
-        return sum(fragment.metadata.num_rows for fragment in self.dataset(table).get_fragments())
 
 
 def open_dataset(dataset: str | os.PathLike[str]) -> Snapshot:
@@ -206,29 +152,7 @@ def open_dataset(dataset: str | os.PathLike[str]) -> Snapshot:
         SourceNotFoundError: no such folder, or nothing published at that S3 prefix.
         DatasetError: the folder or prefix holds no sessionkit dataset, or S3 cannot be reached.
     """
-    if is_s3(dataset):
-        from sessionkit import _s3
-
-        location = _s3.S3Location.parse(str(dataset))
-        fs = _s3.filesystem()
-        latest = _s3.latest_manifest(fs, location)
-        if latest is None:
-            msg = f"{location.uri}: no sessionkit dataset there (no {_s3.MANIFESTS}/). Hint: create one with `sessionkit export SRC {location.uri}`"
-            raise SourceNotFoundError(msg)
-        version, manifest = latest
-        files = {name: [location.path(key) for key in manifest["files"].get(name, [])] for name in ALL_TABLES}
-        sizes = {location.path(key): size for key, size in manifest.get("sizes", {}).items()}
-        return Snapshot(location.uri, files, fs, version, sizes)
-    folder = check_dataset(dataset)
-    current = current_version(Path(dataset))
-    files = {name: table_files(folder, name) for name in ALL_TABLES}
-    return Snapshot(str(dataset), files, None, int(current.name) if current is not None else None)
-
-
-#: Every table folder of a dataset that export writes: the session tables, the agent tables,
-#: runs, errors.
-ALL_TABLES = (*TABLE_NAMES, *AGENT_TABLE_NAMES, *ARCHIVE_SCHEMAS)
-ALL_SCHEMAS = {**SCHEMAS, **ARCHIVE_SCHEMAS}
+    return open_store(dataset).open()
 
 
 # -- writing tables ---------------------------------------------------------------------------
@@ -307,11 +231,11 @@ def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
     snapshot = open_dataset(dataset)
     frames: dict[str, pl.LazyFrame] = {}
     for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
-        files = snapshot.files[name]
+        files = snapshot.paths(name)
         schema = pl.Schema(pl.DataFrame(empty_table(SCHEMAS[name])).schema)
         if not files:
             frames[name] = pl.LazyFrame(schema=schema)
-        elif snapshot.filesystem is None:
+        elif not snapshot.remote:
             frames[name] = pl.scan_parquet(files, schema=schema, missing_columns="insert")  # older files: nulls
         else:  # on S3, through pyarrow's file system and its AWS settings; still lazy
             frames[name] = pl.scan_pyarrow_dataset(snapshot.dataset(name))

@@ -427,6 +427,48 @@ def test_readers_never_see_a_half_written_dataset(tmp_path: Path) -> None:
     assert seen and set(seen) <= {200, 210, 220, 230, 240}
 
 
+def test_a_publish_while_a_reader_resolves_the_version_does_not_mix_versions(tmp_path: Path, monkeypatch) -> None:
+    """A reader looks up the current version once: an export publishing right after that lookup
+    changes neither the files it reads nor the version it says it read."""
+    import importlib
+
+    import sessionkit._versions
+    import sessionkit.storage
+
+    src = tmp_path / "sessions"
+    src.mkdir()
+    for i in range(3):
+        _write(src, _session(f"s{i}", 1))
+    out = tmp_path / "out"
+    export(src, out, jobs=1)
+    for i in range(3, 6):
+        _write(src, _session(f"s{i}", 1))
+    real = sessionkit._versions.current_version
+    published: list[int] = []
+
+    def lookup(path: Path) -> Path | None:
+        found = real(path)
+        if not published:  # the first lookup of a reader: another process publishes now
+            published.append(-1)
+            published[0] = export(src, out, jobs=1).exported
+        return found
+
+    for name in ("sessionkit.storage", "sessionkit._store"):  # wherever readers look the version up
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "current_version"):
+            monkeypatch.setattr(module, "current_version", lookup)
+    con = sk_connect(out)
+    assert published == [3]
+    assert con.sql("SELECT count(*), count(DISTINCT session_id) FROM sessions").fetchall() == [(3, 3)]
+    published.clear()
+    snapshot = sessionkit.storage.open_dataset(out)
+    assert published == [0] and snapshot.version == 2 and snapshot.rows("sessions") == 6
+    assert snapshot.folder is not None and int(snapshot.folder.name) == snapshot.version
+
+
 def test_ignored_entries_are_counted(tmp_path: Path) -> None:
     src = tmp_path / "sessions"
     src.mkdir()

@@ -230,6 +230,6 @@ def test_the_version_has_a_module_of_its_own() -> None:
     from sessionkit._version import __version__
 
     assert sessionkit.__version__ == __version__
-    for name in ("sessionkit._versions", "sessionkit.archive._state", "sessionkit.archive._s3export"):
+    for name in ("sessionkit._versions", "sessionkit.archive._state", "sessionkit._store"):
         source = Path(importlib.import_module(name).__file__ or "").read_text()
         assert "from sessionkit import __version__" not in source, name

@@ -21,8 +21,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sessionkit._layout import DataFile, write_clustered, write_empty
-from sessionkit.archive._listing import _Listing, list_folder, stored_path
-from sessionkit.archive._state import FILES_SCHEMA, Previous, _classify
+from sessionkit._store import Snapshot
+from sessionkit.archive._listing import Listing, list_folder, stored_path
+from sessionkit.archive._state import FILES_SCHEMA, classify, int_times
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
 from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, empty_table
 
@@ -46,7 +47,7 @@ def agents_folder(source: str | os.PathLike[str]) -> Path | None:
     return None
 
 
-def list_agents(folder: Path) -> _Listing:
+def list_agents(folder: Path) -> Listing:
     """The ``*.json`` files of an agents folder, as ``list_source`` lists session files."""
     return list_folder(folder)
 
@@ -89,7 +90,7 @@ def _stat_tuple(st: os.stat_result) -> tuple[int, int, int, int]:
 
 def read_agents(
     folder: Path,
-    previous: Previous | None,
+    previous: Snapshot | None,
     index: pa.Table,
     quarantine_dir: Path,
     run_id: str,
@@ -97,17 +98,17 @@ def read_agents(
 ) -> tuple[AgentRun, dict[str, pa.Table], set[str]]:
     """Read the changed agent files of ``folder``; returns what happened, the new rows (privacy
     applied) and the ids whose rows in the dataset they replace."""
-    from sessionkit.archive._parts import FileTooLargeError, NotAFileError, _read, quarantine
+    from sessionkit.archive._parts import FileTooLargeError, NotAFileError, quarantine, read_source
     from sessionkit.model import check_agent, check_agent_duplicate_keys, count_keys, decode_json
     from sessionkit.oxios import file_name_problem
-    from sessionkit.tables._agents import agent_rows
+    from sessionkit.tables import agent_rows
 
     run = AgentRun(folder=folder)
     listing = list_agents(folder)
     run.seen, run.ignored = len(listing) + listing.ignored, listing.ignored
     prefix = stored_path(os.path.join(str(folder), "x.json"), privacy)[: -len("x.json")]
     mine = index.filter(pc.starts_with(index["path"], prefix)) if index.num_rows else index
-    to_read, unchanged_ok, unchanged_bad, gone = _classify(listing, privacy, mine)
+    to_read, unchanged_ok, unchanged_bad, gone = classify(listing, privacy, mine)
     run.prefix, run.read = prefix, len(to_read)
     bad_stats: list[tuple] = []
     good: list[dict[str, Any]] = []
@@ -118,7 +119,7 @@ def read_agents(
 
     for path in to_read:
         try:
-            data, st = _read(path)
+            data, st = read_source(path)
         except (FileNotFoundError, NotAFileError):
             run.vanished += 1
             continue
@@ -176,7 +177,7 @@ def read_agents(
         group.sort(key=lambda g: (not g[2], -g[1], g[3]))
         for _, _, _, path, real, read_now in group[1:]:
             try:
-                data, _ = _read(real)
+                data, _ = read_source(real)
             except OSError:
                 data = b""
             reason = f"agent id {aid!r} is also held by {group[0][3]}, which is named after the id or further along; this copy was set aside"
@@ -188,14 +189,12 @@ def read_agents(
     stored = _stored_ranks(previous)
     stale = {g["path"] for g in winners if g["id"] in stored and stored[g["id"]] > g["rank"]}
     taken = [g for g in winners if g["path"] not in stale]
-    from sessionkit.tables._agents import _plain
-
     new = {
-        "agents": pa.Table.from_pylist([g["row"] for g in taken], schema=_plain(SCHEMAS["agents"])).cast(
+        "agents": pa.Table.from_pylist([g["row"] for g in taken], schema=int_times(SCHEMAS["agents"])).cast(
             SCHEMAS["agents"]
         ),
         "agent_tool_calls": pa.Table.from_pylist(
-            [c for g in taken for c in g["calls"]], schema=_plain(SCHEMAS["agent_tool_calls"])
+            [c for g in taken for c in g["calls"]], schema=int_times(SCHEMAS["agent_tool_calls"])
         ).cast(SCHEMAS["agent_tool_calls"]),
     }
     if privacy is not None and taken:
@@ -210,7 +209,7 @@ def read_agents(
     return run, new, {g["id"] for g in taken}
 
 
-def _stored_ranks(previous: Previous | None) -> dict[str, int]:
+def _stored_ranks(previous: Snapshot | None) -> dict[str, int]:
     if previous is None or not previous.files.get("agents"):
         return {}
     table = previous.read("agents", ["agent_id", "created_at", "started_at", "completed_at"])
@@ -275,7 +274,7 @@ def _index_rows(
     )
 
 
-def merged_agents(previous: Previous | None, new: dict[str, pa.Table], replaced: set[str]) -> dict[str, pa.Table]:
+def merged_agents(previous: Snapshot | None, new: dict[str, pa.Table], replaced: set[str]) -> dict[str, pa.Table]:
     """The agent tables of the next version: the dataset's rows without the ids replaced, and the new rows."""
     out = {}
     ids = pa.array(sorted(replaced), pa.string())
@@ -309,7 +308,7 @@ def link_agents(agents: pa.Table, tables: dict[str, list[tuple[Any, str]]], priv
     import duckdb
     import pyarrow.dataset as ds
 
-    from sessionkit.tables._link import link_sql
+    from sessionkit.tables import link_sql
 
     if agents.num_rows == 0:
         return agents

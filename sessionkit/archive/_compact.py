@@ -30,11 +30,9 @@ import pyarrow as pa
 from sessionkit._layout import DataFile, Layout, RollingWriter, check_partition_by, parse_size, write_empty
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
-from sessionkit._s3 import is_s3
-from sessionkit._versions import current_version, failpoint, new_staging, recover, writer_lock
-from sessionkit.archive._next import NextVersion, commit_local
+from sessionkit._store import NextVersion, Snapshot, new_run_id, open_store
+from sessionkit._versions import failpoint
 from sessionkit.archive._pool import default_jobs
-from sessionkit.archive._state import Previous
 from sessionkit.exceptions import DatasetError, SourceNotFoundError
 from sessionkit.tables import CLUSTERING, SCHEMAS, TABLE_NAMES, empty_table
 
@@ -120,83 +118,30 @@ def compact(
         check_partition_by(partition_by)
     size = parse_size(target_size) if target_size is not None else None
     threads = default_jobs() if jobs is None else max(1, int(jobs))
-    if is_s3(dataset):
-        summary = _compact_s3(str(dataset), size, partition_by, threads, row_group_rows, progress, break_lock)
-    else:
-        summary = _compact_local(Path(dataset), size, partition_by, threads, row_group_rows, progress)
+    store = open_store(dataset)
+    if store.current() is None:  # before the lock, which would make the folder
+        msg = f"{store.uri}: no sessionkit dataset to compact. Hint: point at the OUT of `sessionkit export`, or create one with `sessionkit export SRC {store.uri}`"
+        raise SourceNotFoundError(msg)
+    run_id = new_run_id()
+    with store.writing(run_id, break_lock=break_lock) as staging:
+        previous = store.current()
+        if previous is None:
+            msg = f"{store.uri}: the dataset was removed while compaction waited for it"
+            raise SourceNotFoundError(msg)
+        layout, migrate = _target_layout(previous, size, partition_by)
+        next_version = NextVersion.keeping_all(previous, staging, layout)
+        summary = compact_version(next_version, migrate, run_id, threads, row_group_rows, progress)
+        failpoint("compacted")
+        if summary.merged or layout.record() != previous.manifest.get("layout"):
+            store.publish(next_version, run_id)
+        else:  # nothing new: still clear what killed writers left
+            store.tidy(previous)
+    summary.dataset = store.uri
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _compact_local(
-    out: Path, size: int | None, partition_by: str | None, threads: int, row_group_rows: int, progress: Progress
-) -> CompactSummary:
-    from sessionkit.archive._export import new_run_id
-
-    if not out.is_dir() or current_version(out) is None:
-        msg = f"{out}: no sessionkit dataset to compact. Hint: point at the OUT folder of `sessionkit export`"
-        raise SourceNotFoundError(msg)
-    run_id = new_run_id()
-    with writer_lock(out):
-        recover(out)
-        version = current_version(out)
-        assert version is not None
-        previous = Previous.local(version)
-        layout, migrate = _target_layout(previous, size, partition_by)
-        staging = new_staging(out, run_id)
-        try:
-            next_version = NextVersion.keeping_all(previous, staging, layout)
-            summary = _compact_version(next_version, migrate, run_id, threads, row_group_rows, progress)
-            failpoint("compacted")
-            if summary.merged or layout.record() != previous.manifest.get("layout"):
-                commit_local(out, next_version)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    summary.dataset = str(out)
-    return summary
-
-
-def _compact_s3(
-    uri: str,
-    size: int | None,
-    partition_by: str | None,
-    threads: int,
-    row_group_rows: int,
-    progress: Progress,
-    break_lock: bool,
-) -> CompactSummary:
-    from sessionkit import _s3
-    from sessionkit.archive._export import new_run_id
-    from sessionkit.archive._s3export import collect_garbage, previous_on_s3, publish
-
-    location = _s3.S3Location.parse(uri)
-    fs, s3 = _s3.filesystem(), _s3.client()
-    run_id = new_run_id()
-    with (
-        tempfile.TemporaryDirectory(prefix="sessionkit-s3-") as scratch,
-        _s3.S3Lock(location, s3, run_id=run_id, break_lock=break_lock),
-    ):
-        latest = _s3.latest_manifest(fs, location)
-        if latest is None:
-            msg = f"{location.uri}: no sessionkit dataset to compact. Hint: create one with `sessionkit export SRC {location.uri}`"
-            raise SourceNotFoundError(msg)
-        version, manifest = latest
-        previous = previous_on_s3(fs, location, manifest)
-        layout, migrate = _target_layout(previous, size, partition_by)
-        staging = Path(scratch) / "staging"
-        staging.mkdir()
-        next_version = NextVersion.keeping_all(previous, staging, layout)
-        summary = _compact_version(next_version, migrate, run_id, threads, row_group_rows, progress)
-        failpoint("compacted")
-        if summary.merged or layout.record() != previous.manifest.get("layout"):
-            publish(fs, s3, location, version, next_version, run_id)
-        else:  # nothing new: still clear what killed writers left
-            collect_garbage(fs, s3, location, manifest)
-    summary.dataset = location.uri
-    return summary
-
-
-def _target_layout(previous: Previous, size: int | None, partition_by: str | None) -> tuple[Layout, bool]:
+def _target_layout(previous: Snapshot, size: int | None, partition_by: str | None) -> tuple[Layout, bool]:
     """The layout a compaction writes, and whether every file must be rewritten into it."""
     have = previous.layout
     if have is None:  # the 0.1 layout: rewrite it all
@@ -205,7 +150,7 @@ def _target_layout(previous: Previous, size: int | None, partition_by: str | Non
     return layout, layout.partition_by != have.partition_by
 
 
-def _compact_version(
+def compact_version(
     next_version: NextVersion,
     migrate: bool,
     run_id: str,
@@ -232,7 +177,7 @@ def _compact_version(
             for step, (name, group) in enumerate(todo, start=1):
                 prefix = f"part-{run_id}-c{step}"
                 rows = sum(f.rows or 0 for f in group) if all(f.rows is not None for f in group) else None
-                inputs = [_where(next_version, f) for f in group]
+                inputs = [next_version.where(f) for f in group]
                 written = merge(
                     name, inputs, owners, next_version.staging, prefix, layout, row_group_rows, threads, rows=rows
                 )
@@ -293,15 +238,6 @@ def plan(
     return groups
 
 
-def _where(next_version: NextVersion, file: DataFile) -> tuple[str, Any]:
-    """Where a file of the next version is: its path, and the pyarrow file system (None: local)."""
-    if any(f.key == file.key for f in next_version.new.get(file.table, [])):
-        return str(next_version.staging / file.key), None
-    previous = next_version.previous
-    assert previous is not None
-    return previous.path(file.key), previous.fs
-
-
 def _owners(next_version: NextVersion) -> pa.Table:
     """The sessions of the next version: their key and creation time, for ordering child rows."""
     how = CLUSTERING["sessions"]
@@ -310,7 +246,7 @@ def _owners(next_version: NextVersion) -> pa.Table:
 
     pieces = []
     for file in next_version.files()["sessions"]:
-        path, fs = _where(next_version, file)
+        path, fs = next_version.where(file)
         pieces.append(pq.read_table(path, columns=schema.names, schema=schema, filesystem=fs))
     return pa.concat_tables(pieces) if pieces else empty_table(schema)
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,35 +19,28 @@ from sessionkit._layout import ROW_GROUP_ROWS, DataFile, Layout, check_partition
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
 from sessionkit._s3 import is_s3
-from sessionkit.archive._compact import _compact_version
-from sessionkit.archive._listing import _Listing, list_source, stored_path
-from sessionkit.archive._next import NextVersion, commit_local
+from sessionkit._store import NextVersion, Snapshot, Store, new_run_id, open_store
+from sessionkit._versions import failpoint
+from sessionkit.archive._compact import compact_version
+from sessionkit.archive._listing import Listing, list_source, stored_path
 from sessionkit.archive._pool import WorkerPool, default_jobs
 from sessionkit.archive._state import (
     FILES_SCHEMA,
-    Previous,
-    _classify,
-    _Decisions,
-    _existing_sessions,
-    _merge,
-    _write_errors,
-    _write_index,
-    _write_run,
+    Decisions,
+    classify,
     errors,
+    existing_sessions,
     filter_file,
+    merge_sessions,
+    read_index,
+    source_record,
+    write_errors,
+    write_index,
+    write_run,
 )
 from sessionkit.archive._summary import ExportSummary
 from sessionkit.exceptions import DatasetError, ExportError
 from sessionkit.privacy import Privacy, PrivacyCounts, check_same_privacy
-from sessionkit.storage import (
-    QUARANTINE_DIR,
-    check_writable,
-    current_version,
-    failpoint,
-    new_staging,
-    recover,
-    writer_lock,
-)
 from sessionkit.tables import AGENT_TABLE_NAMES, CLUSTERING, SCHEMAS, TABLE_NAMES, empty_table
 
 if TYPE_CHECKING:
@@ -133,16 +124,8 @@ def export(
     if partition_by is not None:
         check_partition_by(partition_by)
     options = _Options(privacy, partition_by, files_per_part, row_group_rows, progress, started, started_ns, agents)
-    if is_s3(out):
-        from sessionkit.archive._s3export import export_s3
-
-        with WorkerPool(jobs, start=False) as pool:
-            summary, listing = export_s3(
-                source, str(out), pool, options, strict=strict, quarantine_dir=quarantine_dir, break_lock=break_lock
-            )
-        return _finish(summary, listing, privacy, str(out), strict)
     with WorkerPool(jobs, start=False) as pool:  # workers start when the files to read are many
-        return _export(source, Path(out), pool, options, strict, quarantine_dir)
+        return _export(source, open_store(out), pool, options, strict, quarantine_dir, break_lock)
 
 
 @dataclass
@@ -159,60 +142,51 @@ class _Options:
     agents: bool = True
 
 
-def new_run_id() -> str:
-    """A run's id: when it started (UTC) and a random suffix, so no two runs share one."""
-    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
-
-
 def _export(
     source: str | os.PathLike[str],
-    out: Path,
+    store: Store,
     pool: WorkerPool,
     options: _Options,
     strict: bool,
     quarantine_dir: str | os.PathLike[str] | None,
+    break_lock: bool,
 ) -> ExportSummary:
+    """One export run, the same on disk and on S3: only ``store`` knows where the dataset is."""
     listing = list_source(source)
-    check_writable(out)
+    store.check_writable()
     privacy = options.privacy
     if privacy is not None and privacy.is_noop:
         privacy = None
     run_id = new_run_id()
     summary = ExportSummary(
-        source=str(source), out=str(out), run_id=run_id, seen=len(listing) + listing.ignored, ignored=listing.ignored
+        source=str(source), out=store.uri, run_id=run_id, seen=len(listing) + listing.ignored, ignored=listing.ignored
     )
-    if quarantine_dir is None:
-        quarantine_dir = out.parent / f"{out.name}.quarantine" if privacy is not None else out / QUARANTINE_DIR
-    with writer_lock(out):
-        recover(out)
-        version = current_version(out)
-        previous = Previous.local(version) if version is not None else None
-        _check_privacy(previous, privacy, out)
-        layout = layout_of(previous, options.partition_by, str(out))
-        index = previous.read_index() if previous is not None else empty_table(FILES_SCHEMA)
-        to_read, unchanged_ok, unchanged_bad, elsewhere = _classify(listing, privacy, index)
-        staging = new_staging(out, run_id)
+    with store.writing(run_id, break_lock=break_lock) as staging:
+        previous = store.current()
+        _check_privacy(previous, privacy, store.uri)
+        layout = layout_of(previous, options.partition_by, store.uri)
+        to_read, unchanged_ok, unchanged_bad, elsewhere = classify(listing, privacy, read_index(previous))
         failpoint("staging")
+        # copies of bad files go straight to their folder; on S3, to scratch, uploaded at publish
+        target = str(quarantine_dir) if quarantine_dir is not None else store.quarantine(privacy is not None)
+        quarantine = staging.with_name("quarantine") if is_s3(target) else Path(target)
         update, done = resolve_progress(options.progress, "export", total=len(to_read))
-        run = _Run(summary, previous, staging, Path(quarantine_dir), privacy, layout, options, update, pool)
+        run = _Run(summary, previous, staging, quarantine, privacy, layout, options, update, pool)
         try:
             run.read_and_merge(to_read, unchanged_ok, unchanged_bad, elsewhere)
             failpoint("merged")
             summary.seconds = time.perf_counter() - options.started
             run.record()
-            failpoint("before-publish")
-            commit_local(out, run.next)
-            warn_changed_numbers(run.changed_numbers)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
         finally:
             done()
+        failpoint("before-publish")
+        store.publish(run.next, run_id, quarantine=(quarantine, target))
+        warn_changed_numbers(run.changed_numbers)
     summary.seconds = time.perf_counter() - options.started
-    return _finish(summary, listing, privacy, out, strict)
+    return _finish(summary, listing, privacy, store.uri, strict)
 
 
-def layout_of(previous: Previous | None, partition_by: str | None, out: str) -> Layout | None:
+def layout_of(previous: Snapshot | None, partition_by: str | None, out: str) -> Layout | None:
     """The layout a run writes: the dataset's own, or for a new dataset ``partition_by``
     (default none); None for a dataset made before layouts were recorded (one folder per day)."""
     if previous is None:
@@ -245,9 +219,7 @@ def warn_changed_numbers(files: list[tuple[str, list[str]]]) -> None:
     )
 
 
-def _finish(
-    summary: ExportSummary, listing: _Listing, privacy: Privacy | None, out: Path | str, strict: bool
-) -> ExportSummary:
+def _finish(summary: ExportSummary, listing: Listing, privacy: Privacy | None, out: str, strict: bool) -> ExportSummary:
     """Check the buckets add up; with ``strict``, raise for the files quarantined."""
     summary.check()
     if privacy is not None and privacy.is_noop:
@@ -268,7 +240,7 @@ def _finish(
     return summary
 
 
-def _check_privacy(previous: Previous | None, privacy: Privacy | None, out: Path | str) -> None:
+def _check_privacy(previous: Snapshot | None, privacy: Privacy | None, out: str) -> None:
     """One dataset, one set of privacy settings (see ``check_same_privacy``)."""
     if previous is None:
         return
@@ -276,7 +248,7 @@ def _check_privacy(previous: Previous | None, privacy: Privacy | None, out: Path
 
     last = previous.read("runs")
     if last.num_rows == 0:
-        if privacy is not None and any(previous.rows(f) for f in previous.files.get("sessions", [])):
+        if privacy is not None and any(previous.file_rows(f) for f in previous.files.get("sessions", [])):
             check_same_privacy(None, privacy, dataset=str(out))
         return
     record = last["privacy"][last.num_rows - 1].as_py()
@@ -289,7 +261,7 @@ class _Run:
     into the next one, whose new files are in ``staging`` (on disk and on S3 alike)."""
 
     summary: ExportSummary
-    previous: Previous | None
+    previous: Snapshot | None
     staging: Path
     quarantine: Path
     privacy: Privacy | None
@@ -325,11 +297,11 @@ class _Run:
         """Read the changed files into new files, then merge them with the previous version."""
         # the decoding machinery, only now: a run that reads nothing starts without it
         from sessionkit.archive._parts import (
-            _export_part,
-            _PartTask,
-            _read,
-            _records_table,
+            PartTask,
+            export_part,
             quarantine,
+            read_source,
+            records_table,
             sweep_quarantine,
         )
 
@@ -338,7 +310,7 @@ class _Run:
         shares = self._shares(to_read)
         summary.jobs = max(1, len(shares))
         tasks = [
-            _PartTask(
+            PartTask(
                 i,
                 share,
                 str(staging),
@@ -364,7 +336,7 @@ class _Run:
             if self.progress is not None:
                 self.progress(done, total)
 
-        parts = self.pool.map(_export_part, tasks, summary.jobs, progress=show)
+        parts = self.pool.map(export_part, tasks, summary.jobs, progress=show)
         first = next(parts, None)  # the workers are busy now; meanwhile, warm up what the merge needs:
         warm = threading.Thread(target=pa.array, args=([0],), daemon=True)  # pyarrow imports pandas here
         warm.start()
@@ -384,15 +356,15 @@ class _Run:
             failpoint("part-written")
         if self.progress is not None and total and shown[0] != total:
             self.progress(total, total)
-        new = pa.concat_tables(records) if records else _records_table([])
+        new = pa.concat_tables(records) if records else records_table([])
         del records
-        decisions = _merge(new, unchanged_ok, _existing_sessions(self.previous if new.num_rows else None))
+        decisions = merge_sessions(new, unchanged_ok, existing_sessions(self.previous if new.num_rows else None))
         pa.default_memory_pool().release_unused()  # hand back what the merge's scratch buffers held
         # duplicates: quarantined, with the bytes as they are now
         duplicate_paths = set()
         for path, real, sid, winner, _ in decisions.duplicates:
             try:
-                data, _ = _read(real)
+                data, _ = read_source(real)
             except OSError:
                 data = b""
             reason = f"session id {sid!r} is also held by {winner}, which is newer or named after the id; this copy was set aside"
@@ -418,7 +390,7 @@ class _Run:
                 elsewhere = elsewhere.filter(pc.invert(pc.starts_with(elsewhere["path"], agent_run.prefix)))
             elsewhere = pa.concat_tables([elsewhere.select(FILES_SCHEMA.names).cast(FILES_SCHEMA), agent_run.index])
         if self.next.index_changed:
-            _write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths, elsewhere)
+            write_index(staging, new, decisions, unchanged_ok, unchanged_bad, bad_stats, duplicate_paths, elsewhere)
         good = (
             new["path"]
             if not duplicate_paths
@@ -428,11 +400,11 @@ class _Run:
         )
         if agent_run is not None and agent_run.fixed:
             good = pa.chunked_array([*good.chunks, pa.array(agent_run.fixed, pa.string())], pa.string())
-        fresh = _write_errors(staging, self.previous, new_errors, good, run_id)
+        fresh = write_errors(staging, self.previous, new_errors, good, run_id)
         self.next.kept["errors"] = [] if fresh is not None else list(self.previous.files.get("errors", []))  # type: ignore[union-attr]
         self.next.new["errors"] = [fresh] if fresh is not None else []
         if self.layout is not None:  # compact a little when small files pile up (not a 0.1 layout's day folders)
-            done = _compact_version(self.next, False, run_id, self.pool.jobs, self.options.row_group_rows, auto=True)
+            done = compact_version(self.next, False, run_id, self.pool.jobs, self.options.row_group_rows, auto=True)
             summary.compacted, summary.compacted_into = done.merged, done.written
             failpoint("auto-compacted")
         summary.files_kept = sum(len(self.next.kept.get(name, [])) for name in TABLE_NAMES)
@@ -448,8 +420,9 @@ class _Run:
         had = previous is not None and all(previous.files.get(name) for name in AGENT_TABLE_NAMES)
         run = None
         if folder is not None:
-            index = previous.read_index() if previous is not None else empty_table(FILES_SCHEMA)
-            run, new, replaced = read_agents(folder, previous, index, self.quarantine, run_id, self.privacy)
+            run, new, replaced = read_agents(
+                folder, previous, read_index(previous), self.quarantine, run_id, self.privacy
+            )
             if run.privacy is not None:
                 self.counts = run.privacy if self.counts is None else self.counts + run.privacy
             for name in ("seen", "exported", "unchanged", "quarantined", "vanished", "ignored"):
@@ -496,7 +469,7 @@ class _Run:
         for name in tables:
             self.next.new[name], self.next.kept[name] = written[name], []
 
-    def _assemble(self, written: dict[str, list[DataFile]], decisions: _Decisions) -> None:
+    def _assemble(self, written: dict[str, list[DataFile]], decisions: Decisions) -> None:
         """The next version's files: the new ones (without the sessions set aside), and the previous
         version's, kept as they are or, where they hold sessions replaced now, rewritten without them."""
         import numpy as np
@@ -560,7 +533,7 @@ class _Run:
         summary, previous = self.summary, self.previous
         for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
             total = sum(f.rows or 0 for f in self.next.new[name])
-            total += sum(previous.rows(f) for f in self.next.kept[name]) if previous is not None else 0
+            total += sum(previous.file_rows(f) for f in self.next.kept[name]) if previous is not None else 0
             setattr(summary, name, total)
         column = pa.schema([pa.field("exchange_count", pa.int32())])
 
@@ -585,12 +558,10 @@ class _Run:
 
     def record(self) -> None:
         """Add this run to the runs table, and say in the next version's manifest what it holds."""
-        from sessionkit.archive._state import _source_record
-
         summary = self.summary
-        runs_file = _write_run(summary, self.previous, self.staging, self.options.started_ns, self.privacy_record())
+        runs_file = write_run(summary, self.previous, self.staging, self.options.started_ns, self.privacy_record())
         self.next.kept["runs"], self.next.new["runs"] = [], [runs_file]
         counts = {name: getattr(summary, name) for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES)}
         counts["exchanges"] = summary.exchanges
-        source = _source_record(summary.source, self.privacy_record())
+        source = source_record(summary.source, self.privacy_record())
         self.next.info = {"run_id": summary.run_id, "counts": counts, "source": source}

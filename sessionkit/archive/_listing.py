@@ -13,7 +13,7 @@ from sessionkit.privacy import Privacy, pseudonym
 
 
 # -- listing the source ----------------------------------------------------------------------------
-class _Listing:
+class Listing:
     """The session files of a source, sorted by name, with their stat, and the ignored count.
 
     Kept compact (names, and the numbers in typed arrays) since a source may hold millions.
@@ -58,7 +58,7 @@ class _Listing:
         )
 
 
-def list_source(source: str | os.PathLike[str]) -> _Listing:
+def list_source(source: str | os.PathLike[str]) -> Listing:
     """The ``*.json`` regular files of a source, sorted; everything else there is counted as ignored.
 
     A symlink counts as a session file only when it resolves to a regular file inside the
@@ -69,7 +69,7 @@ def list_source(source: str | os.PathLike[str]) -> _Listing:
     if path.is_file():
         if path.is_symlink():
             path = Path(os.path.realpath(path))
-        listing = _Listing(str(path.parent))
+        listing = Listing(str(path.parent))
         st = path.stat()
         listing.names.append(path.name)
         for column, value in zip(
@@ -80,10 +80,10 @@ def list_source(source: str | os.PathLike[str]) -> _Listing:
     return list_folder(find_sessions_dir(path))
 
 
-def list_folder(folder: Path) -> _Listing:
+def list_folder(folder: Path) -> Listing:
     """The session files of one folder, sorted, with their stat (``oxios.scan_session_files``
     says which); a folder that does not exist (a state directory without ``sessions/``) lists nothing."""
-    listing = _Listing(str(folder))
+    listing = Listing(str(folder))
     if not folder.is_dir():
         return listing
     names, size, mtime, ctime, inode = listing.names, array("q"), array("q"), array("q"), array("q")

@@ -47,7 +47,7 @@ FLUSH_BYTES = 1024 * 2**20
 
 
 @dataclass
-class _PartTask:
+class PartTask:
     """One worker's share of a run: its files, and where and how to write their rows."""
 
     index: int
@@ -63,7 +63,7 @@ class _PartTask:
 
 
 @dataclass
-class _PartResult:
+class PartResult:
     index: int
     files: int = 0
     nbytes: int = 0
@@ -114,7 +114,7 @@ def _open(path: str) -> int:
         raise
 
 
-def _read(path: str) -> tuple[bytes, os.stat_result]:
+def read_source(path: str) -> tuple[bytes, os.stat_result]:
     """The bytes of a regular file and the stat of the very file they came from.
 
     Raises:
@@ -241,12 +241,12 @@ def _stat_tuple(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
-def _read_files(paths: Sequence[str], task: _PartTask, result: _PartResult) -> list[tuple[str, bytes, os.stat_result]]:
+def _read_files(paths: Sequence[str], task: PartTask, result: PartResult) -> list[tuple[str, bytes, os.stat_result]]:
     """The bytes and stat of each file; a vanished one is counted, an unreadable one quarantined."""
     read: list[tuple[str, bytes, os.stat_result]] = []
     for path in paths:
         try:
-            data, st = _read(path)
+            data, st = read_source(path)
         except (FileNotFoundError, NotAFileError):
             result.vanished += 1
             continue
@@ -270,7 +270,7 @@ def _read_files(paths: Sequence[str], task: _PartTask, result: _PartResult) -> l
 
 
 def _decode_batch(
-    read: list[tuple[str, bytes, os.stat_result]], task: _PartTask, result: _PartResult
+    read: list[tuple[str, bytes, os.stat_result]], task: PartTask, result: PartResult
 ) -> tuple[SessionTables, list[str], list[os.stat_result]] | None:
     """Decode and check files into tables; a bad file is quarantined.
 
@@ -331,7 +331,7 @@ def _decode_batch(
 
 
 def _decode_general(
-    read: list[tuple[str, bytes, os.stat_result]], task: _PartTask, result: _PartResult
+    read: list[tuple[str, bytes, os.stat_result]], task: PartTask, result: PartResult
 ) -> tuple[SessionTables, list[str], list[os.stat_result]] | None:
     """The general path: each file decoded by msgspec, checked and added by ``TableBuilder``."""
     builder = TableBuilder()
@@ -445,7 +445,7 @@ class _Group:
     """The files a worker is writing now, one per table (and partition), rows in clustering
     order; a session id is in them once."""
 
-    def __init__(self, task: _PartTask, number: int) -> None:
+    def __init__(self, task: PartTask, number: int) -> None:
         self.name = f"part-{task.run_id}-{task.index}-{number}"
         self.writers = {
             name: RollingWriter(Path(task.staging), name, self.name, task.partition_by, task.row_group_rows)
@@ -465,13 +465,13 @@ class _Group:
         self.ids.update(k[1] for k in key)
         self.last = key[-1]
 
-    def close(self, result: _PartResult) -> None:
+    def close(self, result: PartResult) -> None:
         for name, writer in self.writers.items():
             result.written[name].extend(writer.close())
             result.row_groups[name] = result.row_groups.get(name, 0) + writer.row_groups
 
 
-def _export_part(task: _PartTask) -> _PartResult:
+def export_part(task: PartTask) -> PartResult:
     """Worker: decode a share of a run's files and write their rows, one file per table (and
     partition) for every ``flush_bytes`` of source files (see ``FLUSH_BYTES``), at
     ``<table>/[<partition>/]part-<run>-<share>-<n>-<k>.parquet``, rows in clustering order.
@@ -482,7 +482,7 @@ def _export_part(task: _PartTask) -> _PartResult:
     nothing is sorted after, and memory holds one batch of files, whatever the unit's size.
     A duplicate session id (or, rarely, rows out of order) starts new files, so that a
     session id is once in a file."""
-    result = _PartResult(task.index, files=len(task.files))
+    result = PartResult(task.index, files=len(task.files))
     result.written = {name: [] for name in TABLE_NAMES}
     records: list[list[Any]] = []
     groups = [0]
@@ -543,7 +543,7 @@ def _export_part(task: _PartTask) -> _PartResult:
             unit(paths, probes)
             paths, probes, size = [], [], 0
     unit(paths, probes)
-    result.records = _records_table(records)  # compact Arrow, not lists, for the main process to hold
+    result.records = records_table(records)  # compact Arrow, not lists, for the main process to hold
     return result
 
 
@@ -584,6 +584,6 @@ _RECORD_COLUMNS = [
 ]
 
 
-def _records_table(records: Sequence[Sequence[Any]]) -> pa.Table:
+def records_table(records: Sequence[Sequence[Any]]) -> pa.Table:
     """The good files read this run, one row each, from the workers' records."""
     return pa.table({name: pa.array([r[i] for r in records], kind) for i, (name, kind) in enumerate(_RECORD_COLUMNS)})

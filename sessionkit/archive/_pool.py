@@ -32,7 +32,7 @@ def default_jobs() -> int:
 
 
 @contextmanager
-def _no_gc() -> Iterator[None]:
+def no_gc() -> Iterator[None]:
     """Decoding makes millions of short-lived containers that reference counting frees;
     the cyclic collector would only walk them over and over."""
     enabled = gc.isenabled()
@@ -163,7 +163,7 @@ class WorkerPool:
 
             _progress_sink = local
             try:
-                with _no_gc():
+                with no_gc():
                     yield from map(func, tasks)
             finally:
                 _progress_sink = None

@@ -14,10 +14,10 @@ from typing import Any
 
 from sessionkit._progress import Progress
 from sessionkit._progress import resolve as resolve_progress
-from sessionkit.archive._pool import _no_gc, default_jobs, ordered_map
+from sessionkit._store import Snapshot, open_store
+from sessionkit.archive._pool import default_jobs, no_gc, ordered_map
 from sessionkit.exceptions import SessionkitWarning, TargetExistsError
 from sessionkit.oxios import NAME_MAX, file_name_problem
-from sessionkit.storage import Snapshot, open_dataset
 from sessionkit.tables import (
     CLUSTERING,
     SCHEMAS,
@@ -213,11 +213,11 @@ def restore(
     folder = Path(dest) / "sessions"
     folder.mkdir(parents=True, exist_ok=True)
     if isinstance(dataset, SessionTables):
-        with _no_gc():
+        with no_gc():
             count, skipped = _restore_tables(dataset, str(folder), overwrite)
         _warn_skipped(skipped)
         return count
-    snapshot = open_dataset(dataset)
+    snapshot = open_store(dataset).open()
     _warn_privacy(snapshot, dataset)
     total = snapshot.rows("sessions")
     update, done = resolve_progress(progress, "restore", unit="session", total=total)
@@ -252,7 +252,7 @@ def restore_agents(
     """
     from sessionkit.tables import agent_json
 
-    snapshot = dataset if isinstance(dataset, Snapshot) else open_dataset(dataset)
+    snapshot = dataset if isinstance(dataset, Snapshot) else open_store(dataset).open()
     if not snapshot.files.get("agents") or snapshot.rows("agents") == 0:
         return 0
     agents, calls = snapshot.read("agents"), snapshot.read("agent_tool_calls")

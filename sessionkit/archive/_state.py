@@ -13,13 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from sessionkit._layout import DataFile, Layout, TableWriter, files_from_record, schema_of
-from sessionkit._versions import read_version_manifest
-from sessionkit.archive._listing import _Listing
+from sessionkit._layout import DataFile, TableWriter, schema_of
+from sessionkit._store import INDEX_KEY, Snapshot, open_store, read_table
+from sessionkit.archive._listing import Listing
 from sessionkit.archive._summary import ExportSummary
-from sessionkit.exceptions import DatasetError
 from sessionkit.privacy import Privacy
-from sessionkit.storage import ALL_TABLES, open_dataset
 from sessionkit.tables import (
     CLUSTERING,
     ERRORS_SCHEMA,
@@ -41,110 +39,26 @@ FILES_SCHEMA = pa.schema(
         pa.field("named", pa.bool_()),  # the file is named after its session id (<id>.json)
     ]
 )
-#: Where a version keeps the file index: in a folder of its own, shared by the versions of runs
-#: that read nothing (``_index/files.parquet``; older versions: ``files.parquet``).
-_INDEX = "_index/files.parquet"
-_OLD_INDEX = "files.parquet"
 
 
-# -- the version a run builds on --------------------------------------------------------------------
-@dataclass
-class Previous:
-    """The current version of a dataset, as a run reads it: its manifest, its files with their
-    stats, and how to read them (pyarrow's local or S3 file system), on disk and on S3 alike.
-
-    Attributes:
-        manifest: the version's manifest.
-        files: every table's files (runs and errors included).
-        fs: the pyarrow file system the paths belong to.
-        root: the dataset's place on ``fs`` (a version folder, or ``bucket/prefix``).
-        index: the path of the file index on ``fs`` (None: there is none).
-        folder: for a dataset on disk, the version's folder.
-    """
-
-    manifest: dict[str, Any]
-    files: dict[str, list[DataFile]]
-    fs: Any
-    root: str
-    index: str | None
-    folder: Path | None = None
-    _cache: dict[tuple[str, tuple[str, ...] | None], pa.Table] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def local(cls, version: Path) -> Previous:
-        """The version at ``version`` (a folder of a dataset on disk)."""
-        from pyarrow import fs as pafs
-
-        manifest = read_version_manifest(version)
-        files = files_from_record(manifest)
-        if files is None:  # made before versions listed their files: list them
-            files = {}
-            for name in ALL_TABLES:
-                folder = (version / name).resolve()
-                paths = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
-                files[name] = [
-                    DataFile.legacy(f"{name}/{p.relative_to(folder).as_posix()}", p.stat().st_size) for p in paths
-                ]
-        index = version / _INDEX if (version / _INDEX).exists() else version / _OLD_INDEX
-        return cls(
-            manifest, files, pafs.LocalFileSystem(), str(version), str(index) if index.exists() else None, version
-        )
-
-    @property
-    def layout(self) -> Layout | None:
-        """The layout the version records (None: made before layouts were recorded)."""
-        return Layout.from_record(self.manifest.get("layout"))
-
-    def path(self, key: str) -> str:
-        """Where a file of this version is, on ``fs``."""
-        return f"{self.root}/{key}"
-
-    def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
-        """Every file of one table, read whole (or some columns); read once, then remembered."""
-        key = (table, tuple(columns) if columns is not None else None)
-        if key not in self._cache:
-            schema = schema_of(table)
-            if columns is not None:
-                schema = pa.schema([schema.field(name) for name in columns])
-            pieces = [self.read_file(f, schema) for f in self.files.get(table, [])]
-            self._cache[key] = pa.concat_tables(pieces).combine_chunks() if pieces else empty_table(schema)
-        return self._cache[key]
-
-    def read_file(self, file: DataFile, schema: pa.Schema) -> pa.Table:
-        """One file, its columns cast to ``schema`` (and only those)."""
-        try:
-            with self.fs.open_input_file(self.path(file.key)) as source:
-                return pq.ParquetFile(source).read(columns=schema.names).cast(schema)
-        except (OSError, pa.ArrowInvalid) as err:
-            msg = f"{self.path(file.key)}: cannot be read ({err}). Hint: the dataset may be damaged; export it again into a new folder"
-            raise DatasetError(msg) from err
-
-    def rows(self, file: DataFile) -> int:
-        """The rows of one file (from its footer when the manifest does not say)."""
-        if file.rows is not None:
-            return file.rows
-        return pq.read_metadata(self.path(file.key), filesystem=self.fs).num_rows
-
-    def read_index(self) -> pa.Table:
-        """What the previous runs knew of the source files (see ``FILES_SCHEMA``)."""
-        if self.index is None:
-            return empty_table(FILES_SCHEMA)
-        with self.fs.open_input_file(self.index) as source:
-            return pq.ParquetFile(source).read().cast(FILES_SCHEMA)
+def int_times(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with its timestamps as int64, to build rows from integer nanoseconds, then cast."""
+    return pa.schema([f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in schema])
 
 
-def _read_previous_table(previous: Previous | None, name: str) -> pa.Table:
-    """A table of the previous version (runs, errors, ...), or an empty one."""
-    if previous is None:
-        return empty_table(schema_of(name))
-    return previous.read(name)
+def read_index(previous: Snapshot | None) -> pa.Table:
+    """What the runs before knew of the source files (see ``FILES_SCHEMA``); empty for none."""
+    if previous is None or previous.index is None:
+        return empty_table(FILES_SCHEMA)
+    with previous.fs.open_input_file(previous.index) as source:
+        return pq.ParquetFile(source).read().cast(FILES_SCHEMA)
 
 
 _KNOWN_FILES_SCHEMA = FILES_SCHEMA.append(pa.field("real", pa.string(), nullable=False))
 
 
-def _classify(
-    listing: _Listing, privacy: Privacy | None, index: pa.Table
+def classify(
+    listing: Listing, privacy: Privacy | None, index: pa.Table
 ) -> tuple[list[str], pa.Table, pa.Table, pa.Table]:
     """Split the listing into files to read, unchanged good files, and unchanged bad files; and
     the index rows of files not listed now (kept in the next index).
@@ -204,7 +118,7 @@ def _classify(
     return to_read, keep.filter(pc.invert(bad)), keep.filter(bad), index_elsewhere
 
 
-def _existing_sessions(previous: Previous | None) -> pa.Table:
+def existing_sessions(previous: Snapshot | None) -> pa.Table:
     """``session_id``, ``created_at_ns``, ``updated_at_ns`` and ``key`` (its file) of every
     session of the previous version."""
     schema = pa.schema(
@@ -237,7 +151,7 @@ def _existing_sessions(previous: Previous | None) -> pa.Table:
 
 
 @dataclass
-class _Decisions:
+class Decisions:
     """What the merge decided: sessions to take out of files, files to quarantine, outcomes."""
 
     # loser path, its real path, session id, winner path, whether the loser was read this run
@@ -247,14 +161,14 @@ class _Decisions:
     drop_old: dict[str, int] = field(default_factory=dict)  # id replaced -> its creation time in the dataset
 
 
-def _merge(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> _Decisions:
+def merge_sessions(new: pa.Table, unchanged_ok: pa.Table, existing: pa.Table) -> Decisions:
     """Decide, for every session id read this run, which version the dataset keeps.
 
     Of several present files with one id, the newest ``updated_at`` wins (then the file named
     ``<id>.json``, then the first path); the others are duplicates. The winner read now
     replaces the dataset's version unless that one is newer (on a tie, the content read now).
     """
-    decisions = _Decisions()
+    decisions = Decisions()
     columns = ["path", "real", "session_id", "updated_at_ns", "named", "part", "written"]
     if unchanged_ok.num_rows == 0:
         present = new.select(columns)
@@ -330,10 +244,10 @@ def filter_file(source: str, fs: Any, target: Path, table: str, ids: set[str], r
     return DataFile("", os.path.getsize(target), kept.num_rows)
 
 
-def _write_index(
+def write_index(
     staging: Path,
     new: pa.Table,
-    decisions: _Decisions,
+    decisions: Decisions,
     unchanged_ok: pa.Table,
     unchanged_bad: pa.Table,
     bad_stats: list[tuple],
@@ -390,12 +304,12 @@ def _write_index(
             *([] if elsewhere is None else [elsewhere.select(FILES_SCHEMA.names).cast(FILES_SCHEMA)]),
         ]
     )
-    (staging / _INDEX).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(index, staging / _INDEX, compression="zstd")
+    (staging / INDEX_KEY).parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(index, staging / INDEX_KEY, compression="zstd")
 
 
-def _write_errors(
-    staging: Path, previous: Previous | None, new_errors: list[dict[str, Any]], fixed: pa.Array, run_id: str
+def write_errors(
+    staging: Path, previous: Snapshot | None, new_errors: list[dict[str, Any]], fixed: pa.Array, run_id: str
 ) -> DataFile | None:
     """The errors table: this run's bad files, plus earlier ones not read again (still bad, or
     gone); written to ``staging`` only when it changed (returns the file, or None).
@@ -404,7 +318,7 @@ def _write_errors(
     """
     if previous is not None and not new_errors and not len(fixed) and previous.files.get("errors"):
         return None  # nothing read: nothing to change
-    old = _read_previous_table(previous, "errors")
+    old = read_table(previous, "errors")
     before = old.num_rows
     if old.num_rows:
         old = old.filter(pc.invert(pc.is_in(old["file"], value_set=fixed)))
@@ -413,13 +327,7 @@ def _write_errors(
         old = old.filter(pc.invert(pc.is_in(old["file"], value_set=again)))
     if previous is not None and not new_errors and old.num_rows == before and previous.files.get("errors"):
         return None
-    rows = (
-        pa.Table.from_pylist(
-            new_errors, schema=pa.schema([f.with_type(pa.int64()) if f.name == "seen_at" else f for f in ERRORS_SCHEMA])
-        )
-        if new_errors
-        else None
-    )
+    rows = pa.Table.from_pylist(new_errors, schema=int_times(ERRORS_SCHEMA)) if new_errors else None
     current = pa.concat_tables([old, rows.cast(ERRORS_SCHEMA)]) if rows is not None else old
     key = f"errors/errors-{run_id}.parquet"
     (staging / "errors").mkdir(parents=True, exist_ok=True)
@@ -429,21 +337,21 @@ def _write_errors(
     return DataFile(key, os.path.getsize(staging / key), current.num_rows)
 
 
-def _write_run(
-    summary: ExportSummary, previous: Previous | None, staging: Path, started_ns: int, privacy: dict | None = None
+def write_run(
+    summary: ExportSummary, previous: Snapshot | None, staging: Path, started_ns: int, privacy: dict | None = None
 ) -> DataFile:
     """The runs table with this run appended, written to ``staging``."""
     import json
 
     from sessionkit._version import __version__
 
-    runs_table = _read_previous_table(previous, "runs")
+    runs_table = read_table(previous, "runs")
     row = {
         "run_id": summary.run_id,
         "started_at": started_ns // 1000,
         "finished_at": time.time_ns() // 1000,
         "duration_s": summary.seconds,
-        "source": _source_record(summary.source, privacy),
+        "source": source_record(summary.source, privacy),
         "seen": summary.seen,
         "exported": summary.exported,
         "unchanged": summary.unchanged,
@@ -455,8 +363,9 @@ def _write_run(
         "sessionkit_version": __version__,
         "privacy": json.dumps(privacy) if privacy else None,
     }
-    plain = pa.schema([f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in RUNS_SCHEMA])
-    runs_table = pa.concat_tables([runs_table, pa.Table.from_pylist([row], schema=plain).cast(RUNS_SCHEMA)])
+    runs_table = pa.concat_tables(
+        [runs_table, pa.Table.from_pylist([row], schema=int_times(RUNS_SCHEMA)).cast(RUNS_SCHEMA)]
+    )
     key = f"runs/runs-{summary.run_id}.parquet"
     (staging / "runs").mkdir(parents=True, exist_ok=True)
     writer = TableWriter(staging / key, RUNS_SCHEMA)
@@ -465,7 +374,7 @@ def _write_run(
     return DataFile(key, os.path.getsize(staging / key), runs_table.num_rows)
 
 
-def _source_record(source: str, privacy: dict | None) -> str:
+def source_record(source: str, privacy: dict | None) -> str:
     """The source folder as the runs table records it; withheld under privacy settings, since
     a path may hold a person's name."""
     return "(withheld: privacy settings)" if privacy else str(Path(source).resolve())
@@ -478,9 +387,9 @@ def errors(dataset: str | os.PathLike[str]) -> pa.Table:
     ``message``, ``quarantined_as`` (a copy of the bytes, under the dataset folder),
     ``run_id`` and ``seen_at``.
     """
-    return open_dataset(dataset).read("errors")
+    return open_store(dataset).open().read("errors")
 
 
 def runs(dataset: str | os.PathLike[str]) -> pa.Table:
     """The ``runs`` table of a dataset: one row per export, with the count of every bucket."""
-    return open_dataset(dataset).read("runs")
+    return open_store(dataset).open().read("runs")

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sessionkit._store import open_store
 from sessionkit.analytics import run_sql
 from sessionkit.exceptions import DatasetError, MissingDependencyError, SparkResultError
 from sessionkit.query import EXCHANGES_SQL, connect
 from sessionkit.spark._transpile import NS_SUFFIX, to_spark_sql
-from sessionkit.storage import check_dataset, table_files
 from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, TABLE_NAMES, to_tables
 
 if TYPE_CHECKING:
@@ -210,8 +210,10 @@ def register(spark: SparkSession, dataset: str | os.PathLike[str]) -> SparkSourc
     if "://" in text:
         msg = f"{text}: sessionkit.spark registers local dataset folders only"
         raise DatasetError(msg, hint=_REMOTE_HINT)
-    folder = check_dataset(dataset)
-    files = {name: table_files(folder, name) for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES)}
+    snapshot = open_store(dataset).open()  # one version: every view reads its files
+    folder = snapshot.folder
+    assert folder is not None  # a local dataset
+    files = {name: snapshot.paths(name) for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES)}
     digest = hashlib.sha256(repr((str(folder), sorted(files.items()))).encode()).hexdigest()[:16]
     views = {name: f"sessionkit_{digest}_{name}" for name in VIEWS}
     source = SparkSource(spark, folder, views)
