@@ -84,13 +84,8 @@ STORE_MODULES = (
 #: Violations waiting for the store rewrite, as (rule, importing module, what it imports); each
 #: entry must still occur (so a fix empties the list) and live in STORE_MODULES. Owners: store17
 #: and the lead.
-KNOWN: frozenset[tuple[str, str, str]] = frozenset(
-    {
-        # the agent records' row builder and the exchange-link SQL are not public names of tables yet
-        ("private module", "sessionkit.archive._agents", "sessionkit.tables._agents"),
-        ("private module", "sessionkit.archive._agents", "sessionkit.tables._link"),
-    }
-)
+KNOWN: frozenset[tuple[str, str, str]] = frozenset()
+
 
 #: Methods that a low layer's object offers for convenience and that do a higher layer's work
 #: (or, in the model, the codec's, which builds the object): each imports that layer inside the

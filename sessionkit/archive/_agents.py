@@ -101,7 +101,7 @@ def read_agents(
     from sessionkit.archive._parts import FileTooLargeError, NotAFileError, quarantine, read_source
     from sessionkit.model import check_agent, check_agent_duplicate_keys, count_keys, decode_json
     from sessionkit.oxios import file_name_problem
-    from sessionkit.tables._agents import agent_rows
+    from sessionkit.tables import agent_rows
 
     run = AgentRun(folder=folder)
     listing = list_agents(folder)
@@ -308,7 +308,7 @@ def link_agents(agents: pa.Table, tables: dict[str, list[tuple[Any, str]]], priv
     import duckdb
     import pyarrow.dataset as ds
 
-    from sessionkit.tables._link import link_sql
+    from sessionkit.tables import link_sql
 
     if agents.num_rows == 0:
         return agents

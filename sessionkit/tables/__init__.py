@@ -37,12 +37,14 @@ from sessionkit.tables._schemas import table_of as table_of
 
 if TYPE_CHECKING:
     from sessionkit.tables._agents import agent_json as agent_json
+    from sessionkit.tables._agents import agent_rows as agent_rows
     from sessionkit.tables._agents import agent_tables as agent_tables
     from sessionkit.tables._builder import TableBuilder as TableBuilder
     from sessionkit.tables._builder import parse_timestamps as parse_timestamps
     from sessionkit.tables._builder import take_sessions as take_sessions
     from sessionkit.tables._builder import to_tables
     from sessionkit.tables._cluster import cluster_order as cluster_order
+    from sessionkit.tables._link import link_sql as link_sql
     from sessionkit.tables._rows import iter_session_json as iter_session_json
     from sessionkit.tables._session_tables import SessionTables
     from sessionkit.tables._session_tables import thread_roots as thread_roots
@@ -54,12 +56,14 @@ if TYPE_CHECKING:
 #: never touch (``pyarrow.compute`` alone is about 30 ms of their start-up).
 _LAZY = {
     "agent_json": "sessionkit.tables._agents",
+    "agent_rows": "sessionkit.tables._agents",
     "agent_tables": "sessionkit.tables._agents",
     "TableBuilder": "sessionkit.tables._builder",
     "parse_timestamps": "sessionkit.tables._builder",
     "take_sessions": "sessionkit.tables._builder",
     "to_tables": "sessionkit.tables._builder",
     "cluster_order": "sessionkit.tables._cluster",
+    "link_sql": "sessionkit.tables._link",
     "iter_session_json": "sessionkit.tables._rows",
     "SessionTables": "sessionkit.tables._session_tables",
     "thread_roots": "sessionkit.tables._session_tables",
