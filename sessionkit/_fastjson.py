@@ -145,27 +145,14 @@ def fast_tables(datas: list[bytes]) -> FastTables | None:
     messages, responses = parsed["user_messages"].chunk(0), parsed["agent_responses"].chunk(0)
     n_messages = pc.fill_null(pc.list_value_length(messages), 0)
     n_responses = pc.fill_null(pc.list_value_length(responses), 0)
-    # serde writes every field but those it skips when None: a null here means a missing key or
-    # an explicit null, which the key check below tells apart
-    nulls = pc.is_null(parsed["id"])
-    for name in (*SESSION.required, *_RECORDS):
-        nulls = pc.or_(nulls, pc.is_null(parsed[name]))
-    bad_children = set()
-    for kind, shape in ((messages, MESSAGE), (responses, RESPONSE)):
-        flat = kind.flatten()
-        holes = pc.is_null(flat)
-        for name in shape.required:
-            holes = pc.or_(holes, pc.is_null(flat.field(name)))
-        if pc.any(holes).as_py():
-            bad_children.update(pc.list_parent_indices(kind).filter(holes).to_pylist())
+    incomplete = _incomplete(parsed, messages, responses)
     skipped = {name: pc.is_valid(parsed[name]).to_pylist() for name in SESSION.skipped_when_none}
     lengths = {"user_messages": n_messages.to_pylist(), "agent_responses": n_responses.to_pylist()}
     ok_rows: list[int] = []
     metadata: list[dict[str, Any]] = []
     changed: dict[int, list[str]] = {}
-    null_rows = nulls.to_pylist()
     for row, i in enumerate(candidates):
-        if null_rows[row] or row in bad_children:
+        if row in incomplete:
             continue
         data = datas[i]
         # serde writes metadata last: its value runs from its key to the file's closing brace
@@ -181,13 +168,7 @@ def fast_tables(datas: list[bytes]) -> FastTables | None:
             continue
         if meta and text.count(b"[") + text.count(b"{") >= MAX_DEPTH and deeper_than({"metadata": meta}, MAX_DEPTH):
             continue  # nested deeper than oxios reads: the general path refuses it, naming why
-        expected: list[bytes] = []
-        for name, key in _FIELD_KEYS:
-            if name in skipped and not skipped[name][row]:
-                continue
-            expected.append(key)
-            if name in _RECORDS:
-                expected += _RECORDS[name] * lengths[name][row]
+        expected = _serde_keys(row, skipped, lengths)
         if meta:
             _nested_keys(meta, expected)
         if keys_of[i] != expected:
@@ -208,6 +189,39 @@ def fast_tables(datas: list[bytes]) -> FastTables | None:
     except ValueError:  # a timestamp that is not RFC 3339: the general path names it
         return None
     return FastTables(tables, taken, changed)
+
+
+def _serde_keys(row: int, present: dict[str, list[bool]], lengths: dict[str, list[int]]) -> list[bytes]:
+    """The keys serde writes for the session at ``row``, in order, up to its metadata's own:
+    every declared field but those skipped when None (``present`` says which are set), and
+    each record's keys (``lengths`` says how many records each list has)."""
+    keys: list[bytes] = []
+    for name, key in _FIELD_KEYS:
+        if name in present and not present[name][row]:
+            continue
+        keys.append(key)
+        if name in _RECORDS:
+            keys += _RECORDS[name] * lengths[name][row]
+    return keys
+
+
+def _incomplete(parsed: pa.Table, messages: pa.ListArray, responses: pa.ListArray) -> set[int]:
+    """The rows with a null where the declaration requires a value, in the session or in one of
+    its records. serde writes every field but those it skips when None, so a null is a missing
+    key or an explicit null; either way the general path takes the file (the key check of
+    ``fast_tables`` tells the two apart for the optional fields)."""
+    nulls = pc.is_null(parsed["id"])
+    for name in (*SESSION.required, *_RECORDS):
+        nulls = pc.or_(nulls, pc.is_null(parsed[name]))
+    rows = set(pc.indices_nonzero(nulls).to_pylist())
+    for lists, shape in ((messages, MESSAGE), (responses, RESPONSE)):
+        flat = lists.flatten()
+        holes = pc.is_null(flat)
+        for name in shape.required:
+            holes = pc.or_(holes, pc.is_null(flat.field(name)))
+        if pc.any(holes).as_py():
+            rows.update(pc.list_parent_indices(lists).filter(holes).to_pylist())
+    return rows
 
 
 def _children(lists: pa.ListArray, ids: pa.Array) -> tuple[pa.StructArray, pa.Array, pa.Array]:
