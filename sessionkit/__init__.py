@@ -73,9 +73,9 @@ if TYPE_CHECKING:
         plot_turn_latency,
     )
     from sessionkit.privacy import Privacy
-    from sessionkit.query import connect
+    from sessionkit.query import connect, scan_parquet
     from sessionkit.report import write_report
-    from sessionkit.storage import read_parquet, scan_parquet, write_parquet
+    from sessionkit.storage import read_parquet, write_parquet
     from sessionkit.tables import (
         MESSAGES_SCHEMA,
         METADATA_SCHEMA,
@@ -154,7 +154,7 @@ _LAZY = {
     "connect": "sessionkit.query",
     "write_report": "sessionkit.report",
     "read_parquet": "sessionkit.storage",
-    "scan_parquet": "sessionkit.storage",
+    "scan_parquet": "sessionkit.query",
     "write_parquet": "sessionkit.storage",
     "MESSAGES_SCHEMA": "sessionkit.tables",
     "METADATA_SCHEMA": "sessionkit.tables",

@@ -21,10 +21,12 @@ from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, TABLE_NAMES, empty_tab
 
 if TYPE_CHECKING:
     import duckdb
+    import polars as pl
 
+    from sessionkit._store import Snapshot
     from sessionkit.tables import SessionTables
 
-__all__ = ["EXCHANGES_SQL", "LOCKED_HINT", "Data", "connect", "connection", "is_locked", "sql_string"]
+__all__ = ["EXCHANGES_SQL", "LOCKED_HINT", "Data", "connect", "connection", "is_locked", "scan_parquet", "sql_string"]
 
 #: What the helpers accept as data: tables in memory, a dataset folder, or a connection.
 Data = Union["SessionTables", str, os.PathLike, "duckdb.DuckDBPyConnection"]
@@ -181,23 +183,8 @@ def connect(
         return data
     if isinstance(data, (str, os.PathLike)):
         snapshot = open_store(data).open()  # one version: every view reads its files
-        con = duckdb.connect(config=dict(config or {}))
         read_only = True if read_only is None else read_only
-        for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
-            files = snapshot.paths(name)
-            if not files:
-                _view(con, name, empty_table(SCHEMAS[name]))
-            elif read_only or snapshot.remote:  # S3: through pyarrow, no DuckDB extension
-                _view(con, name, snapshot.dataset(name))
-            else:  # the very files of the version resolved, read by DuckDB itself
-                listed = ", ".join(sql_string(path) for path in files)
-                columns = ", ".join(field.name for field in SCHEMAS[name])
-                try:
-                    con.execute(
-                        f"CREATE VIEW {name} AS SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
-                    )
-                except duckdb.BinderException:  # files of an older sessionkit lack later columns: nulls
-                    _view(con, name, snapshot.dataset(name))
+        con = _dataset_connection(snapshot, read_only, config)
     else:
         from sessionkit.tables import SessionTables  # here: a dataset folder needs only the schemas
 
@@ -214,6 +201,68 @@ def connect(
     if read_only:
         _lock(con, config or {})
     return con
+
+
+def _dataset_connection(
+    snapshot: Snapshot, read_only: bool, config: Mapping[str, str | int | bool] | None
+) -> duckdb.DuckDBPyConnection:
+    """A new connection with a view of each table of ``snapshot`` (not yet locked, no ``exchanges``)."""
+    import duckdb
+
+    con = duckdb.connect(config=dict(config or {}))
+    for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
+        files = snapshot.paths(name)
+        if not files:
+            _view(con, name, empty_table(SCHEMAS[name]))
+        elif read_only or snapshot.remote:  # S3: through pyarrow, no DuckDB extension
+            _view(con, name, snapshot.dataset(name))
+        else:  # the very files of the version resolved, read by DuckDB itself
+            listed = ", ".join(sql_string(path) for path in files)
+            columns = ", ".join(field.name for field in SCHEMAS[name])
+            try:
+                con.execute(
+                    f"CREATE VIEW {name} AS SELECT {columns} FROM read_parquet([{listed}], union_by_name = true)"
+                )
+            except duckdb.BinderException:  # files of an older sessionkit lack later columns: nulls
+                _view(con, name, snapshot.dataset(name))
+    return con
+
+
+def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
+    """Lazy polars frames of the tables (``tool_calls``, ``reasoning``, ``agents`` and
+    ``agent_tool_calls`` too) and of ``exchanges``; nothing is read until collected.
+
+    All of them read one version of the dataset. ``exchanges`` is the view of ``connect``, run
+    by DuckDB when collected (its one definition is ``EXCHANGES_SQL``); the tables are polars'
+    own Parquet scans.
+
+    Example:
+        >>> import sessionkit as sk, polars as pl
+        >>> lf = sk.scan_parquet("build/sample-dataset")  # doctest: +SKIP
+        >>> lf["responses"].filter(pl.col("seed_id") == "seed-3").select(pl.len()).collect()  # doctest: +SKIP
+    """
+    import polars as pl
+
+    snapshot = open_store(dataset).open()
+    frames: dict[str, pl.LazyFrame] = {}
+    for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
+        files = snapshot.paths(name)
+        schema = pl.Schema(pl.DataFrame(empty_table(SCHEMAS[name])).schema)
+        if not files:
+            frames[name] = pl.LazyFrame(schema=schema)
+        elif not snapshot.remote:
+            frames[name] = pl.scan_parquet(files, schema=schema, missing_columns="insert")  # older files: nulls
+        else:  # on S3, through pyarrow's file system and its AWS settings; still lazy
+            frames[name] = pl.scan_pyarrow_dataset(snapshot.dataset(name))
+    con = _dataset_connection(snapshot, True, None)
+    con.execute(EXCHANGES_SQL)
+    _lock(con, {})
+    times = pl.col("user_timestamp", "response_timestamp")
+    # DuckDB names the zone Etc/UTC; the tables' frames (and the declared schemas) say UTC
+    frames["exchanges"] = (
+        con.sql("SELECT * FROM exchanges").pl(lazy=True).with_columns(times.dt.convert_time_zone("UTC"))
+    )
+    return frames
 
 
 def _view(con: duckdb.DuckDBPyConnection, name: str, source: object) -> None:

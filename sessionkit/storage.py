@@ -57,15 +57,11 @@ from sessionkit._versions import (
 )
 from sessionkit.exceptions import DatasetExistsError
 from sessionkit.tables import (
-    AGENT_TABLE_NAMES,
     SCHEMAS,
     TABLE_NAMES,
-    empty_table,
 )
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from sessionkit.tables import SessionTables
 
 __all__ = [
@@ -91,7 +87,6 @@ __all__ = [
     "publish",
     "read_parquet",
     "recover",
-    "scan_parquet",
     "table_files",
     "table_glob",
     "write_manifest",
@@ -215,83 +210,3 @@ def read_parquet(dataset: str | os.PathLike[str]) -> SessionTables:
     from sessionkit.tables import SessionTables
 
     return SessionTables(**tables)
-
-
-def scan_parquet(dataset: str | os.PathLike[str]) -> dict[str, pl.LazyFrame]:
-    """Lazy polars frames of the tables (``tool_calls``, ``reasoning``, ``agents`` and
-    ``agent_tool_calls`` too) and of ``exchanges``; nothing is read until collected.
-
-    Example:
-        >>> import sessionkit as sk, polars as pl
-        >>> lf = sk.scan_parquet("build/sample-dataset")  # doctest: +SKIP
-        >>> lf["responses"].filter(pl.col("seed_id") == "seed-3").select(pl.len()).collect()  # doctest: +SKIP
-    """
-    import polars as pl
-
-    snapshot = open_dataset(dataset)
-    frames: dict[str, pl.LazyFrame] = {}
-    for name in (*TABLE_NAMES, *AGENT_TABLE_NAMES):
-        files = snapshot.paths(name)
-        schema = pl.Schema(pl.DataFrame(empty_table(SCHEMAS[name])).schema)
-        if not files:
-            frames[name] = pl.LazyFrame(schema=schema)
-        elif not snapshot.remote:
-            frames[name] = pl.scan_parquet(files, schema=schema, missing_columns="insert")  # older files: nulls
-        else:  # on S3, through pyarrow's file system and its AWS settings; still lazy
-            frames[name] = pl.scan_pyarrow_dataset(snapshot.dataset(name))
-    messages = frames["messages"].select(
-        "session_id", "seq", pl.col("content").alias("user_content"), pl.col("timestamp").alias("user_timestamp")
-    )
-    responses = frames["responses"].select(
-        "session_id",
-        "seq",
-        pl.col("content").alias("response_content"),
-        pl.col("timestamp").alias("response_timestamp"),
-        "seed_id",
-        "phase_reached",
-        "evaluation_passed",
-    )
-    runs = (  # the agent runs linked to each exchange (nearly always one)
-        frames["agents"]
-        .filter(pl.col("linked_seq").is_not_null())
-        .group_by(pl.col("linked_session_id").alias("session_id"), pl.col("linked_seq").alias("seq"))
-        .agg(
-            pl.col("agent_id").min(),
-            pl.col("model_id").min(),
-            pl.col("tokens_input").sum(),
-            pl.col("tokens_output").sum(),
-            pl.col("cost_usd").sum(),
-        )
-    )
-    frames["exchanges"] = messages.join(responses, on=["session_id", "seq"], how="inner").select(
-        "session_id",
-        "seq",
-        "user_content",
-        "user_timestamp",
-        "response_content",
-        "response_timestamp",
-        ((pl.col("response_timestamp").dt.epoch("ns") - pl.col("user_timestamp").dt.epoch("ns")) / 1e9).alias(
-            "latency_s"
-        ),
-        "seed_id",
-        "phase_reached",
-        "evaluation_passed",
-    )
-    tools = (
-        frames["tool_calls"]
-        .filter(pl.col("response_seq").is_not_null())
-        .group_by("session_id", pl.col("response_seq").alias("seq"))
-        .agg(
-            pl.len().cast(pl.Int64).alias("n_tool_calls"),
-            pl.col("is_error").sum().cast(pl.Int64).alias("tool_errors"),
-            pl.col("duration_ms").sum().cast(pl.Int64).alias("tool_ms"),
-        )
-    )
-    frames["exchanges"] = (
-        frames["exchanges"]
-        .join(tools, on=["session_id", "seq"], how="left")
-        .join(frames["sessions"].select("session_id", "project_id"), on="session_id", how="left")
-        .with_columns(pl.col("n_tool_calls", "tool_errors", "tool_ms").fill_null(0))
-        .join(runs, on=["session_id", "seq"], how="left")
-    )
-    return frames

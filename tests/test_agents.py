@@ -761,7 +761,8 @@ def test_a_dataset_written_before_agent_records_reads_them_as_none_and_takes_the
     from legacy import legacy_export
 
     import sessionkit as sk
-    from sessionkit.storage import check_dataset, scan_parquet
+    from sessionkit.query import scan_parquet
+    from sessionkit.storage import check_dataset
 
     src = tmp_path / "state"
     shutil.copytree(V2 / "sessions", src / "sessions")

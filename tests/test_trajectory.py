@@ -20,7 +20,8 @@ from strategies import json_values, text, timestamps
 import sessionkit as sk
 from sessionkit.model import Session, check_session, decode_json, encode_raw, encode_session
 from sessionkit.privacy import Privacy
-from sessionkit.storage import read_parquet, scan_parquet, write_parquet
+from sessionkit.query import scan_parquet
+from sessionkit.storage import read_parquet, write_parquet
 from sessionkit.tables import TableBuilder, iter_session_json, to_tables
 
 V2 = "oxios-v2"
