@@ -210,8 +210,9 @@ def _incomplete(parsed: pa.Table, messages: pa.ListArray, responses: pa.ListArra
     its records. serde writes every field but those it skips when None, so a null is a missing
     key or an explicit null; either way the general path takes the file (the key check of
     ``fast_tables`` tells the two apart for the optional fields)."""
-    nulls = pc.is_null(parsed["id"])
-    for name in (*SESSION.required, *_RECORDS):
+    first, *others = (*SESSION.required, *_RECORDS)
+    nulls = pc.is_null(parsed[first])
+    for name in others:
         nulls = pc.or_(nulls, pc.is_null(parsed[name]))
     rows = set(pc.indices_nonzero(nulls).to_pylist())
     for lists, shape in ((messages, MESSAGE), (responses, RESPONSE)):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sessionkit._periods import NS_PER_DAY
 from sessionkit.exceptions import DatasetError
 from sessionkit.tables import ARCHIVE_SCHEMAS, CLUSTERING, SCHEMAS
 
@@ -36,7 +37,6 @@ TARGET_FILE_BYTES = 256 * 2**20
 ROW_GROUP_ROWS = 128 * 1024
 _ROW_GROUP_BYTES = 32 * 1024 * 1024
 _COMPRESSION = "zstd"
-_NS_PER_DAY = 86_400_000_000_000
 _DAY_FOLDER = re.compile(r"(?:^|/)created_date=(\d{4})-(\d{2})-(\d{2})/")
 _MONTH_FOLDER = re.compile(r"(?:^|/)created_month=(\d{4})-(\d{2})/")
 
@@ -107,7 +107,7 @@ def partition_ranges(times: np.ndarray, partition_by: str) -> list[tuple[str, in
         return []
     if partition_by == "none":
         return [("", 0, len(times))]
-    days = np.floor_divide(times, _NS_PER_DAY).astype("datetime64[D]")
+    days = np.floor_divide(times, NS_PER_DAY).astype("datetime64[D]")
     buckets = days.astype("datetime64[M]") if partition_by == "month" else days
     starts = [0, *(np.flatnonzero(buckets[1:] != buckets[:-1]) + 1).tolist()]
     stops = [*starts[1:], len(times)]
@@ -158,7 +158,7 @@ class DataFile:
         day = _DAY_FOLDER.search(key)
         if day:
             start = int(np.datetime64("-".join(day.groups()), "ns").astype(np.int64))
-            return cls(key, size, None, start, start + _NS_PER_DAY - 1)
+            return cls(key, size, None, start, start + NS_PER_DAY - 1)
         month = _MONTH_FOLDER.search(key)
         if month:
             first = np.datetime64("-".join(month.groups()), "M")

@@ -50,12 +50,11 @@ from sessionkit._versions import (
     writer_lock,
 )
 from sessionkit.exceptions import DatasetError, DatasetLockedError, SourceNotFoundError
-from sessionkit.tables import AGENT_TABLE_NAMES, ARCHIVE_SCHEMAS, LATER_TABLES, SCHEMAS, TABLE_NAMES, empty_table
+from sessionkit.tables import AGENT_TABLE_NAMES, ARCHIVE_SCHEMAS, LATER_TABLES, TABLE_NAMES, empty_table
 
 #: Every table folder of a dataset that export writes: the session tables, the agent tables,
 #: runs, errors.
 ALL_TABLES = (*TABLE_NAMES, *AGENT_TABLE_NAMES, *ARCHIVE_SCHEMAS)
-ALL_SCHEMAS = {**SCHEMAS, **ARCHIVE_SCHEMAS}
 #: Where a version keeps the file index: in a folder of its own, shared by the versions of runs
 #: that read nothing (``_index/files.parquet``; versions of sessionkit 0.1: ``files.parquet``).
 INDEX_KEY = "_index/files.parquet"
@@ -150,7 +149,7 @@ class Snapshot:
         """A ``pyarrow.dataset.Dataset`` of one table with its declared schema (nothing read yet)."""
         import pyarrow.dataset as ds  # here, not at the top: it imports pandas when installed
 
-        files, schema = self.files.get(table, []), ALL_SCHEMAS[table]
+        files, schema = self.files.get(table, []), schema_of(table)
         if not self.remote or not files or any(f.size < 0 for f in files):
             return ds.dataset(self.paths(table), schema=schema, format="parquet", filesystem=self.fs)
         # sizes known: no request per file to learn them (on S3, one round trip fewer each)

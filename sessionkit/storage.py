@@ -38,6 +38,7 @@ from sessionkit._layout import (
     write_clustered,
     write_empty,
 )
+from sessionkit._periods import NS_PER_DAY
 from sessionkit._store import ALL_TABLES, Snapshot, check_folder, open_store
 from sessionkit._versions import (
     DATASET_FORMAT,
@@ -94,8 +95,6 @@ __all__ = [
     "writer_lock",
 ]
 
-_NS_PER_DAY = 86_400_000_000_000
-
 
 # -- paths ---------------------------------------------------------------------------------------
 def table_glob(dataset: str | os.PathLike[str], table: str) -> str:
@@ -109,7 +108,7 @@ def by_created_date(sessions: pa.Table, name: str) -> list[tuple[str, list[int]]
     (the layout of datasets made by sessionkit before 0.2, which tests and benchmarks make)."""
     import numpy as np
 
-    days = np.floor_divide(sessions["created_at"].cast(pa.int64()).to_numpy(), _NS_PER_DAY)
+    days = np.floor_divide(sessions["created_at"].cast(pa.int64()).to_numpy(), NS_PER_DAY)
     groups = []
     for day in np.unique(days):
         date = (np.datetime64(0, "D") + int(day)).item().isoformat()

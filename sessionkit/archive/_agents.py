@@ -23,9 +23,9 @@ import pyarrow.compute as pc
 from sessionkit._layout import DataFile, write_clustered, write_empty
 from sessionkit._store import Snapshot
 from sessionkit.archive._listing import Listing, list_folder, stored_path
-from sessionkit.archive._state import FILES_SCHEMA, classify, int_times
+from sessionkit.archive._state import FILES_SCHEMA, classify
 from sessionkit.exceptions import SessionFormatError, SessionkitError, SourceNotFoundError
-from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, empty_table
+from sessionkit.tables import AGENT_TABLE_NAMES, SCHEMAS, empty_table, int_times
 
 if TYPE_CHECKING:
     from sessionkit.privacy import Privacy, PrivacyCounts

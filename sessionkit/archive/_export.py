@@ -165,13 +165,14 @@ def _export(
         previous = store.current()
         _check_privacy(previous, privacy, store.uri)
         layout = layout_of(previous, options.partition_by, store.uri)
-        to_read, unchanged_ok, unchanged_bad, elsewhere = classify(listing, privacy, read_index(previous))
+        index = read_index(previous)
+        to_read, unchanged_ok, unchanged_bad, elsewhere = classify(listing, privacy, index)
         failpoint("staging")
         # copies of bad files go straight to their folder; on S3, to scratch, uploaded at publish
         target = str(quarantine_dir) if quarantine_dir is not None else store.quarantine(privacy is not None)
         quarantine = staging.with_name("quarantine") if is_s3(target) else Path(target)
         update, done = resolve_progress(options.progress, "export", total=len(to_read))
-        run = _Run(summary, previous, staging, quarantine, privacy, layout, options, update, pool)
+        run = _Run(summary, previous, index, staging, quarantine, privacy, layout, options, update, pool)
         try:
             run.read_and_merge(to_read, unchanged_ok, unchanged_bad, elsewhere)
             failpoint("merged")
@@ -262,6 +263,7 @@ class _Run:
 
     summary: ExportSummary
     previous: Snapshot | None
+    index: pa.Table  # the previous version's file index (read_index), read once per run
     staging: Path
     quarantine: Path
     privacy: Privacy | None
@@ -420,9 +422,7 @@ class _Run:
         had = previous is not None and all(previous.files.get(name) for name in AGENT_TABLE_NAMES)
         run = None
         if folder is not None:
-            run, new, replaced = read_agents(
-                folder, previous, read_index(previous), self.quarantine, run_id, self.privacy
-            )
+            run, new, replaced = read_agents(folder, previous, self.index, self.quarantine, run_id, self.privacy)
             if run.privacy is not None:
                 self.counts = run.privacy if self.counts is None else self.counts + run.privacy
             for name in ("seen", "exported", "unchanged", "quarantined", "vanished", "ignored"):

@@ -23,6 +23,7 @@ from sessionkit.tables import (
     ERRORS_SCHEMA,
     RUNS_SCHEMA,
     empty_table,
+    int_times,
 )
 
 #: What the archive remembers of each source file, to skip it next time if it is unchanged.
@@ -39,11 +40,6 @@ FILES_SCHEMA = pa.schema(
         pa.field("named", pa.bool_()),  # the file is named after its session id (<id>.json)
     ]
 )
-
-
-def int_times(schema: pa.Schema) -> pa.Schema:
-    """``schema`` with its timestamps as int64, to build rows from integer nanoseconds, then cast."""
-    return pa.schema([f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in schema])
 
 
 def read_index(previous: Snapshot | None) -> pa.Table:

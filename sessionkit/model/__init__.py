@@ -31,11 +31,8 @@ from sessionkit.model._decode import count_keys as count_keys
 from sessionkit.model._decode import decode_json as decode_json
 from sessionkit.model._decode import decode_session as decode_session
 from sessionkit.model._decode import deeper_than as deeper_than
-from sessionkit.model._decode import message_layout as message_layout
 from sessionkit.model._decode import record_layout as record_layout
-from sessionkit.model._decode import response_layout as response_layout
 from sessionkit.model._decode import session_from_raw as session_from_raw
-from sessionkit.model._decode import session_layout as session_layout
 from sessionkit.model._encode import encode_compact as encode_compact
 from sessionkit.model._encode import encode_raw as encode_raw
 from sessionkit.model._encode import encode_session as encode_session

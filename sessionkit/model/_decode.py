@@ -332,18 +332,3 @@ def session_from_raw(obj: dict, source: str = "<text>") -> Session:
         extra=extra,
         field_order=order,
     )
-
-
-def session_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
-    """The (extra fields, field order) of a decoded session's top level."""
-    return record_layout(obj, SESSION)
-
-
-def message_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
-    """The (extra fields, field order) of a decoded user message."""
-    return record_layout(obj, MESSAGE)
-
-
-def response_layout(obj: dict) -> tuple[dict, tuple[str, ...] | None]:
-    """The (extra fields, field order) of a decoded agent response."""
-    return record_layout(obj, RESPONSE)

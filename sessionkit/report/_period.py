@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sessionkit._periods import NS_PER_DAY
 from sessionkit._timestamp import Timestamp, time_text
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SINCE", "Period", "PeriodSource", "choose_period", "fmt_ns", "parse_since", "parse_until"]
 
 NS_PER_S = 1_000_000_000
-NS_PER_DAY = 86_400 * NS_PER_S
 _UNITS = {"h": 3_600 * NS_PER_S, "d": NS_PER_DAY, "w": 7 * NS_PER_DAY}
 _RELATIVE = re.compile(r"^(\d{1,5})([hdw])$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -33,6 +33,7 @@ from sessionkit.tables._schemas import SCHEMA_VERSION as SCHEMA_VERSION
 from sessionkit.tables._schemas import TABLE_NAMES as TABLE_NAMES
 from sessionkit.tables._schemas import Clustering as Clustering
 from sessionkit.tables._schemas import empty_table as empty_table
+from sessionkit.tables._schemas import int_times as int_times
 from sessionkit.tables._schemas import table_of as table_of
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from sessionkit.model import (
     tool_call_standard,
     tool_call_values,
 )
-from sessionkit.tables._schemas import AGENT_TOOL_CALLS_SCHEMA, AGENTS_SCHEMA, JSON_DECODER
+from sessionkit.tables._schemas import AGENT_TOOL_CALLS_SCHEMA, AGENTS_SCHEMA, JSON_DECODER, int_times
 
 _AGENT_TIMES = ("created_at", "started_at", "completed_at")
 _NO_EXTRA: dict = {}
@@ -91,11 +91,6 @@ def agent_rows(obj: dict, source: str = "<text>") -> tuple[dict[str, Any], list[
     return row, calls
 
 
-def _plain(schema: pa.Schema) -> pa.Schema:
-    """The schema with timestamps as int64, to build from integer nanoseconds, then cast."""
-    return pa.schema([f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in schema])
-
-
 def agent_tables(records: Iterable[tuple[dict, str]]) -> dict[str, pa.Table]:
     """The ``agents`` and ``agent_tool_calls`` tables of checked agent records, given as
     (decoded JSON, source) pairs, in the order given.
@@ -112,8 +107,8 @@ def agent_tables(records: Iterable[tuple[dict, str]]) -> dict[str, pa.Table]:
         agents.append(row)
         calls.extend(rows)
     return {
-        "agents": pa.Table.from_pylist(agents, schema=_plain(AGENTS_SCHEMA)).cast(AGENTS_SCHEMA),
-        "agent_tool_calls": pa.Table.from_pylist(calls, schema=_plain(AGENT_TOOL_CALLS_SCHEMA)).cast(
+        "agents": pa.Table.from_pylist(agents, schema=int_times(AGENTS_SCHEMA)).cast(AGENTS_SCHEMA),
+        "agent_tool_calls": pa.Table.from_pylist(calls, schema=int_times(AGENT_TOOL_CALLS_SCHEMA)).cast(
             AGENT_TOOL_CALLS_SCHEMA
         ),
     }

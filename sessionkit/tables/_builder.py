@@ -21,7 +21,6 @@ from sessionkit.model import (
     count_keys,
     encode_compact,
     record_layout,
-    session_layout,
 )
 from sessionkit.tables._schemas import (
     MESSAGES_SCHEMA,
@@ -157,7 +156,7 @@ class TableBuilder:
         responses = obj.get("agent_responses", _NO_ITEMS)
         metadata = obj.get("metadata", _NO_META)
         index = len(self.s["session_id"])
-        extra, order = session_layout(obj)
+        extra, order = record_layout(obj, SESSION)
         ranges = [resp.get("trajectory_range") for resp in responses] if "trajectory_steps" in extra else _NO_ITEMS
         self.tj.add(sid, index, extra, ranges)
         self._session_row(

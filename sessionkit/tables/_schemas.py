@@ -294,3 +294,8 @@ def table_of(
 Z_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$"
 #: Decodes the JSON text columns (``extra``, ``field_order``, ``tool_args``...).
 JSON_DECODER = msgspec.json.Decoder()
+
+
+def int_times(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with its timestamps as int64, to build rows from integer nanoseconds, then cast."""
+    return pa.schema([f.with_type(pa.int64()) if pa.types.is_timestamp(f.type) else f for f in schema])
