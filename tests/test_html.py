@@ -10,10 +10,10 @@ from html.parser import HTMLParser
 import pytest
 from conftest import fixture_files
 
-from sessionkit._html import escape_text, session_html, tables_html
-from sessionkit.model import AgentResponse, Session, UserMessage, encode_compact
+from sessionkit._html import escape_text
+from sessionkit.model import AgentResponse, Session, UserMessage, encode_compact, session_html
 from sessionkit.oxios import read_session
-from sessionkit.tables import to_tables
+from sessionkit.tables import tables_html, to_tables
 
 _FOLD = 600  # long texts show their first 600 characters unfolded
 HOSTILE = "</script><script>alert(1)</script>"

@@ -39,6 +39,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "sessionkit._process",
         "sessionkit._progress",
         "sessionkit._timestamp",
+        "sessionkit._html",
     ),
     # the oxios model: records, their JSON decoding and encoding
     ("sessionkit.model",),
@@ -64,66 +65,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("sessionkit.analytics",),
     ("sessionkit.spark",),
     # what people look at: charts, notebook and terminal rendering, the SQL magic, the report
-    ("sessionkit.plot", "sessionkit._html", "sessionkit._terminal", "sessionkit.magic"),
+    ("sessionkit.plot", "sessionkit._terminal", "sessionkit.magic"),
     ("sessionkit.report",),
     # the command line and the package's curated names
     ("sessionkit.cli", "sessionkit.__main__", "sessionkit"),
 )
-
-#: The modules store17 is rewriting into one store (issue 17, item 1). Violations whose importing
-#: module is one of these may be listed in KNOWN until that rewrite lands; nothing else may.
-STORE_MODULES = (
-    "sessionkit.archive",
-    "sessionkit.storage",
-    "sessionkit._s3",
-    "sessionkit._versions",
-    "sessionkit._layout",
-    "sessionkit._store",
-)
-
-#: Violations waiting for the store rewrite, as (rule, importing module, what it imports); each
-#: entry must still occur (so a fix empties the list) and live in STORE_MODULES. Owners: store17
-#: and the lead.
-KNOWN: frozenset[tuple[str, str, str]] = frozenset()
-
-
-#: Methods that a low layer's object offers for convenience and that do a higher layer's work
-#: (or, in the model, the codec's, which builds the object): each imports that layer inside the
-#: method, so nothing runs until it is called, when both are loaded. These few imports, each
-#: with its reason, are the only ones the cycle and direction checks leave out; each must still
-#: be there, inside its method (importer, method, module imported).
-DELEGATIONS: dict[tuple[str, str, str], str] = {
-    (
-        "sessionkit.model._records",
-        "Session.from_json",
-        "sessionkit.model._decode",
-    ): "the decoder builds Sessions; Session.from_json is its public face",
-    (
-        "sessionkit.model._records",
-        "Session.to_json",
-        "sessionkit.model._encode",
-    ): "the encoder reads Sessions; Session.to_json is its public face",
-    (
-        "sessionkit.model._records",
-        "Session._repr_html_",
-        "sessionkit._html",
-    ): "Jupyter asks the object for its HTML; the renderer is display code",
-    (
-        "sessionkit.tables._session_tables",
-        "SessionTables._repr_html_",
-        "sessionkit._html",
-    ): "Jupyter asks the object for its HTML; the renderer is display code",
-    (
-        "sessionkit.tables._session_tables",
-        "SessionTables.write_parquet",
-        "sessionkit.storage",
-    ): "documented shorthand for sk.write_parquet(tables, out)",
-    (
-        "sessionkit.tables._session_tables",
-        "SessionTables.connect",
-        "sessionkit.query",
-    ): "documented shorthand for sk.connect(tables)",
-}
 
 
 @dataclass(frozen=True)
@@ -133,7 +79,6 @@ class Import:
     name: str | None  # the name taken from it by ``from target import name``, if not a module
     line: int
     type_checking: bool
-    scope: str  # the class and function it is in, such as ``Session.from_json``; "" at the top
 
 
 def sources_of(root: Path) -> dict[str, str]:
@@ -152,22 +97,19 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _walk(node: ast.AST, type_checking: bool = False, scope: str = "") -> Iterator[tuple[ast.AST, bool, str]]:
-    """Every node under ``node``, with whether it sits in an ``if TYPE_CHECKING:`` body, and the
-    dotted names of the classes and functions around it."""
+def _walk(node: ast.AST, type_checking: bool = False) -> Iterator[tuple[ast.AST, bool]]:
+    """Every node under ``node``, with whether it sits in an ``if TYPE_CHECKING:`` body."""
     for child in ast.iter_child_nodes(node):
-        yield child, type_checking, scope
+        yield child, type_checking
         if isinstance(child, ast.If) and _is_type_checking(child.test):
             for stmt in child.body:
-                yield stmt, True, scope
-                yield from _walk(stmt, True, scope)
+                yield stmt, True
+                yield from _walk(stmt, True)
             for stmt in child.orelse:
-                yield stmt, type_checking, scope
-                yield from _walk(stmt, type_checking, scope)
-        elif isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            yield from _walk(child, type_checking, f"{scope}.{child.name}".lstrip("."))
+                yield stmt, type_checking
+                yield from _walk(stmt, type_checking)
         else:
-            yield from _walk(child, type_checking, scope)
+            yield from _walk(child, type_checking)
 
 
 def imports_of(sources: Mapping[str, str], package: str = "sessionkit") -> list[Import]:
@@ -178,12 +120,12 @@ def imports_of(sources: Mapping[str, str], package: str = "sessionkit") -> list[
         is_package = any(other.startswith(module + ".") for other in sources) or module == package
         base = module if is_package else module.rpartition(".")[0]
         aliases: dict[str, str] = {}
-        attributes: list[tuple[ast.Attribute, bool, str]] = []
-        for node, tc, scope in _walk(ast.parse(text)):
+        attributes: list[tuple[ast.Attribute, bool]] = []
+        for node, tc in _walk(ast.parse(text)):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name == package or alias.name.startswith(package + "."):
-                        found.append(Import(module, alias.name, None, node.lineno, tc, scope))
+                        found.append(Import(module, alias.name, None, node.lineno, tc))
                         if alias.asname:
                             aliases[alias.asname] = alias.name
             elif isinstance(node, ast.ImportFrom):
@@ -196,21 +138,21 @@ def imports_of(sources: Mapping[str, str], package: str = "sessionkit") -> list[
                 for alias in node.names:
                     sub = f"{source}.{alias.name}"
                     if sub in sources:
-                        found.append(Import(module, sub, None, node.lineno, tc, scope))
+                        found.append(Import(module, sub, None, node.lineno, tc))
                         aliases[alias.asname or alias.name] = sub
                     else:
-                        found.append(Import(module, source, alias.name, node.lineno, tc, scope))
+                        found.append(Import(module, source, alias.name, node.lineno, tc))
             elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-                attributes.append((node, tc, scope))
+                attributes.append((node, tc))
             elif isinstance(node, ast.Assign) and [_name(t) for t in node.targets] == ["_LAZY"]:
                 # a package's names imported on first use (sessionkit._lazy): {name: module}
                 for value in getattr(node.value, "values", []):
                     if isinstance(value, ast.Constant) and value.value in sources:
-                        found.append(Import(module, value.value, None, node.lineno, tc, scope))
-        for node, tc, scope in attributes:
+                        found.append(Import(module, value.value, None, node.lineno, tc))
+        for node, tc in attributes:
             target = aliases.get(node.value.id)  # type: ignore[attr-defined]
             if target is not None and f"{target}.{node.attr}" not in sources:
-                found.append(Import(module, target, node.attr, node.lineno, tc, scope))
+                found.append(Import(module, target, node.attr, node.lineno, tc))
     return found
 
 
@@ -236,8 +178,6 @@ def _layer(module: str, layers: tuple[tuple[str, ...], ...]) -> int | None:
 def violations(
     sources: Mapping[str, str],
     layers: tuple[tuple[str, ...], ...],
-    known: frozenset[tuple[str, str, str]] = frozenset(),
-    delegations: Mapping[tuple[str, str, str], str] | None = None,
 ) -> set[tuple[str, str, str]]:
     """(rule, importing module, what) for every break of the rules, ``what`` naming the module
     imported, or ``module.name`` for a name; a cycle is each import between its modules."""
@@ -257,19 +197,12 @@ def violations(
             owner = ".".join(parts[:depth])
             if _private(part) and depth and not (imp.importer == owner or imp.importer.startswith(owner + ".")):
                 found.add(("private module", imp.importer, imp.target))
-        if (
-            imp.type_checking
-            or imp.target == imp.importer
-            or (imp.importer, imp.scope, imp.target) in (delegations or {})
-        ):
+        if imp.type_checking or imp.target == imp.importer:
             continue
         edges[imp.importer].add(imp.target)
         low, high = _layer(imp.importer, layers), _layer(imp.target, layers)
         if low is not None and high is not None and high > low:
             found.add(("upward", imp.importer, imp.target))
-    for rule, module, what in known:  # a known import in a cycle: the others there are not new
-        if rule == "cycle edge":
-            edges[module].discard(what)
     for group in _cycles(edges):  # each import that closes a cycle, so each can be listed and fixed
         found.update(("cycle edge", a, b) for a in group for b in edges[a] if b in group)
     return found
@@ -312,27 +245,8 @@ def _message(found: set[tuple[str, str, str]]) -> str:
 
 
 def test_imports_point_one_way_without_cycles_or_private_names() -> None:
-    found = violations(sources_of(ROOT), LAYERS, KNOWN, DELEGATIONS)
-    new = found - KNOWN
-    assert not new, "imports that break the layering (tests/test_layering.py says why):\n" + _message(new)
-
-
-def test_each_delegation_is_still_an_import_inside_its_method() -> None:
-    imports = {(i.importer, i.scope, i.target) for i in imports_of(sources_of(ROOT)) if not i.type_checking}
-    for delegation in DELEGATIONS:
-        assert delegation in imports, f"{delegation} is no longer imported there: remove it from DELEGATIONS"
-        assert delegation[1], f"{delegation}: a delegation imports inside its method, not at the top"
-
-
-def test_known_violations_are_the_stores_and_still_there() -> None:
-    found = violations(sources_of(ROOT), LAYERS, KNOWN, DELEGATIONS)
-    imports = {(i.importer, i.target) for i in imports_of(sources_of(ROOT))}
-    for rule, module, what in KNOWN:
-        assert module.startswith(STORE_MODULES), f"only the store's modules may be KNOWN, not {module}"
-        if rule == "cycle edge":
-            assert (module, what) in imports, f"{module} no longer imports {what}: remove it from KNOWN"
-        else:
-            assert (rule, module, what) in found, f"{rule} {module} -> {what} is gone: remove it from KNOWN"
+    found = violations(sources_of(ROOT), LAYERS)
+    assert not found, "imports that break the layering (tests/test_layering.py says why):\n" + _message(found)
 
 
 TINY = (("sessionkit._util", "sessionkit.model"), ("sessionkit.tables",), ("sessionkit.plot", "sessionkit"))

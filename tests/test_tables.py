@@ -232,6 +232,15 @@ def test_to_tables_refuses_other_things() -> None:
         to_tables([{"id": "x"}])  # type: ignore[list-item]
 
 
+def test_the_removed_shorthands_name_what_does_their_work() -> None:
+    tables = to_tables([])
+    with pytest.raises(AttributeError, match=r"call sk\.write_parquet\(tables, out\)"):
+        tables.write_parquet("out")  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match=r"call sk\.connect\(tables\)"):
+        tables.connect()  # type: ignore[attr-defined]
+    assert not hasattr(tables, "no_such_thing") and hasattr(tables, "sessions")
+
+
 def test_empty_tables_keep_their_schema() -> None:
     tables = to_tables([])
     assert tables.sessions.num_rows == 0 and tables.sessions.schema.equals(SESSIONS_SCHEMA)

@@ -32,7 +32,6 @@ from sessionkit.model._decode import decode_json as decode_json
 from sessionkit.model._decode import decode_session as decode_session
 from sessionkit.model._decode import deeper_than as deeper_than
 from sessionkit.model._decode import record_layout as record_layout
-from sessionkit.model._decode import session_from_raw as session_from_raw
 from sessionkit.model._encode import encode_compact as encode_compact
 from sessionkit.model._encode import encode_raw as encode_raw
 from sessionkit.model._encode import encode_session as encode_session
@@ -41,19 +40,22 @@ from sessionkit.model._encode import ordered_record as ordered_record
 from sessionkit.model._encode import response_raw as response_raw
 from sessionkit.model._encode import session_raw as session_raw
 from sessionkit.model._encode import session_to_raw as session_to_raw
+from sessionkit.model._html import session_html as session_html
 from sessionkit.model._records import MESSAGE_FIELDS as MESSAGE_FIELDS
 from sessionkit.model._records import PHASES as PHASES
 from sessionkit.model._records import RESPONSE_FIELDS as RESPONSE_FIELDS
 from sessionkit.model._records import SESSION_FIELDS as SESSION_FIELDS
 from sessionkit.model._records import AgentResponse, Session, UserMessage
-from sessionkit.model._records import JSONValue as JSONValue
+from sessionkit.model._records import session_from_raw as session_from_raw
 from sessionkit.model._shape import MESSAGE as MESSAGE
 from sessionkit.model._shape import RESPONSE as RESPONSE
 from sessionkit.model._shape import SESSION as SESSION
+from sessionkit.model._shape import JSONValue as JSONValue
 from sessionkit.model._shape import MessageShape as MessageShape
 from sessionkit.model._shape import RecordShape as RecordShape
 from sessionkit.model._shape import ResponseShape as ResponseShape
 from sessionkit.model._shape import SessionShape as SessionShape
 from sessionkit.model._shape import check_session as check_session
+from sessionkit.model._shape import step_owners as step_owners
 
 __all__ = ["AgentResponse", "Session", "Timestamp", "UserMessage"]

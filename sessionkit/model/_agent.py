@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from sessionkit.exceptions import SessionFormatError
-from sessionkit.model._records import JSONValue
+from sessionkit.model._shape import JSONValue
 
 #: The fields of ``AgentInfo``, in the order the struct declares (and serde writes) them.
 AGENT_FIELDS = (

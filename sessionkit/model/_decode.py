@@ -9,10 +9,8 @@ from typing import Any
 
 import msgspec
 
-from sessionkit._timestamp import Timestamp
 from sessionkit.exceptions import SessionFormatError
-from sessionkit.model._records import AgentResponse, JSONValue, Session, UserMessage
-from sessionkit.model._shape import MESSAGE, RESPONSE, SESSION, RecordShape
+from sessionkit.model._shape import SESSION, JSONValue, RecordShape
 
 _DECODER = msgspec.json.Decoder()
 _ENCODER = msgspec.json.Encoder()
@@ -266,13 +264,6 @@ def check_duplicate_keys(data: str | bytes, obj: dict, source: str = "<text>", *
             )
 
 
-_EMPTY_LIST: list = []
-
-
-def _fail(source: str, path: str, reason: str, hint: str | None = None) -> SessionFormatError:
-    return SessionFormatError(reason, source=source, path=path, hint=hint)
-
-
 def record_layout(record: dict, shape: RecordShape) -> tuple[dict, tuple[str, ...] | None]:
     """The (extra fields, field order) of a decoded record of this shape: the fields the
     declaration does not name, and the record's keys when they are not serde's layout."""
@@ -281,54 +272,3 @@ def record_layout(record: dict, shape: RecordShape) -> tuple[dict, tuple[str, ..
         return {}, None
     known = shape.known
     return {key: value for key, value in record.items() if key not in known}, keys
-
-
-def _parse_time(text: str, source: str, path: str) -> Timestamp:
-    try:
-        return Timestamp.parse(text)
-    except ValueError as err:
-        raise _fail(source, path, str(err)) from None
-
-
-def session_from_raw(obj: dict, source: str = "<text>") -> Session:
-    """Build a ``Session`` from decoded JSON that ``check_session`` accepted."""
-    messages = []
-    for i, raw in enumerate(obj.get("user_messages", _EMPTY_LIST)):
-        extra, order = record_layout(raw, MESSAGE)
-        messages.append(
-            UserMessage(
-                raw["content"],
-                _parse_time(raw["timestamp"], source, f"$.user_messages[{i}].timestamp"),
-                extra,
-                order,
-            )
-        )
-    responses = []
-    for i, raw in enumerate(obj.get("agent_responses", _EMPTY_LIST)):
-        extra, order = record_layout(raw, RESPONSE)
-        responses.append(
-            AgentResponse(
-                content=raw["content"],
-                session_id=raw.get("session_id"),
-                seed_id=raw.get("seed_id"),
-                phase_reached=raw.get("phase_reached"),
-                evaluation_passed=raw.get("evaluation_passed"),
-                timestamp=_parse_time(raw["timestamp"], source, f"$.agent_responses[{i}].timestamp"),
-                extra=extra,
-                field_order=order,
-            )
-        )
-    extra, order = record_layout(obj, SESSION)
-    return Session(
-        id=obj["id"],
-        user_id=obj["user_id"],
-        user_messages=messages,
-        agent_responses=responses,
-        active_seed_id=obj.get("active_seed_id"),
-        active_persona_id=obj.get("active_persona_id"),
-        created_at=_parse_time(obj["created_at"], source, "$.created_at"),
-        updated_at=_parse_time(obj["updated_at"], source, "$.updated_at"),
-        metadata=obj.get("metadata", {}),
-        extra=extra,
-        field_order=order,
-    )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import msgspec
 
-from sessionkit.model._records import MESSAGE_FIELDS, RESPONSE_FIELDS, SESSION_FIELDS, JSONValue, Session
-from sessionkit.model._shape import SESSION
+from sessionkit.model._shape import MESSAGE, RESPONSE, SESSION, JSONValue
+
+if TYPE_CHECKING:
+    from sessionkit.model._records import Session
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -40,16 +43,16 @@ def message_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], or
     """A user message as JSON values in file order, from its named ``values`` (timestamp as text)."""
     if order is None and not extra:
         return values
-    return ordered_record(values, extra, order or MESSAGE_FIELDS, MESSAGE_FIELDS, _ALWAYS_MESSAGE)
+    return ordered_record(values, extra, order or MESSAGE.fields, MESSAGE.fields, _ALWAYS_MESSAGE)
 
 
 def response_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], order: tuple[str, ...] | None) -> dict:
     """An agent response as JSON values in file order, from its named ``values``."""
     if order is None and not extra:
         return values
-    written = {name: values[name] is not None for name in RESPONSE_FIELDS}
+    written = {name: values[name] is not None for name in RESPONSE.fields}
     written["content"] = written["timestamp"] = True
-    return ordered_record(values, extra, order or RESPONSE_FIELDS, RESPONSE_FIELDS, written)
+    return ordered_record(values, extra, order or RESPONSE.fields, RESPONSE.fields, written)
 
 
 def session_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], order: tuple[str, ...] | None) -> dict:
@@ -68,7 +71,7 @@ def session_raw(values: dict[str, JSONValue], extra: Mapping[str, JSONValue], or
         "updated_at": True,
         "metadata": bool(values["metadata"]),
     }
-    return ordered_record(values, extra, order or standard, SESSION_FIELDS, written)
+    return ordered_record(values, extra, order or standard, SESSION.fields, written)
 
 
 _ALWAYS_MESSAGE = {"content": True, "timestamp": True}

@@ -1,4 +1,10 @@
-"""The records of the oxios model: ``Session``, ``UserMessage``, ``AgentResponse``."""
+"""The records of the oxios model: ``Session``, ``UserMessage``, ``AgentResponse``, and the
+building of a ``Session`` from a checked file's JSON values.
+
+The records sit on top of the model's other modules: they use the declaration (``_shape``), the
+decoder (``_decode``), the encoder (``_encode``) and the notebook renderer (``_html``), none of
+which imports them but to name their types.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,13 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sessionkit._timestamp import Timestamp
-from sessionkit.model._shape import MESSAGE, RESPONSE, SESSION
-
-#: Any value JSON can hold, as Python gives it: dict, list, str, int, float, bool or None.
-JSONValue = Any
+from sessionkit.exceptions import SessionFormatError
+from sessionkit.model._decode import decode_session, record_layout
+from sessionkit.model._encode import encode_session
+from sessionkit.model._html import session_html
+from sessionkit.model._shape import MESSAGE, RESPONSE, SESSION, JSONValue, check_session
 
 #: The fields of each record, in the order the Rust structs declare (and serde writes) them
 #: (declared in ``sessionkit.model._shape``).
@@ -207,17 +213,12 @@ class Session:
             SessionFormatError: the text is not JSON or not a session; the message names
                 ``source`` and the JSON path (or byte offset) of the problem.
         """
-        from sessionkit.model._decode import decode_session, session_from_raw
-        from sessionkit.model._shape import check_session
-
         obj = decode_session(text, source=source)
         check_session(obj, source)
         return session_from_raw(obj, source)
 
     def to_json(self) -> str:
         """The text oxios would write for this session (serde_json's pretty printer)."""
-        from sessionkit.model._encode import encode_session
-
         return encode_session(self).decode()
 
     def __repr__(self) -> str:
@@ -228,12 +229,64 @@ class Session:
         )
 
     def _repr_html_(self) -> str:
-        from sessionkit._html import session_html
-
         return session_html(self)
 
 
-# -- decoding ---------------------------------------------------------------------------------
+# -- from a file's JSON values -----------------------------------------------------------------
+
+
+def _parse_time(text: str, source: str, path: str) -> Timestamp:
+    try:
+        return Timestamp.parse(text)
+    except ValueError as err:
+        raise SessionFormatError(str(err), source=source, path=path) from None
+
+
+def session_from_raw(obj: dict, source: str = "<text>") -> Session:
+    """Build a ``Session`` from decoded JSON that ``check_session`` accepted."""
+    messages = []
+    for i, raw in enumerate(obj.get("user_messages", ())):
+        extra, order = record_layout(raw, MESSAGE)
+        messages.append(
+            UserMessage(
+                raw["content"],
+                _parse_time(raw["timestamp"], source, f"$.user_messages[{i}].timestamp"),
+                extra,
+                order,
+            )
+        )
+    responses = []
+    for i, raw in enumerate(obj.get("agent_responses", ())):
+        extra, order = record_layout(raw, RESPONSE)
+        responses.append(
+            AgentResponse(
+                content=raw["content"],
+                session_id=raw.get("session_id"),
+                seed_id=raw.get("seed_id"),
+                phase_reached=raw.get("phase_reached"),
+                evaluation_passed=raw.get("evaluation_passed"),
+                timestamp=_parse_time(raw["timestamp"], source, f"$.agent_responses[{i}].timestamp"),
+                extra=extra,
+                field_order=order,
+            )
+        )
+    extra, order = record_layout(obj, SESSION)
+    return Session(
+        id=obj["id"],
+        user_id=obj["user_id"],
+        user_messages=messages,
+        agent_responses=responses,
+        active_seed_id=obj.get("active_seed_id"),
+        active_persona_id=obj.get("active_persona_id"),
+        created_at=_parse_time(obj["created_at"], source, "$.created_at"),
+        updated_at=_parse_time(obj["updated_at"], source, "$.updated_at"),
+        metadata=obj.get("metadata", {}),
+        extra=extra,
+        field_order=order,
+    )
+
+
+# -- metadata values ---------------------------------------------------------------------------
 
 
 def _json_copy(value: JSONValue, what: str) -> JSONValue:

@@ -25,6 +25,9 @@ import msgspec.inspect as mi
 
 from sessionkit.exceptions import SessionFormatError
 
+#: Any value JSON can hold, as Python gives it: dict, list, str, int, float, bool or None.
+JSONValue = Any
+
 #: A field serde leaves out of the file when it is None (``skip_serializing_if = "Option::is_none"``).
 _SKIPPED_WHEN_NONE = msgspec.Meta(extra={"serde": "skip_serializing_if_none"})
 
@@ -238,3 +241,24 @@ def describe(value: object) -> str:
     if type(value) is dict:
         return "an object"
     return type(value).__name__
+
+
+def step_owners(count: int, ranges: list[Any]) -> list[int | None]:
+    """For each of ``count`` trajectory steps, the seq of the first response whose
+    ``trajectory_range`` (``{"start", "end"}``, end exclusive) holds it, or None.
+
+    Example:
+        >>> step_owners(4, [{"start": 0, "end": 2}, None, {"start": 1, "end": 3}])
+        [0, 0, 2, None]
+    """
+    owner: list[int | None] = [None] * count
+    for seq, span in enumerate(ranges):
+        if type(span) is not dict:
+            continue
+        start, end = span.get("start"), span.get("end")
+        if type(start) is not int or type(end) is not int:
+            continue
+        for step in range(max(start, 0), min(end, count)):
+            if owner[step] is None:
+                owner[step] = seq
+    return owner

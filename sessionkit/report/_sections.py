@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sessionkit._html import escape_text, session_html
+from sessionkit._html import escape_text
+from sessionkit.model import session_html
 from sessionkit.report import _blocks as b
 from sessionkit.report._common import ROWS, SHORT, Has, Section
 from sessionkit.report._period import NS_PER_DAY, Period, PeriodSource, fmt_ns, length_text

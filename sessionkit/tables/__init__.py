@@ -45,11 +45,11 @@ if TYPE_CHECKING:
     from sessionkit.tables._builder import take_sessions as take_sessions
     from sessionkit.tables._builder import to_tables
     from sessionkit.tables._cluster import cluster_order as cluster_order
+    from sessionkit.tables._html import tables_html as tables_html
     from sessionkit.tables._link import link_sql as link_sql
     from sessionkit.tables._rows import iter_session_json as iter_session_json
     from sessionkit.tables._session_tables import SessionTables
     from sessionkit.tables._session_tables import thread_roots as thread_roots
-    from sessionkit.tables._trajectory import step_owners as step_owners
 
 #: Names imported on first use (``SessionTables`` and ``to_tables`` documented, the others for
 #: sessionkit's other packages, as above). The schemas need pyarrow alone; building and reading
@@ -64,11 +64,11 @@ _LAZY = {
     "take_sessions": "sessionkit.tables._builder",
     "to_tables": "sessionkit.tables._builder",
     "cluster_order": "sessionkit.tables._cluster",
+    "tables_html": "sessionkit.tables._html",
     "link_sql": "sessionkit.tables._link",
     "iter_session_json": "sessionkit.tables._rows",
     "SessionTables": "sessionkit.tables._session_tables",
     "thread_roots": "sessionkit.tables._session_tables",
-    "step_owners": "sessionkit.tables._trajectory",
 }
 
 

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sessionkit.exceptions import DatasetError
 from sessionkit.model import Session
+from sessionkit.tables._html import tables_html
 from sessionkit.tables._rows import iter_sessions
 from sessionkit.tables._schemas import LATER_TABLES, SCHEMAS, TABLE_NAMES, empty_table
-
-if TYPE_CHECKING:
-    import duckdb
 
 
 @dataclass(frozen=True, repr=False)
@@ -82,8 +79,6 @@ class SessionTables:
         return f"SessionTables({counts})"
 
     def _repr_html_(self) -> str:
-        from sessionkit._html import tables_html
-
         return tables_html(self)
 
     def to_sessions(self) -> list[Session]:
@@ -124,17 +119,19 @@ class SessionTables:
         )
         return sorted(picked.to_sessions(), key=lambda x: (x.created_at.ns, x.id))
 
-    def write_parquet(self, out: str | Path, **options: Any) -> Path:
-        """Write the tables as a Parquet dataset folder (see ``sessionkit.storage.write_parquet``)."""
-        from sessionkit.storage import write_parquet
+    def __getattr__(self, name: str) -> Any:
+        if name in _MOVED:  # the tables do not reach up to the layers that write and query them
+            msg = f"SessionTables.{name} is gone: call {_MOVED[name]}"
+            raise AttributeError(msg)
+        msg = f"{type(self).__name__!r} object has no attribute {name!r}"
+        raise AttributeError(msg)
 
-        return write_parquet(self, out, **options)
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with views over these tables (see ``sessionkit.connect``)."""
-        from sessionkit.query import connect
-
-        return connect(self)
+#: The shorthands SessionTables had, and what does their work.
+_MOVED = {
+    "write_parquet": "sk.write_parquet(tables, out) (sessionkit.storage)",
+    "connect": "sk.connect(tables) (sessionkit.query)",
+}
 
 
 def thread_roots(ids: list[str], parents: list[str | None]) -> list[tuple[str, int]]:

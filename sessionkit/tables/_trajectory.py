@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sessionkit._timestamp import autosi_text
-from sessionkit.model import encode_compact
+from sessionkit.model import encode_compact, step_owners
 from sessionkit.tables._schemas import JSON_DECODER, REASONING_SCHEMA, TIMESTAMP_NS, TOOL_CALLS_SCHEMA, table_of
 
 #: A trajectory step's fields, in the order serde writes them.
@@ -185,21 +185,6 @@ class TrajectoryColumns:
             for columns, schema in ((self.t, TOOL_CALLS_SCHEMA), (self.r, REASONING_SCHEMA))
         )
         return tool_calls, reasoning
-
-
-def step_owners(count: int, ranges: list[Any]) -> list[int | None]:
-    """For each of ``count`` steps, the seq of the first response whose range (end exclusive) holds it."""
-    owner: list[int | None] = [None] * count
-    for seq, span in enumerate(ranges):
-        if type(span) is not dict:
-            continue
-        start, end = span.get("start"), span.get("end")
-        if type(start) is not int or type(end) is not int:
-            continue
-        for step in range(max(start, 0), min(end, count)):
-            if owner[step] is None:
-                owner[step] = seq
-    return owner
 
 
 def _times(texts: list[str | None]) -> pa.Array:
