@@ -63,6 +63,18 @@ def test_errors_say_what_the_declaration_takes() -> None:
         ({**base, "agent_responses": {}}, "$.agent_responses", "expected an array of responses, got an object"),
         ({**base, "metadata": "m"}, "$.metadata", "expected an object, got a string ('m')"),
         (["s"], "$", "expected a JSON object (a session), got an array"),
+        # a record's timestamp is wanted as RFC 3339 text; the session's own, as a string
+        (
+            {**base, "user_messages": [{"content": "c", "timestamp": 3}]},
+            "$.user_messages[0].timestamp",
+            "expected an RFC 3339 timestamp string, got an integer (3)",
+        ),
+        (
+            {**base, "agent_responses": [{"content": "c", "timestamp": None}]},
+            "$.agent_responses[0].timestamp",
+            "expected an RFC 3339 timestamp string, got null",
+        ),
+        ({**base, "created_at": 3}, "$.created_at", "expected a string, got an integer (3)"),
     ]
     for obj, path, message in cases:
         with pytest.raises(SessionFormatError) as info:

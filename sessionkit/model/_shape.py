@@ -31,6 +31,10 @@ JSONValue = Any
 #: A field serde leaves out of the file when it is None (``skip_serializing_if = "Option::is_none"``).
 _SKIPPED_WHEN_NONE = msgspec.Meta(extra={"serde": "skip_serializing_if_none"})
 
+#: A record's timestamp: RFC 3339 text, checked to be a string here and parsed later; the error
+#: messages say which text they want (the session's own two say "a string", as they always did).
+_RFC3339 = msgspec.Meta(extra={"expected": "an RFC 3339 timestamp string"})
+
 
 class _Record(msgspec.Struct, kw_only=True):
     #: what one record is called in messages: "an array of messages"
@@ -42,7 +46,7 @@ class MessageShape(_Record, kw_only=True):
 
     noun: ClassVar[str] = "message"
     content: str
-    timestamp: str
+    timestamp: Annotated[str, _RFC3339]
 
 
 class ResponseShape(_Record, kw_only=True):
@@ -54,7 +58,7 @@ class ResponseShape(_Record, kw_only=True):
     seed_id: str | None = None
     phase_reached: str | None = None
     evaluation_passed: bool | None = None
-    timestamp: str
+    timestamp: Annotated[str, _RFC3339]
 
 
 class SessionShape(_Record, kw_only=True):
@@ -168,7 +172,11 @@ def _words(kind: mi.Type) -> list[str]:
 
 
 def expected(kind: mi.Type) -> str:
-    """What a declared type takes, as the error messages say it: ``a string or null``."""
+    """What a declared type takes, as the error messages say it: ``a string or null`` (or the
+    description its declaration gives)."""
+    said = kind.extra.get("expected") if isinstance(kind, mi.Metadata) and kind.extra else None
+    if said is not None:
+        return str(said)
     words = _words(kind)
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
