@@ -439,7 +439,11 @@ class S3Store:
                 for info in self.fs.get_file_info(selector)
                 if info.type == pafs.FileType.File and info.path.endswith(".parquet") and info.path not in listed
             ]
-        _parallel(self.fs.delete_file, stale)
+        keys = [path.partition("/")[2] for path in stale]  # pyarrow's paths are bucket/key
+        for start in range(0, len(keys), 1000):  # a DeleteObjects request takes up to 1,000 keys
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            # a key it fails to delete is still unlisted, so the next tidy deletes it
+            self.s3.delete_objects(Bucket=location.bucket, Delete={"Objects": batch, "Quiet": True})
 
     def _upload(self, pairs: list[tuple[Path, str]]) -> None:
         """Store local files as ``bucket/key`` objects through pyarrow, many at once."""

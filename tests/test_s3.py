@@ -251,3 +251,37 @@ def test_a_stale_file_alone_in_its_date_does_not_stick_an_s3_dataset(bucket: str
     assert (summary.exported, summary.unchanged, summary.quarantined) == (0, 3, 0)
     _same(sk.read_parquet(uri), before)
     assert _objects(bucket, "stale") == _listed(bucket, "stale")
+
+
+def test_compaction_deletes_the_replaced_files_in_batches(bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "sessions"
+    src.mkdir()
+    uri = f"s3://{bucket}/batched"
+    for part in range(3):
+        for path in fixture_files("oxios-v2")[part * 10 : (part + 1) * 10]:
+            shutil.copy(path, src / path.name)
+        export(src, uri, jobs=1)
+    before = _objects(bucket, "batched")
+    calls: list[tuple[str, list[str]]] = []
+    real_client = _s3.client
+
+    def spying_client() -> object:
+        client = real_client()
+        for name in ("delete_object", "delete_objects"):
+            real = getattr(client, name)
+
+            def spy(*args: object, _real: object = real, _name: str = name, **kwargs: object) -> object:
+                keys = [o["Key"] for o in kwargs["Delete"]["Objects"]] if _name == "delete_objects" else [kwargs["Key"]]
+                calls.append((_name, keys))
+                return _real(*args, **kwargs)  # type: ignore[operator]
+
+            setattr(client, name, spy)
+        return client
+
+    with mock.patch.object(_s3, "client", spying_client):
+        sk.compact(uri)
+    replaced = before - _objects(bucket, "batched")
+    assert len(replaced) >= 3 * len(TABLE_NAMES)  # three files of each table merged into one
+    batches = [keys for name, keys in calls if name == "delete_objects"]
+    assert len(batches) == 1 and {f"{bucket}/{key}" for key in batches[0]} == replaced
+    assert all(keys == [f"batched/{_s3.LOCK}"] for name, keys in calls if name == "delete_object")  # the lease
