@@ -83,7 +83,9 @@ def test_errors_say_what_the_declaration_takes() -> None:
 
 
 _VALUES = st.sampled_from([None, 0, 2.5, True, "", "2026-13-01T00:00:00Z", [], {}, [{}], {"k": 1}])
-_FILES = [p.read_bytes() for p in fixture_files("oxios-v1")[:20]]
+#: Sessions of the old oxios (seeds, personas) and of today's (trajectory steps, reasoning,
+#: ranges on the responses), and the edge cases.
+_FILES = [p.read_bytes() for name in ("oxios-v1", "oxios-v2", "oxios-edge") for p in fixture_files(name)[:15]]
 
 
 def _paths(obj: dict) -> list[tuple[Any, ...]]:
