@@ -285,3 +285,6 @@ def test_compaction_deletes_the_replaced_files_in_batches(bucket: str, tmp_path:
     batches = [keys for name, keys in calls if name == "delete_objects"]
     assert len(batches) == 1 and {f"{bucket}/{key}" for key in batches[0]} == replaced
     assert all(keys == [f"batched/{_s3.LOCK}"] for name, keys in calls if name == "delete_object")  # the lease
+    # and no empty "folder/" objects, which pyarrow's delete_file leaves when a prefix empties
+    listing = _s3.client().list_objects_v2(Bucket=bucket, Prefix="batched/")["Contents"]
+    assert not [o["Key"] for o in listing if o["Key"].endswith("/")]
