@@ -20,7 +20,9 @@ quarantined as duplicates.
 
 from sessionkit.archive._compact import CompactSummary, compact
 from sessionkit.archive._export import export
-from sessionkit.archive._pool import WorkerPool, default_jobs, ordered_map
+from sessionkit.archive._pool import WorkerPool as WorkerPool
+from sessionkit.archive._pool import default_jobs as default_jobs
+from sessionkit.archive._pool import ordered_map as ordered_map
 from sessionkit.archive._restore import restore, restore_agents
 from sessionkit.archive._state import errors, runs
 from sessionkit.archive._summary import ExportSummary
@@ -30,12 +32,9 @@ __all__ = [
     "CompactSummary",
     "ExportError",
     "ExportSummary",
-    "WorkerPool",
     "compact",
-    "default_jobs",
     "errors",
     "export",
-    "ordered_map",
     "restore",
     "restore_agents",
     "runs",

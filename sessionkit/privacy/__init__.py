@@ -27,12 +27,12 @@ Example:
 # package's private modules; free to change. __all__ holds the documented names.
 from sessionkit.privacy._keys import generate_key, key_fingerprint, load_key, pseudonym, write_key
 from sessionkit.privacy._mask import mask_text, scan_text
-from sessionkit.privacy._tables import Privacy, check_same_privacy
-from sessionkit.privacy._tables import PrivacyCounts as PrivacyCounts
+from sessionkit.privacy._tables import Privacy, PrivacyCounts, check_same_privacy
 from sessionkit.privacy._tables import read_key_list as read_key_list
 
 __all__ = [
     "Privacy",
+    "PrivacyCounts",
     "check_same_privacy",
     "generate_key",
     "key_fingerprint",

@@ -9,6 +9,6 @@ and a Content-Security-Policy that forbids them, so it opens the same offline, i
 or in a browser.
 """
 
-from sessionkit.report._page import write_report
+from sessionkit.report._page import report_html, write_report
 
-__all__ = ["write_report"]
+__all__ = ["report_html", "write_report"]

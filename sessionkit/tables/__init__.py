@@ -16,6 +16,8 @@ from sessionkit import _lazy
 # package's private modules; free to change. __all__ holds the documented names.
 from sessionkit.tables._schemas import AGENT_TABLE_NAMES as AGENT_TABLE_NAMES
 from sessionkit.tables._schemas import (
+    AGENT_TOOL_CALLS_SCHEMA,
+    AGENTS_SCHEMA,
     ARCHIVE_SCHEMAS,
     MESSAGES_SCHEMA,
     METADATA_SCHEMA,
@@ -81,6 +83,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AGENTS_SCHEMA",
+    "AGENT_TOOL_CALLS_SCHEMA",
     "ARCHIVE_SCHEMAS",
     "MESSAGES_SCHEMA",
     "METADATA_SCHEMA",
