@@ -95,10 +95,12 @@ def _cpu_seconds(text: str) -> float:
 def test_each_pattern_masks_a_megabyte_of_its_worst_case_in_linear_time(kind: str) -> None:
     small, large = _worst(kind, 1 << 18), _worst(kind, 1 << 20)
     tries = []
-    for _ in range(3):  # a test about complexity: the best of three, 4x the input within 6x the time
+    # a test about complexity, not speed (bench/ measures that): the best of three, 4x the input
+    # within 6x the time, and a megabyte in seconds, not the minutes of a backtracking pattern
+    for _ in range(3):
         t_small, t_large = _cpu_seconds(small), _cpu_seconds(large)
         tries.append((t_small, t_large))
-        if t_large < 1.0 and t_large <= 6 * t_small + 0.05:
+        if t_large < 5.0 and t_large <= 6 * t_small + 0.05:
             return
         if t_large > 10:  # no load explains that
             break
