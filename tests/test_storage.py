@@ -59,6 +59,19 @@ def test_the_documented_glob_reads_each_table(exported: dict[str, Path]) -> None
     assert responses == oracle("oxios-v2")["agent_responses"]
 
 
+def test_readers_read_the_files_the_version_lists_not_a_stray_copy(tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    export(FIXTURES / "oxios-v1", out, jobs=1)
+    part = next((out / "sessions").rglob("*.parquet"))
+    (part.parent / "copied-by-hand.parquet").write_bytes(part.read_bytes())  # into the version's folder
+    assert read_parquet(out).sessions.num_rows == oracle("oxios-v1")["sessions"]
+    assert connect(out).sql("SELECT count(*) FROM sessions").fetchall() == [(oracle("oxios-v1")["sessions"],)]
+    assert (
+        pl.scan_parquet(table_glob(out, "sessions")).select(pl.len()).collect().item()
+        == 2 * oracle("oxios-v1")["sessions"]
+    )  # the glob does
+
+
 @settings(
     max_examples=25,
     deadline=None,
