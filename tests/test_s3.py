@@ -206,14 +206,20 @@ def test_nodes_take_turns_in_one_dataset_and_skip_their_unchanged_files(bucket: 
     assert len(runs_in_files) == 2  # each node's files, named by its own run: none overwrote another's
 
 
-def test_compaction_on_s3(bucket: str, tmp_path: Path) -> None:
+def _three_exports(tmp_path: Path, uri: str, per_run: int) -> Path:
+    """Export ``per_run`` more oxios-v2 files into ``uri`` three times: three files per table."""
     src = tmp_path / "sessions"
     src.mkdir()
-    uri = f"s3://{bucket}/compact"
     for part in range(3):
-        for path in fixture_files("oxios-v2")[part * 50 : (part + 1) * 50]:
+        for path in fixture_files("oxios-v2")[part * per_run : (part + 1) * per_run]:
             shutil.copy(path, src / path.name)
         export(src, uri, jobs=1)
+    return src
+
+
+def test_compaction_on_s3(bucket: str, tmp_path: Path) -> None:
+    uri = f"s3://{bucket}/compact"
+    src = _three_exports(tmp_path, uri, 50)
     before = sk.read_parquet(uri)
     assert all(len([p for p in _objects(bucket, "compact") if f"/{name}/" in p]) == 3 for name in TABLE_NAMES)
     # kills at each step: test_compact.py, on both stores
@@ -254,13 +260,8 @@ def test_a_stale_file_alone_in_its_date_does_not_stick_an_s3_dataset(bucket: str
 
 
 def test_compaction_deletes_the_replaced_files_in_batches(bucket: str, tmp_path: Path) -> None:
-    src = tmp_path / "sessions"
-    src.mkdir()
     uri = f"s3://{bucket}/batched"
-    for part in range(3):
-        for path in fixture_files("oxios-v2")[part * 10 : (part + 1) * 10]:
-            shutil.copy(path, src / path.name)
-        export(src, uri, jobs=1)
+    _three_exports(tmp_path, uri, 10)
     before = _objects(bucket, "batched")
     calls: list[tuple[str, list[str]]] = []
     real_client = _s3.client
