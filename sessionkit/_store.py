@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ from sessionkit._versions import (
     write_manifest,
     writer_lock,
 )
-from sessionkit.exceptions import DatasetError, DatasetLockedError, SourceNotFoundError
+from sessionkit.exceptions import DatasetError, DatasetLockedError, SessionkitWarning, SourceNotFoundError
 from sessionkit.tables import AGENT_TABLE_NAMES, ARCHIVE_SCHEMAS, LATER_TABLES, TABLE_NAMES, empty_table
 
 #: Every table folder of a dataset that export writes: the session tables, the agent tables,
@@ -440,10 +441,20 @@ class S3Store:
                 if info.type == pafs.FileType.File and info.path.endswith(".parquet") and info.path not in listed
             ]
         keys = [path.partition("/")[2] for path in stale]  # pyarrow's paths are bucket/key
+        failed: list[dict[str, Any]] = []
         for start in range(0, len(keys), 1000):  # a DeleteObjects request takes up to 1,000 keys
             batch = [{"Key": key} for key in keys[start : start + 1000]]
-            # a key it fails to delete is still unlisted, so the next tidy deletes it
-            self.s3.delete_objects(Bucket=location.bucket, Delete={"Objects": batch, "Quiet": True})
+            answer = self.s3.delete_objects(Bucket=location.bucket, Delete={"Objects": batch, "Quiet": True})
+            failed += answer.get("Errors", [])
+        if failed:  # still unlisted, so the next tidy tries again; readers never see them
+            first = failed[0]
+            warnings.warn(
+                f"{self.uri}: {len(failed)} files the dataset no longer lists could not be deleted "
+                f"({first.get('Code')} on {first.get('Key')}: {first.get('Message')}); the next write "
+                "tries again. Hint: the credentials need s3:DeleteObject on the bucket",
+                SessionkitWarning,
+                stacklevel=2,
+            )
 
     def _upload(self, pairs: list[tuple[Path, str]]) -> None:
         """Store local files as ``bucket/key`` objects through pyarrow, many at once."""

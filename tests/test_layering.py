@@ -26,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "sessionkit"
 
 #: The layers, lowest first: a module may import its own layer and those below it, never one
-#: above (README: model -> codecs -> tables -> query/analytics -> plots/display -> CLI). A name
+#: above (the brief's model -> codecs -> tables -> query/analytics -> plots/display -> CLI). A name
 #: stands for the module and, if it is a package, everything in it.
 LAYERS: tuple[tuple[str, ...], ...] = (
     # what everything may use: the errors, the version, small helpers without sessionkit imports
@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "sessionkit._timestamp",
         "sessionkit._html",
     ),
-    # the oxios model: records, their JSON decoding and encoding
+    # the oxios model: records, their JSON decoding and encoding, a session's HTML
     ("sessionkit.model",),
     # oxios files on disk, and the demo state written like them
     ("sessionkit.oxios", "sessionkit.generate"),
@@ -64,7 +64,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # the helpers' SQL, and the same SQL on Spark
     ("sessionkit.analytics",),
     ("sessionkit.spark",),
-    # what people look at: charts, notebook and terminal rendering, the SQL magic, the report
+    # what people look at: charts, terminal rendering, the SQL magic, the report (the model and
+    # the tables render their own HTML; the shared style and escaping are in the bottom layer)
     ("sessionkit.plot", "sessionkit._terminal", "sessionkit.magic"),
     ("sessionkit.report",),
     # the command line and the package's curated names

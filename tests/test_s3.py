@@ -289,3 +289,28 @@ def test_compaction_deletes_the_replaced_files_in_batches(bucket: str, tmp_path:
     # and no empty "folder/" objects, which pyarrow's delete_file leaves when a prefix empties
     listing = _s3.client().list_objects_v2(Bucket=bucket, Prefix="batched/")["Contents"]
     assert not [o["Key"] for o in listing if o["Key"].endswith("/")]
+
+
+def test_files_s3_refuses_to_delete_are_named_in_a_warning(bucket: str, tmp_path: Path) -> None:
+    uri = f"s3://{bucket}/refused"
+    _three_exports(tmp_path, uri, 5)
+    real_client = _s3.client
+
+    def refusing_client() -> object:
+        client = real_client()
+
+        def refuse(**kwargs: object) -> dict[str, object]:
+            keys = [o["Key"] for o in kwargs["Delete"]["Objects"]]  # type: ignore[index]
+            return {"Errors": [{"Key": key, "Code": "AccessDenied", "Message": "Access Denied"} for key in keys]}
+
+        client.delete_objects = refuse
+        return client
+
+    with mock.patch.object(_s3, "client", refusing_client), pytest.warns(sk.SessionkitWarning) as caught:
+        sk.compact(uri)
+    message = str(caught[0].message)
+    assert "could not be deleted (AccessDenied on refused/" in message and "s3:DeleteObject" in message
+    assert _objects(bucket, "refused") > _listed(bucket, "refused")  # left, unlisted: reads are right
+    assert sk.read_parquet(uri).sessions.num_rows == 15
+    sk.compact(uri)  # the next write deletes them
+    assert _objects(bucket, "refused") == _listed(bucket, "refused")

@@ -10,7 +10,10 @@ the field lists and serde layouts of the model, and the Arrow types of the expor
 
 Each record keeps what the declaration does not name: unknown keys of a session, a message or a
 response stay in the record's ``extra``, and its key order in ``field_order``, so that a file
-writes back to the very same bytes; ``metadata`` is a map of any JSON values.
+writes back to the very same bytes; ``metadata`` is a map of any JSON values. Of those kept
+fields, one relation between them is read here too, for the tables and the transcript alike:
+which response's ``trajectory_range`` owns which of the session's ``trajectory_steps``
+(``step_owners``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -119,12 +119,14 @@ class SessionTables:
         )
         return sorted(picked.to_sessions(), key=lambda x: (x.created_at.ns, x.id))
 
-    def __getattr__(self, name: str) -> Any:
-        if name in _MOVED:  # the tables do not reach up to the layers that write and query them
-            msg = f"SessionTables.{name} is gone: call {_MOVED[name]}"
+    if not TYPE_CHECKING:  # at run time only: type checkers keep refusing unknown attributes
+
+        def __getattr__(self, name: str) -> Any:
+            if name in _MOVED:  # the tables do not reach up to the layers that write and query them
+                msg = f"SessionTables.{name} is gone: call {_MOVED[name]}"
+                raise AttributeError(msg)
+            msg = f"{type(self).__name__!r} object has no attribute {name!r}"
             raise AttributeError(msg)
-        msg = f"{type(self).__name__!r} object has no attribute {name!r}"
-        raise AttributeError(msg)
 
 
 #: The shorthands SessionTables had, and what does their work.
