@@ -52,14 +52,16 @@ def _arrow_type(kind: mi.Type) -> pa.DataType:
 
 
 # every field of the declaration but the maps of any JSON (metadata), which Arrow cannot hold
-_MAPS = frozenset(name for name, kind in SESSION.kinds.items() if isinstance(kind, mi.DictType))
-_SCHEMA = pa.schema([(name, _arrow_type(kind)) for name, kind in SESSION.kinds.items() if name not in _MAPS])
+_SCHEMA = pa.schema(
+    [(name, _arrow_type(kind)) for name, kind in SESSION.kinds.items() if not isinstance(kind, mi.DictType)]
+)
 # the lists of records, and the keys of each record in serde's layout
-_FIELD_KEYS = [(name, name.encode()) for name in SESSION.fields]
 _RECORDS = {
     name: [field.encode() for field in shape.fields]
     for name, shape in (("user_messages", MESSAGE), ("agent_responses", RESPONSE))
 }
+# per field, in serde's order: (name, key, whether serde skips it when None, its records' keys)
+_KEY_PLAN = [(name, name.encode(), name in SESSION.skipped_when_none, _RECORDS.get(name)) for name in SESSION.fields]
 _PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, newlines_in_values=True, unexpected_field_behavior="ignore")
 _READ = pj.ReadOptions(use_threads=False, block_size=1 << 26)
 _START = b'{\n  "id": '
@@ -196,12 +198,12 @@ def _serde_keys(row: int, present: dict[str, list[bool]], lengths: dict[str, lis
     every declared field but those skipped when None (``present`` says which are set), and
     each record's keys (``lengths`` says how many records each list has)."""
     keys: list[bytes] = []
-    for name, key in _FIELD_KEYS:
-        if name in present and not present[name][row]:
+    for name, key, skippable, records in _KEY_PLAN:
+        if skippable and not present[name][row]:
             continue
         keys.append(key)
-        if name in _RECORDS:
-            keys += _RECORDS[name] * lengths[name][row]
+        if records is not None:
+            keys += records * lengths[name][row]
     return keys
 
 

@@ -21,8 +21,8 @@ quarantined as duplicates.
 from sessionkit.archive._compact import CompactSummary, compact
 from sessionkit.archive._export import export
 
-# ``x as x``: not documented, for sessionkit's other packages, which may not import this
-# package's private modules; free to change. __all__ holds the documented names.
+# ``x as x``: the pool machinery, not documented; importable still for code that took it from
+# ``__all__`` before it was cut to the documented names; free to change.
 from sessionkit.archive._pool import WorkerPool as WorkerPool
 from sessionkit.archive._pool import default_jobs as default_jobs
 from sessionkit.archive._pool import ordered_map as ordered_map

@@ -51,9 +51,7 @@ from sessionkit.model._shape import MESSAGE as MESSAGE
 from sessionkit.model._shape import RESPONSE as RESPONSE
 from sessionkit.model._shape import SESSION as SESSION
 from sessionkit.model._shape import JSONValue as JSONValue
-from sessionkit.model._shape import MessageShape as MessageShape
 from sessionkit.model._shape import RecordShape as RecordShape
-from sessionkit.model._shape import ResponseShape as ResponseShape
 from sessionkit.model._shape import SessionShape as SessionShape
 from sessionkit.model._shape import check_session as check_session
 from sessionkit.model._shape import step_owners as step_owners

@@ -35,16 +35,12 @@ def _badge(label: str, value: object, css: str = "") -> str:
     return f'<span class="sk-badge {css}">{escape_text(label)}: {escape_text(str(value))}</span>'
 
 
-def _json(value: object) -> str:
-    return encode_compact(value)
-
-
 def _fields(extra: dict[str, Any], what: str) -> str:
     """Fields a newer oxios wrote that the model does not name, folded."""
     if not extra:
         return ""
     rows = "".join(
-        f"<tr><th>{escape_text(key)}</th><td><code>{_code(_json(value))}</code></td></tr>"
+        f"<tr><th>{escape_text(key)}</th><td><code>{_code(encode_compact(value))}</code></td></tr>"
         for key, value in extra.items()
     )
     return (
@@ -101,7 +97,7 @@ def _records(value: Any) -> list[dict] | None:
 
 def _plain(value: Any) -> str:
     """A field as text: strings as they are, anything else as compact JSON."""
-    return value if type(value) is str else _json(value)
+    return value if type(value) is str else encode_compact(value)
 
 
 def _duration(ms: Any) -> str:
@@ -288,7 +284,7 @@ def session_html(session: Session, *, style: bool = True, fold: bool = True) -> 
             f"{n - 1})</summary>{''.join(rest)}</details>",
         ]
     meta = "".join(
-        f"<tr><th>{escape_text(key)}</th><td><code>{_code(_json(value))}</code></td></tr>"
+        f"<tr><th>{escape_text(key)}</th><td><code>{_code(encode_compact(value))}</code></td></tr>"
         for key, value in session.metadata.items()
     )
     meta_html = f'<table class="sk-kv"><caption class="sk-meta">metadata</caption>{meta}</table>' if meta else ""

@@ -84,6 +84,7 @@ class RecordShape:
 
     Attributes:
         struct: the declaring ``msgspec.Struct``.
+        info: its ``msgspec.inspect`` type (what msgspec's error paths walk).
         fields: the field names in struct order (serde's order).
         required: the fields a file must name.
         types: for each field, the Python types of the JSON values it takes (``dict`` for an
@@ -96,6 +97,7 @@ class RecordShape:
         info = mi.type_info(struct)
         assert isinstance(info, mi.StructType)
         self.struct = struct
+        self.info: mi.Type = info
         self.noun = struct.noun
         self.fields = tuple(field.name for field in info.fields)
         self.known = frozenset(self.fields)
@@ -189,7 +191,6 @@ SESSION = RecordShape(SessionShape)
 MESSAGE = RecordShape(MessageShape)
 RESPONSE = RecordShape(ResponseShape)
 
-_SESSION_TYPE = mi.type_info(SessionShape)
 _ERROR = re.compile(r"^(?P<reason>.*?)(?: - at `(?P<path>\$[^`]*)`)?$", re.DOTALL)
 _MISSING_FIELD = re.compile(r"^Object missing required field `(?P<name>[^`]*)`$")
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
@@ -221,7 +222,7 @@ def _shape_error(text: str, obj: Any, source: str) -> SessionFormatError:
     missing = _MISSING_FIELD.match(reason)
     if missing:
         return SessionFormatError(f"the required field `{missing['name']}` is missing", source=source, path=path)
-    value, kind = obj, _SESSION_TYPE
+    value, kind = obj, SESSION.info
     for name, index in _STEP.findall(path[1:]):
         kind = _bare(kind)
         if isinstance(kind, mi.StructType) and name:

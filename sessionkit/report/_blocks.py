@@ -11,12 +11,11 @@ import io
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from sessionkit._html import escape_text
-from sessionkit._timestamp import Timestamp, time_text
+from sessionkit.report._period import datetime_ns, fmt_ns
 
 if TYPE_CHECKING:
     import polars as pl
@@ -117,10 +116,7 @@ def seconds(value: float | None) -> str:
 def stamp(value: Any) -> str:
     """A timestamp (a ``datetime``; one without a zone is UTC) to the second, in UTC:
     ``2026-10-28 10:47:42Z`` (the data keeps the nanoseconds)."""
-    if value is None:
-        return "—"
-    instant = Timestamp.from_datetime(value if value.tzinfo is not None else value.replace(tzinfo=UTC))
-    return time_text(instant.ns, fraction="none", sep=" ")
+    return "—" if value is None else fmt_ns(datetime_ns(value))
 
 
 @dataclass(frozen=True)

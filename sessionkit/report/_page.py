@@ -53,7 +53,7 @@ def report_html(
 
     Example:
         >>> import sessionkit as sk
-        >>> from sessionkit.report._page import report_html
+        >>> from sessionkit.report import report_html
         >>> page = report_html("build/sample-dataset", since="all", samples=2)  # doctest: +SKIP
     """
     from sessionkit.query import connection

@@ -66,6 +66,11 @@ def fmt_ns(ns: int) -> str:
     return time_text(ns, fraction="none", sep=" ")
 
 
+def datetime_ns(value: datetime) -> int:
+    """The instant of a ``datetime`` in nanoseconds; one without a zone is UTC."""
+    return Timestamp.from_datetime(value if value.tzinfo is not None else value.replace(tzinfo=UTC)).ns
+
+
 def length_text(ns: int) -> str:
     """A length as people say it: ``28 days``, ``1 day 6 h``, ``5 h 30 min``."""
     days, rest = divmod(ns, NS_PER_DAY)
@@ -84,9 +89,7 @@ def length_text(ns: int) -> str:
 def _instant(value: str | datetime | date, option: str) -> int:
     """An absolute bound in nanoseconds; dates are their midnight (UTC), naive times are UTC."""
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-        return (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1_000
+        return datetime_ns(value)
     if isinstance(value, date):
         return (value - date(1970, 1, 1)).days * NS_PER_DAY
     text = value.strip()

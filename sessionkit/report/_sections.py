@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sessionkit._html import escape_text
+from sessionkit._periods import NS_PER_DAY
 from sessionkit.model import session_html
 from sessionkit.report import _blocks as b
 from sessionkit.report._common import ROWS, SHORT, Has, Section
-from sessionkit.report._period import NS_PER_DAY, Period, PeriodSource, fmt_ns, length_text
+from sessionkit.report._period import Period, PeriodSource, fmt_ns, length_text
 
 if TYPE_CHECKING:
     import duckdb
